@@ -1,0 +1,16 @@
+// The public API of nestjs-leader-election. Store and explorer internals stay unexported.
+export { LeaderElectionModule } from './leader-election.module';
+export type { LeaderElectionModuleExtras } from './leader-election.module-definition';
+export { LEADER_ELECTION_MODULE_OPTIONS } from './leader-election.module-definition';
+export { LeaderElectionService, type Leadership } from './leader-election.service';
+export type { LeaderElectionModuleOptions, ResolvedLeaderElectionOptions } from './leader-election.options';
+export type {
+  ElectionEvent,
+  ElectionEventType,
+  ElectionRole,
+  ElectionState,
+} from './elector/election-state';
+export { LeaderElectionConfigError } from './errors/leader-election-config.error';
+export { NotLeaderError } from './errors/not-leader.error';
+export { createLeaseTableMigration, createLeaseTableSql, DEFAULT_LEASE_TABLE } from './store/lease-table';
+export { DEFAULT_ELECTION } from './leader-election.constants';

@@ -1,0 +1,15 @@
+/** Election used when none is named. */
+export const DEFAULT_ELECTION = 'default';
+
+/** Defaults of DESIGN.md: L = 10 s, R = 2 s, P = 2 s, M = 1 s. */
+export const DEFAULT_LEASE_DURATION_MS = 10_000;
+export const DEFAULT_RENEW_INTERVAL_MS = 2_000;
+export const DEFAULT_POLL_INTERVAL_MS = 2_000;
+export const DEFAULT_SAFETY_MARGIN_MS = 1_000;
+/** Upper bound of the default deadline of one lease operation (pool wait plus statement). */
+export const DEFAULT_OPERATION_TIMEOUT_MS = 2_000;
+/** How long shutdown waits for running leader-only calls before releasing the lease. */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
+
+/** Room kept in the holder column for the random suffix appended to a user-chosen candidate id. */
+export const CANDIDATE_SUFFIX_LENGTH = 9;

@@ -1,0 +1,29 @@
+// Error texts in one place, each naming the option or call and the fix.
+
+export const invalidOptionMessage = (option: string, rule: string, got: unknown): string =>
+  `LeaderElectionModule option "${option}" ${rule} (got ${describe(got)}).`;
+
+export const timingRuleMessage = (rule: string, values: string): string =>
+  `LeaderElectionModule timing options break the rule ${rule} (${values}). ` +
+  'Adjust leaseDurationMs, renewIntervalMs or safetyMarginMs so that the leader can renew ' +
+  'several times within one lease and stops believing it leads before the lease runs out.';
+
+export const unknownElectionMessage = (election: string, configured: readonly string[]): string =>
+  `Unknown election "${election}": this module takes part in ${configured
+    .map((name) => `"${name}"`)
+    .join(', ')}. Add it to the "elections" option of LeaderElectionModule.forRoot(), or use one of those.`;
+
+export const invalidTableNameMessage = (tableName: unknown): string =>
+  invalidOptionMessage(
+    'tableName',
+    'must be a plain SQL identifier: a letter or _ followed by up to 63 letters, digits, _ or $',
+    tableName,
+  );
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}...` : value);
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  if (value === null || value === undefined) return String(value);
+  if (typeof value === 'object') return 'an object';
+  return String(value);
+}

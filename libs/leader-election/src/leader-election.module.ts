@@ -1,0 +1,22 @@
+import { Module } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
+import { ConfigurableModuleClass } from './leader-election.module-definition';
+import { LeaderElectionService } from './leader-election.service';
+
+/**
+ * Elects one leader among the instances of a service, on a lease row in its MySQL/MariaDB database.
+ *
+ * @example
+ * @Module({
+ *   imports: [
+ *     LeaderElectionModule.forRoot({ connection: process.env.MYSQL_URL! }),
+ *   ],
+ * })
+ * export class AppModule {}
+ */
+@Module({
+  imports: [DiscoveryModule],
+  providers: [LeaderElectionService],
+  exports: [LeaderElectionService],
+})
+export class LeaderElectionModule extends ConfigurableModuleClass {}

@@ -1,0 +1,195 @@
+import type { PoolOptions } from 'mysql2';
+import {
+  CANDIDATE_SUFFIX_LENGTH,
+  DEFAULT_DRAIN_TIMEOUT_MS,
+  DEFAULT_ELECTION,
+  DEFAULT_LEASE_DURATION_MS,
+  DEFAULT_OPERATION_TIMEOUT_MS,
+  DEFAULT_POLL_INTERVAL_MS,
+  DEFAULT_RENEW_INTERVAL_MS,
+  DEFAULT_SAFETY_MARGIN_MS,
+} from './leader-election.constants';
+import {
+  invalidOptionMessage,
+  invalidTableNameMessage,
+  timingRuleMessage,
+} from './leader-election.messages';
+import { LeaderElectionConfigError } from './errors/leader-election-config.error';
+import {
+  DEFAULT_LEASE_TABLE,
+  isValidTableName,
+  LEASE_HOLDER_MAX_LENGTH,
+  LEASE_NAME_MAX_LENGTH,
+} from './store/lease-table';
+
+/** Options of `LeaderElectionModule.forRoot()`. Only `connection` is required. */
+export interface LeaderElectionModuleOptions {
+  /**
+   * Where the lease table lives: a `mysql://user:password@host:3306/database` URI or mysql2 pool options.
+   * The module opens its own pool of 2 connections to it. Point it at the primary, never a replica.
+   */
+  connection: string | PoolOptions;
+  /** Names of the elections this process takes part in. Default `['default']`. */
+  elections?: string[];
+  /**
+   * A readable prefix for this process's candidate id. A random suffix is always appended, so that two
+   * processes never share an id. Default: `hostname:pid`.
+   */
+  candidateId?: string;
+  /** L: how long an acquisition or renewal keeps the lease, on the database's clock. Default 10000. */
+  leaseDurationMs?: number;
+  /** R: how often the leader renews. Must be below `leaseDurationMs - safetyMarginMs`. Default 2000. */
+  renewIntervalMs?: number;
+  /** P: how often a follower reads the lease. Default 2000. */
+  pollIntervalMs?: number;
+  /** M: how much earlier than L the leader stops acting as leader. Default 1000. */
+  safetyMarginMs?: number;
+  /** Deadline of one lease operation, pool wait included. Default `min(2000, L - M)`. */
+  operationTimeoutMs?: number;
+  /** The lease table's name. Default `leader_election_lease`. */
+  tableName?: string;
+  /** Run `CREATE TABLE IF NOT EXISTS` at start. Set `false` when you apply the DDL yourself. Default `true`. */
+  createTable?: boolean;
+  /** How long shutdown waits for running `@LeaderOnly()` calls before releasing the lease. Default 10000. */
+  drainTimeoutMs?: number;
+}
+
+/** Options after defaults and validation; frozen. */
+export interface ResolvedLeaderElectionOptions {
+  readonly connection: string | PoolOptions;
+  readonly elections: readonly string[];
+  readonly candidateIdPrefix: string | undefined;
+  readonly leaseDurationMs: number;
+  readonly renewIntervalMs: number;
+  readonly pollIntervalMs: number;
+  readonly safetyMarginMs: number;
+  readonly operationTimeoutMs: number;
+  readonly tableName: string;
+  readonly createTable: boolean;
+  readonly drainTimeoutMs: number;
+}
+
+const fail = (option: string, rule: string, got: unknown): never => {
+  throw new LeaderElectionConfigError(invalidOptionMessage(option, rule, got));
+};
+
+function positiveMs(option: string, value: unknown, fallback: number, allowZero = false): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
+    fail(option, `must be a ${allowZero ? 'non-negative' : 'positive'} number of milliseconds`, value);
+  }
+  return value as number;
+}
+
+function validateConnection(connection: unknown): string | PoolOptions {
+  if (typeof connection === 'string') {
+    let protocol: string | undefined;
+    try {
+      protocol = new URL(connection).protocol;
+    } catch {
+      protocol = undefined;
+    }
+    if (protocol !== 'mysql:' && protocol !== 'mariadb:') {
+      // The value itself is not echoed: it may hold a password.
+      throw new LeaderElectionConfigError(
+        'LeaderElectionModule option "connection" must be a URI like ' +
+          '"mysql://user:password@host:3306/database" or a mysql2 pool options object.',
+      );
+    }
+    return protocol === 'mariadb:' ? connection.replace(/^mariadb:/, 'mysql:') : connection;
+  }
+  if (connection === null || typeof connection !== 'object' || Array.isArray(connection)) {
+    throw new LeaderElectionConfigError(
+      'LeaderElectionModule option "connection" is required: pass a URI like ' +
+        '"mysql://user:password@host:3306/database" or a mysql2 pool options object.',
+    );
+  }
+  return connection as PoolOptions;
+}
+
+function validateElections(elections: unknown): string[] {
+  if (elections === undefined) return [DEFAULT_ELECTION];
+  if (!Array.isArray(elections) || elections.length === 0) {
+    return fail('elections', 'must be a non-empty array of election names', elections);
+  }
+  const seen = new Set<string>();
+  for (const name of elections) {
+    if (typeof name !== 'string' || name.length === 0 || name.length > LEASE_NAME_MAX_LENGTH) {
+      fail('elections', `must hold names of 1 to ${LEASE_NAME_MAX_LENGTH} characters`, name);
+    }
+    if (seen.has(name)) fail('elections', 'must not name the same election twice', name);
+    seen.add(name);
+  }
+  return [...seen];
+}
+
+/**
+ * Applies defaults and checks every rule of DESIGN.md, throwing a `LeaderElectionConfigError` that names
+ * the option and the rule.
+ */
+export function resolveLeaderElectionOptions(options: LeaderElectionModuleOptions): ResolvedLeaderElectionOptions {
+  if (options === null || typeof options !== 'object') {
+    throw new LeaderElectionConfigError(
+      'LeaderElectionModule.forRoot() needs an options object with at least "connection".',
+    );
+  }
+  const connection = validateConnection(options.connection);
+  const elections = validateElections(options.elections);
+
+  const maxPrefix = LEASE_HOLDER_MAX_LENGTH - CANDIDATE_SUFFIX_LENGTH;
+  const prefix = options.candidateId;
+  if (
+    prefix !== undefined &&
+    (typeof prefix !== 'string' || prefix.length === 0 || prefix.length > maxPrefix)
+  ) {
+    fail('candidateId', `must be a string of 1 to ${maxPrefix} characters (a random suffix is appended)`, prefix);
+  }
+
+  const leaseDurationMs = positiveMs('leaseDurationMs', options.leaseDurationMs, DEFAULT_LEASE_DURATION_MS);
+  const renewIntervalMs = positiveMs('renewIntervalMs', options.renewIntervalMs, DEFAULT_RENEW_INTERVAL_MS);
+  const pollIntervalMs = positiveMs('pollIntervalMs', options.pollIntervalMs, DEFAULT_POLL_INTERVAL_MS);
+  const safetyMarginMs = positiveMs('safetyMarginMs', options.safetyMarginMs, DEFAULT_SAFETY_MARGIN_MS);
+  if (leaseDurationMs <= safetyMarginMs) {
+    throw new LeaderElectionConfigError(
+      timingRuleMessage(
+        'leaseDurationMs > safetyMarginMs',
+        `leaseDurationMs=${leaseDurationMs}, safetyMarginMs=${safetyMarginMs}`,
+      ),
+    );
+  }
+  if (renewIntervalMs >= leaseDurationMs - safetyMarginMs) {
+    throw new LeaderElectionConfigError(
+      timingRuleMessage(
+        'renewIntervalMs < leaseDurationMs - safetyMarginMs',
+        `renewIntervalMs=${renewIntervalMs}, leaseDurationMs=${leaseDurationMs}, safetyMarginMs=${safetyMarginMs}`,
+      ),
+    );
+  }
+  const operationTimeoutMs = positiveMs(
+    'operationTimeoutMs',
+    options.operationTimeoutMs,
+    Math.min(DEFAULT_OPERATION_TIMEOUT_MS, leaseDurationMs - safetyMarginMs),
+  );
+  const drainTimeoutMs = positiveMs('drainTimeoutMs', options.drainTimeoutMs, DEFAULT_DRAIN_TIMEOUT_MS, true);
+
+  const tableName = options.tableName ?? DEFAULT_LEASE_TABLE;
+  if (typeof tableName !== 'string' || !isValidTableName(tableName)) {
+    throw new LeaderElectionConfigError(invalidTableNameMessage(tableName));
+  }
+  const createTable = options.createTable ?? true;
+  if (typeof createTable !== 'boolean') fail('createTable', 'must be true or false', createTable);
+
+  return Object.freeze({
+    connection,
+    elections: Object.freeze(elections),
+    candidateIdPrefix: prefix,
+    leaseDurationMs,
+    renewIntervalMs,
+    pollIntervalMs,
+    safetyMarginMs,
+    operationTimeoutMs,
+    tableName,
+    createTable,
+    drainTimeoutMs,
+  });
+}

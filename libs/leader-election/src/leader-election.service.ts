@@ -1,0 +1,198 @@
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type BeforeApplicationShutdown,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
+import { Observable, Subject } from 'rxjs';
+import { LeaderElector, generateCandidateId } from './elector/leader-elector';
+import type { Election } from './elector/election';
+import type { ElectionEvent, ElectionState } from './elector/election-state';
+import { LeaderElectionConfigError } from './errors/leader-election-config.error';
+import { LEADER_ELECTION_MODULE_OPTIONS } from './leader-election.module-definition';
+import { unknownElectionMessage } from './leader-election.messages';
+import {
+  resolveLeaderElectionOptions,
+  type LeaderElectionModuleOptions,
+  type ResolvedLeaderElectionOptions,
+} from './leader-election.options';
+import { MysqlLeaseStore } from './store/mysql-lease-store';
+
+/** The leadership this instance holds in one election. */
+export interface Leadership {
+  readonly election: string;
+  /** The fencing token of this leadership: strictly greater than every earlier term of the election. */
+  readonly term: number;
+  /** Aborted the moment this leadership ends (step-down, resign, shutdown). */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * Leadership of this instance, per election. Campaigning starts at application bootstrap; leases are
+ * released at shutdown (enable `app.enableShutdownHooks()` so that SIGTERM triggers it).
+ *
+ * `election` arguments default to the first configured election (`'default'` unless configured).
+ */
+@Injectable()
+export class LeaderElectionService implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
+  private readonly logger = new Logger('LeaderElection');
+  private readonly options: ResolvedLeaderElectionOptions;
+  private readonly elector: LeaderElector;
+  private readonly events = new Subject<ElectionEvent>();
+  private stopped: Promise<void> | undefined;
+
+  /** Every transition of every election: elected, revoked, leader-changed, health-changed. */
+  readonly changes$: Observable<ElectionEvent> = this.events.asObservable();
+
+  constructor(@Inject(LEADER_ELECTION_MODULE_OPTIONS) options: LeaderElectionModuleOptions) {
+    this.options = resolveLeaderElectionOptions(options);
+    const store = new MysqlLeaseStore({
+      connection: this.options.connection,
+      tableName: this.options.tableName,
+      operationTimeoutMs: this.options.operationTimeoutMs,
+    });
+    this.elector = new LeaderElector({
+      store,
+      elections: this.options.elections,
+      candidateId: generateCandidateId(this.options.candidateIdPrefix),
+      timing: this.options,
+      createTable: this.options.createTable,
+      logger: this.logger,
+    });
+    this.elector.onEvent((event) => this.events.next(event));
+  }
+
+  /** This instance's candidate id (unique per process start). */
+  get candidateId(): string {
+    return this.elector.candidateId;
+  }
+
+  /** The elections this instance takes part in. */
+  get elections(): readonly string[] {
+    return this.options.elections;
+  }
+
+  /** Resolved options (frozen), for integrations such as the health indicator. */
+  get settings(): ResolvedLeaderElectionOptions {
+    return this.options;
+  }
+
+  /**
+   * True while this instance leads the election and its lease is still valid by the monotonic clock.
+   * Cheap: evaluated in memory at every call, no database round trip.
+   */
+  isLeader(election?: string): boolean {
+    return this.election(election).isLeader();
+  }
+
+  /** A snapshot of one election as this instance sees it. */
+  getState(election?: string): ElectionState {
+    return this.election(election).getState();
+  }
+
+  /** Snapshots of every configured election. */
+  getStates(): ElectionState[] {
+    return this.options.elections.map((name) => this.election(name).getState());
+  }
+
+  /**
+   * The current leadership (term and abort signal), or `undefined` when this instance is not leader.
+   */
+  getLeadership(election?: string): Leadership | undefined {
+    const target = this.election(election);
+    const current = target.currentLeadership();
+    return current && { election: target.name, ...current };
+  }
+
+  /**
+   * An `AbortSignal` aborted when this instance's current leadership ends; already aborted when it is
+   * not leader.
+   */
+  leadershipSignal(election?: string): AbortSignal {
+    const current = this.election(election).currentLeadership();
+    return current?.signal ?? AbortSignal.abort(new Error('This instance is not the leader.'));
+  }
+
+  /**
+   * Resolves once this instance is leader (at once when it already is). Rejects with the signal's reason
+   * when `signal` aborts first.
+   *
+   * @example
+   * const { term, signal } = await leaderElection.waitForLeadership('billing', { signal: shutdown });
+   */
+  waitForLeadership(election?: string, options: { signal?: AbortSignal } = {}): Promise<Leadership> {
+    const target = this.election(election);
+    const { signal } = options;
+    return new Promise<Leadership>((resolve, reject) => {
+      const settle = (): boolean => {
+        const leadership = this.getLeadership(target.name);
+        if (!leadership) return false;
+        cleanup();
+        resolve(leadership);
+        return true;
+      };
+      const onAbort = () => {
+        cleanup();
+        reject(signal?.reason ?? new Error('waitForLeadership was aborted.'));
+      };
+      const subscription = this.events.subscribe({
+        next: (event) => {
+          if (event.election === target.name && event.type === 'elected') settle();
+        },
+        complete: () => {
+          cleanup();
+          reject(new Error(`waitForLeadership("${target.name}"): the application shut down first.`));
+        },
+      });
+      const cleanup = () => {
+        subscription.unsubscribe();
+        signal?.removeEventListener('abort', onAbort);
+      };
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      settle();
+    });
+  }
+
+  /**
+   * Gives up leadership now and releases the lease so that another instance takes over at its next read.
+   * This instance does not campaign again for one lease duration. Resolves `false` when it was not leader.
+   */
+  resign(election?: string): Promise<boolean> {
+    return this.election(election).resign();
+  }
+
+  /** @internal Starts campaigning. */
+  onApplicationBootstrap(): void {
+    this.elector.start();
+  }
+
+  /** @internal Ends leadership for the application, then releases the leases. */
+  async beforeApplicationShutdown(): Promise<void> {
+    this.stopped ??= this.shutdown();
+    await this.stopped;
+  }
+
+  /** @internal Safety net when only `onApplicationShutdown` runs. */
+  async onApplicationShutdown(): Promise<void> {
+    await this.beforeApplicationShutdown();
+  }
+
+  private async shutdown(): Promise<void> {
+    this.elector.beginShutdown();
+    await this.elector.stop();
+    this.events.complete();
+  }
+
+  private election(name: string | undefined): Election {
+    const key = name ?? this.options.elections[0];
+    if (typeof key !== 'string') {
+      throw new LeaderElectionConfigError(unknownElectionMessage(String(key), this.options.elections));
+    }
+    const election = this.elector.election(key);
+    if (!election) throw new LeaderElectionConfigError(unknownElectionMessage(key, this.options.elections));
+    return election;
+  }
+}

@@ -1,0 +1,168 @@
+import { createPool, type Pool, type PoolConnection, type PoolOptions } from 'mysql2';
+import { LeaseStoreError } from './lease-store';
+import { classifyMysqlError, mustDestroyConnection, type DriverErrorLike } from './mysql-errors';
+import { redactSecrets } from './redact';
+
+/** Lease traffic never shares the application's pool: application load must not starve renewals. */
+const LEASE_POOL_SIZE = 2;
+
+// Short lock waits: a lease statement that waits on a lock is better failed and retried inside its
+// deadline. UTC session time zone so that nothing on these connections depends on the server's zone.
+const SESSION_SETUP =
+  "SET SESSION innodb_lock_wait_timeout = 1, lock_wait_timeout = 5, time_zone = '+00:00'";
+
+/** The result of one statement: rows for a SELECT, `affectedRows` for a write. */
+export interface StatementResult {
+  readonly rows: readonly Record<string, unknown>[];
+  readonly affectedRows: number;
+}
+
+/** Where the lease pool connects: a `mysql://` URI or mysql2 pool options. */
+export type LeaseConnectionOptions = string | PoolOptions;
+
+/** Returns the password of a connection option, so that it can be kept out of every message. */
+export function connectionSecrets(connection: LeaseConnectionOptions): string[] {
+  if (typeof connection !== 'string') {
+    const uriSecrets = connection.uri ? connectionSecrets(connection.uri) : [];
+    const password = typeof connection.password === 'string' ? connection.password : undefined;
+    return [...uriSecrets, ...(password ? [password] : [])];
+  }
+  try {
+    const url = new URL(connection);
+    return url.password ? [url.password, decodeURIComponent(url.password)] : [];
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * A dedicated two-connection mysql2 pool whose every operation has one deadline covering the wait for a
+ * connection and the statements. mysql2's own per-query timeout neither stops the query nor frees the
+ * connection, so on a missed deadline or a fatal error the connection is destroyed instead of returned.
+ */
+export class LeasePool {
+  private readonly pool: Pool;
+  private readonly secrets: string[];
+  private closed = false;
+
+  constructor(connection: LeaseConnectionOptions, connectTimeoutMs: number) {
+    this.secrets = connectionSecrets(connection);
+    const base: PoolOptions = typeof connection === 'string' ? { uri: connection } : { ...connection };
+    this.pool = createPool({
+      ...base,
+      connectionLimit: LEASE_POOL_SIZE,
+      maxIdle: LEASE_POOL_SIZE,
+      waitForConnections: true,
+      queueLimit: 0,
+      connectTimeout: connectTimeoutMs,
+      enableKeepAlive: true,
+      supportBigNumbers: true,
+      bigNumberStrings: false,
+      dateStrings: true,
+      timezone: 'Z',
+      multipleStatements: false,
+    });
+    // Connection-level errors surface on the statement that meets them; this only keeps them from
+    // becoming unhandled 'error' events.
+    this.pool.on('connection', (conn) => {
+      conn.on('error', () => undefined);
+      conn.query(SESSION_SETUP, () => undefined);
+    });
+  }
+
+  /**
+   * Runs `work` on one connection, within `deadlineMs` from now (pool wait included). The connection is
+   * destroyed when the deadline passes or a fatal error occurs, and returned to the pool otherwise.
+   */
+  run<T>(
+    deadlineMs: number,
+    work: (query: (sql: string, params: readonly unknown[]) => Promise<StatementResult>) => Promise<T>,
+  ): Promise<T> {
+    if (this.closed) {
+      return Promise.reject(new LeaseStoreError('unreachable', 'The lease store is closed.'));
+    }
+    return new Promise<T>((resolve, reject) => {
+      let settled = false;
+      let conn: PoolConnection | undefined;
+      let sent = false;
+      let destroyed = false;
+      const destroy = () => {
+        if (conn && !destroyed) {
+          destroyed = true;
+          conn.destroy();
+        }
+      };
+      const finish = (error: unknown, value?: T) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (conn && !destroyed) conn.release();
+        if (error) reject(error);
+        else resolve(value as T);
+      };
+      const timer = setTimeout(() => {
+        destroy();
+        finish(
+          new LeaseStoreError(
+            sent ? 'outcome-unknown' : 'unreachable',
+            sent
+              ? `The database did not answer a lease statement within ${deadlineMs} ms; its outcome is unknown.`
+              : `No lease connection could be opened within ${deadlineMs} ms.`,
+            'DEADLINE',
+          ),
+        );
+      }, deadlineMs);
+
+      this.pool.getConnection((error, connection) => {
+        if (settled) {
+          // The deadline passed while waiting: give the connection straight back.
+          connection?.release();
+          return;
+        }
+        if (error) {
+          finish(this.toStoreError(error));
+          return;
+        }
+        conn = connection;
+        const query = (sql: string, params: readonly unknown[]) =>
+          new Promise<StatementResult>((res, rej) => {
+            sent = true;
+            connection.query(sql, params as unknown[], (err, result) => {
+              if (err) {
+                if (mustDestroyConnection(err as DriverErrorLike)) destroy();
+                rej(this.toStoreError(err));
+                return;
+              }
+              if (Array.isArray(result)) {
+                res({ rows: result as Record<string, unknown>[], affectedRows: 0 });
+              } else {
+                res({ rows: [], affectedRows: (result as { affectedRows: number }).affectedRows });
+              }
+            });
+          });
+        work(query).then(
+          (value) => finish(undefined, value),
+          (err: unknown) => finish(err),
+        );
+      });
+    });
+  }
+
+  /** Ends the pool; statements in flight fail, none are accepted afterwards. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await new Promise<void>((resolve) => this.pool.end(() => resolve()));
+  }
+
+  private toStoreError(error: unknown): LeaseStoreError {
+    if (error instanceof LeaseStoreError) return error;
+    const driverError = (error ?? {}) as DriverErrorLike & { message?: string };
+    const message = redactSecrets(String(driverError.message ?? error), this.secrets);
+    return new LeaseStoreError(
+      classifyMysqlError(driverError),
+      message,
+      driverError.errno ?? driverError.code,
+    );
+  }
+}

@@ -1,0 +1,57 @@
+/** What one read of a lease row tells, every time judged on the database's clock. */
+export interface LeaseRow {
+  /** Candidate id of the last holder ('' when the row was never acquired). */
+  readonly holder: string;
+  /** Fencing token: +1 on every acquisition, never reused. */
+  readonly term: number;
+  /** True while `expires_at` is in the future on the database's clock. */
+  readonly valid: boolean;
+  /** Microseconds until `expires_at` on the database's clock (negative once expired). */
+  readonly remainingUs: number;
+}
+
+/**
+ * How the elector must treat a failed statement (see DESIGN.md, "Errors").
+ * - `not-applied`: the server refused it before changing anything; retry with backoff.
+ * - `outcome-unknown`: it may or may not have applied; a leader steps down at once.
+ * - `unreachable`: no server answered; stay or become follower and retry.
+ * - `configuration`: credentials, privileges, database or table are wrong; retrying will not help soon.
+ */
+export type LeaseErrorKind = 'not-applied' | 'outcome-unknown' | 'unreachable' | 'configuration';
+
+/** A failed lease statement, already classified and with credentials removed from its message. */
+export class LeaseStoreError extends Error {
+  constructor(
+    readonly kind: LeaseErrorKind,
+    message: string,
+    /** The driver's code or server errno, when there was one. */
+    readonly code?: string | number,
+  ) {
+    super(message);
+    this.name = 'LeaseStoreError';
+  }
+}
+
+/**
+ * The lease table, and nothing else: every method is one statement (or the schema setup), sent with its own
+ * deadline, and every time comparison happens on the database's clock.
+ */
+export interface LeaseStore {
+  /** Creates the lease table when it does not exist (skipped when the user manages the DDL). */
+  ensureSchema(): Promise<void>;
+  /** Inserts the election's row when missing; idempotent. */
+  ensureRow(name: string): Promise<void>;
+  /** Reads one election's row, or `undefined` when it does not exist yet. */
+  read(name: string): Promise<LeaseRow | undefined>;
+  /**
+   * Compare-and-swap on the observed term: takes the lease for `holder` with term `observedTerm + 1`
+   * when it has expired (or was held by `holder` itself). Resolves `true` when this call won.
+   */
+  acquire(name: string, holder: string, observedTerm: number, leaseMs: number): Promise<boolean>;
+  /** Extends the lease by `leaseMs` from now, only while `holder` still holds `term` unexpired. */
+  renew(name: string, holder: string, term: number, leaseMs: number): Promise<boolean>;
+  /** Expires the lease at once, keeping holder and term for history. Resolves `true` when it was ours. */
+  release(name: string, holder: string, term: number): Promise<boolean>;
+  /** Closes the store's connections; pending statements fail. */
+  close(): Promise<void>;
+}

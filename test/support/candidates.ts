@@ -1,0 +1,96 @@
+import { Module, type DynamicModule, type LoggerService, type Provider, type Type } from '@nestjs/common';
+import { Test, type TestingModule } from '@nestjs/testing';
+import {
+  LeaderElectionModule,
+  LeaderElectionService,
+  type LeaderElectionModuleOptions,
+} from 'nestjs-leader-election';
+
+/** Fast timing for in-process tests: L = 1.5 s, R = 300 ms, P = 300 ms, M = 300 ms. */
+export const FAST_TIMING = {
+  leaseDurationMs: 1_500,
+  renewIntervalMs: 300,
+  pollIntervalMs: 300,
+  safetyMarginMs: 300,
+} as const satisfies Partial<LeaderElectionModuleOptions>;
+
+/** A logger that keeps every line, by level, for assertions (and prints errors only when asked). */
+export class RecordingLogger implements LoggerService {
+  readonly lines: { level: string; message: string }[] = [];
+  log(message: unknown) {
+    this.lines.push({ level: 'log', message: String(message) });
+  }
+  error(message: unknown) {
+    this.lines.push({ level: 'error', message: String(message) });
+  }
+  warn(message: unknown) {
+    this.lines.push({ level: 'warn', message: String(message) });
+  }
+  debug(message: unknown) {
+    this.lines.push({ level: 'debug', message: String(message) });
+  }
+  verbose(message: unknown) {
+    this.lines.push({ level: 'verbose', message: String(message) });
+  }
+  /** Lines at log level or above (log, warn, error). */
+  infoOrAbove() {
+    return this.lines.filter((line) => ['log', 'warn', 'error', 'fatal'].includes(line.level));
+  }
+}
+
+/** One in-process Nest app taking part in the elections. */
+export interface Candidate {
+  readonly app: TestingModule;
+  readonly service: LeaderElectionService;
+  readonly logger: RecordingLogger;
+  readonly closed: boolean;
+  close(): Promise<void>;
+}
+
+export interface CandidateSetup {
+  options: LeaderElectionModuleOptions;
+  imports?: (Type | DynamicModule)[];
+  providers?: Provider[];
+  controllers?: Type[];
+}
+
+/** Boots a Nest app with `LeaderElectionModule.forRoot(options)` and runs its bootstrap hooks. */
+export async function startCandidate(setup: CandidateSetup): Promise<Candidate> {
+  const logger = new RecordingLogger();
+  @Module({
+    imports: [LeaderElectionModule.forRoot(setup.options), ...(setup.imports ?? [])],
+    providers: setup.providers ?? [],
+    controllers: setup.controllers ?? [],
+  })
+  class CandidateModule {}
+  const app = await Test.createTestingModule({ imports: [CandidateModule] })
+    .setLogger(logger)
+    .compile();
+  await app.init();
+  let closed = false;
+  return {
+    app,
+    service: app.get(LeaderElectionService),
+    logger,
+    get closed() {
+      return closed;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await app.close();
+    },
+  };
+}
+
+/** Polls `predicate` every 20 ms until it holds or `timeoutMs` passes; returns how long it took. */
+export async function waitUntil(predicate: () => boolean, timeoutMs: number, what = 'condition'): Promise<number> {
+  const start = Date.now();
+  while (!predicate()) {
+    if (Date.now() - start > timeoutMs) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}.`);
+    await sleep(20);
+  }
+  return Date.now() - start;
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
