@@ -10,6 +10,12 @@ export type {
   ElectionRole,
   ElectionState,
 } from './elector/election-state';
+export { LeaderOnly, type LeaderOnlyOptions, type OnFollower } from './decorators/leader-only.decorator';
+export {
+  OnLeadershipGranted,
+  OnLeadershipRevoked,
+  type LeadershipChange,
+} from './decorators/leadership-hooks.decorator';
 export { LeaderElectionConfigError } from './errors/leader-election-config.error';
 export { NotLeaderError } from './errors/not-leader.error';
 export { createLeaseTableMigration, createLeaseTableSql, DEFAULT_LEASE_TABLE } from './store/lease-table';

@@ -13,3 +13,8 @@ export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
 
 /** Room kept in the holder column for the random suffix appended to a user-chosen candidate id. */
 export const CANDIDATE_SUFFIX_LENGTH = 9;
+
+/** Metadata key of `@LeaderOnly()` on the wrapped method. */
+export const LEADER_ONLY_METADATA = 'nestjs-leader-election:leader-only';
+/** Metadata key of `@OnLeadershipGranted()` / `@OnLeadershipRevoked()`. */
+export const LEADERSHIP_HOOK_METADATA = 'nestjs-leader-election:leadership-hook';

@@ -27,3 +27,28 @@ function describe(value: unknown): string {
   if (typeof value === 'object') return 'an object';
   return String(value);
 }
+
+export const leaderOnlyNotMethodMessage = (decorator: string, owner: string, key: string): string =>
+  `@${decorator}() can only decorate a method, but ${owner}.${key} is not one. ` +
+  'Put it on a class method (above or below @Cron, @Interval, @Timeout or @OnEvent).';
+
+export const unknownDecoratorElectionMessage = (
+  decorator: string,
+  owner: string,
+  key: string,
+  election: string,
+  configured: readonly string[],
+): string =>
+  `@${decorator}("${election}") on ${owner}.${key} names an election that is not configured ` +
+  `(configured: ${configured.map((name) => `"${name}"`).join(', ')}). ` +
+  'Add it to the "elections" option of LeaderElectionModule.forRoot(), or fix the name.';
+
+export const requestScopedMessage = (decorator: string, owner: string, key: string): string =>
+  `@${decorator}() on ${owner}.${key} cannot work: ${owner} is request-scoped (or depends on a ` +
+  'request-scoped provider), so it has no instance at bootstrap for scheduled jobs or leadership hooks. ' +
+  'Move the method to a singleton provider.';
+
+export const invalidLeaderOnlyOptionsMessage = (got: unknown): string =>
+  `@LeaderOnly() takes an election name or { election?: string; onFollower?: 'skip' | 'throw' } (got ${
+    typeof got === 'object' ? JSON.stringify(got) : String(got)
+  }).`;

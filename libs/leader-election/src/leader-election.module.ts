@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { ConfigurableModuleClass } from './leader-election.module-definition';
+import { LeaderElectionExplorer } from './leader-election.explorer';
 import { LeaderElectionService } from './leader-election.service';
 
 /**
@@ -16,7 +17,7 @@ import { LeaderElectionService } from './leader-election.service';
  */
 @Module({
   imports: [DiscoveryModule],
-  providers: [LeaderElectionService],
+  providers: [LeaderElectionService, LeaderElectionExplorer],
   exports: [LeaderElectionService],
 })
 export class LeaderElectionModule extends ConfigurableModuleClass {}

@@ -19,6 +19,10 @@ import {
   type ResolvedLeaderElectionOptions,
 } from './leader-election.options';
 import { MysqlLeaseStore } from './store/mysql-lease-store';
+import { LeaderOnlyRuntime } from './leader-only.runtime';
+
+/** @internal Where the explorer finds this app's leader-only runtime. */
+export const LEADER_ONLY_RUNTIME = Symbol('nestjs-leader-election:runtime');
 
 /** The leadership this instance holds in one election. */
 export interface Leadership {
@@ -42,6 +46,8 @@ export class LeaderElectionService implements OnApplicationBootstrap, BeforeAppl
   private readonly elector: LeaderElector;
   private readonly events = new Subject<ElectionEvent>();
   private stopped: Promise<void> | undefined;
+  /** @internal */
+  readonly [LEADER_ONLY_RUNTIME]: LeaderOnlyRuntime;
 
   /** Every transition of every election: elected, revoked, leader-changed, health-changed. */
   readonly changes$: Observable<ElectionEvent> = this.events.asObservable();
@@ -61,7 +67,18 @@ export class LeaderElectionService implements OnApplicationBootstrap, BeforeAppl
       createTable: this.options.createTable,
       logger: this.logger,
     });
-    this.elector.onEvent((event) => this.events.next(event));
+    this[LEADER_ONLY_RUNTIME] = new LeaderOnlyRuntime(
+      {
+        defaultElection: this.options.elections[0],
+        leadership: (name) => this.getLeadership(name),
+        leaderId: (name) => this.election(name).getState().leaderId,
+      },
+      this.logger,
+    );
+    this.elector.onEvent((event) => {
+      this[LEADER_ONLY_RUNTIME].onEvent(event);
+      this.events.next(event);
+    });
   }
 
   /** This instance's candidate id (unique per process start). */
@@ -104,6 +121,27 @@ export class LeaderElectionService implements OnApplicationBootstrap, BeforeAppl
     const target = this.election(election);
     const current = target.currentLeadership();
     return current && { election: target.name, ...current };
+  }
+
+  /**
+   * Inside a `@LeaderOnly()` call: the leadership it runs under (election, term as fencing token, and a
+   * signal aborted when that leadership ends). `undefined` outside one.
+   *
+   * @example
+   * ```ts
+   * @Interval(1000)
+   * @LeaderOnly()
+   * async sync() {
+   *   const { term, signal } = this.leaderElection.currentLeadership()!;
+   *   for (const batch of batches) {
+   *     if (signal.aborted) return; // leadership ended: stop at once
+   *     await this.push(batch, { fencingToken: term });
+   *   }
+   * }
+   * ```
+   */
+  currentLeadership(): Leadership | undefined {
+    return this[LEADER_ONLY_RUNTIME].current();
   }
 
   /**
@@ -169,7 +207,10 @@ export class LeaderElectionService implements OnApplicationBootstrap, BeforeAppl
     this.elector.start();
   }
 
-  /** @internal Ends leadership for the application, then releases the leases. */
+  /**
+   * @internal Ends leadership for the application (signals aborted, no new leader-only calls), waits for
+   * running calls up to `drainTimeoutMs` while still holding the leases, then releases them.
+   */
   async beforeApplicationShutdown(): Promise<void> {
     this.stopped ??= this.shutdown();
     await this.stopped;
@@ -182,6 +223,7 @@ export class LeaderElectionService implements OnApplicationBootstrap, BeforeAppl
 
   private async shutdown(): Promise<void> {
     this.elector.beginShutdown();
+    await this[LEADER_ONLY_RUNTIME].drain(this.options.drainTimeoutMs);
     await this.elector.stop();
     this.events.complete();
   }

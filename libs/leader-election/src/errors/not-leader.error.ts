@@ -1,8 +1,12 @@
+import { ServiceUnavailableException } from '@nestjs/common';
+
 /**
- * Thrown when leader-only work is attempted by a candidate that is not the leader of the election, or
- * whose leadership ended (also inside a fenced transaction).
+ * Thrown when leader-only work is attempted by an instance that is not the leader of the election, or
+ * whose leadership ended (also inside a fenced transaction). An HTTP 503: in a controller it answers
+ * `{ statusCode: 503, error: 'Service Unavailable', message, election, leaderId }`, so that a client or a
+ * proxy can go to the leader.
  */
-export class NotLeaderError extends Error {
+export class NotLeaderError extends ServiceUnavailableException {
   constructor(
     /** The election concerned. */
     readonly election: string,
@@ -10,11 +14,12 @@ export class NotLeaderError extends Error {
     readonly leaderId: string | null,
     message?: string,
   ) {
-    super(
+    const text =
       message ??
-        `This instance is not the leader of election "${election}"` +
-          (leaderId ? ` (the leader is ${leaderId}).` : ' (no leader is known right now).'),
-    );
+      `This instance is not the leader of election "${election}"` +
+        (leaderId ? ` (the leader is ${leaderId}).` : ' (no leader is known right now).');
+    super({ statusCode: 503, error: 'Service Unavailable', message: text, election, leaderId });
+    this.message = text;
     this.name = 'NotLeaderError';
   }
 }

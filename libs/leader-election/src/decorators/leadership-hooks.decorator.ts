@@ -1,0 +1,52 @@
+import { LEADERSHIP_HOOK_METADATA } from '../leader-election.constants';
+import { leaderOnlyNotMethodMessage } from '../leader-election.messages';
+import { LeaderElectionConfigError } from '../errors/leader-election-config.error';
+
+/** Which transition a leadership hook follows. */
+export type LeadershipHookKind = 'granted' | 'revoked';
+
+/** Metadata of a leadership hook method (a method may carry several). */
+export interface LeadershipHookMetadata {
+  readonly kind: LeadershipHookKind;
+  readonly election: string | undefined;
+}
+
+/** The argument passed to leadership hooks. */
+export interface LeadershipChange {
+  readonly election: string;
+  readonly term: number;
+}
+
+function leadershipHook(kind: LeadershipHookKind, decorator: string, election?: string): MethodDecorator {
+  return (target: object, key: string | symbol, descriptor?: PropertyDescriptor) => {
+    if (!descriptor || typeof descriptor.value !== 'function') {
+      const owner = typeof target === 'function' ? target.name : target.constructor.name;
+      throw new LeaderElectionConfigError(leaderOnlyNotMethodMessage(decorator, owner, String(key)));
+    }
+    const existing: LeadershipHookMetadata[] = Reflect.getOwnMetadata(LEADERSHIP_HOOK_METADATA, descriptor.value) ?? [];
+    Reflect.defineMetadata(LEADERSHIP_HOOK_METADATA, [...existing, { kind, election }], descriptor.value);
+    return descriptor;
+  };
+}
+
+/**
+ * Called with `{ election, term }` each time this instance becomes leader of the election (for example
+ * to start a queue consumer). Hooks run one at a time, in order of transitions; errors are logged.
+ *
+ * @example
+ * ```ts
+ * @OnLeadershipGranted()
+ * startConsumer({ term }: LeadershipChange) { this.consumer.start(term); }
+ * ```
+ */
+export function OnLeadershipGranted(election?: string): MethodDecorator {
+  return leadershipHook('granted', 'OnLeadershipGranted', election);
+}
+
+/**
+ * Called with `{ election, term }` each time this instance's leadership of the election ends (step-down,
+ * resign, shutdown), after its signal was aborted.
+ */
+export function OnLeadershipRevoked(election?: string): MethodDecorator {
+  return leadershipHook('revoked', 'OnLeadershipRevoked', election);
+}
