@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import type { LeaderElectionModuleOptions } from 'nestjs-leader-election';
 import { createTestDatabase, type TestDatabase } from './support/database';
 import { FAST_TIMING, sleep, startCandidate, waitUntil, type Candidate } from './support/candidates';
 
@@ -37,5 +39,130 @@ describe('election among three Nest apps in one process (real MariaDB)', () => {
     }
     expect(counts.length).toBeGreaterThan(150);
     expect(counts.filter((n) => n !== 1)).toEqual([]);
+  }, 30_000);
+});
+
+describe('handover, killed connections, terms and several elections (real MariaDB)', () => {
+  let db: TestDatabase;
+  let candidates: Candidate[] = [];
+  const users: string[] = [];
+
+  beforeAll(async () => {
+    db = await createTestDatabase('handover');
+  });
+  afterEach(async () => {
+    await Promise.all(candidates.map((c) => c.close()));
+    candidates = [];
+  });
+  afterAll(async () => {
+    for (const user of users) await db.query(`DROP USER IF EXISTS '${user}'@'%'`);
+    await db.drop();
+  });
+
+  const start = async (tableName: string, name: string, extra: Partial<LeaderElectionModuleOptions> = {}) => {
+    const candidate = await startCandidate({
+      options: { connection: db.url, tableName, candidateId: name, ...FAST_TIMING, ...extra },
+    });
+    candidates.push(candidate);
+    return candidate;
+  };
+  const leaders = () => candidates.filter((c) => !c.closed && c.service.isLeader());
+
+  it('after the leader app closes, another app leads within P + 1 s', async () => {
+    for (const name of ['a', 'b', 'c']) await start('lease_close', name);
+    await waitUntil(() => leaders().length === 1, 5_000, 'a leader');
+    const [leader] = leaders();
+    await leader.close();
+    const closedAt = Date.now();
+    await waitUntil(() => leaders().length === 1, FAST_TIMING.pollIntervalMs + 1_000, 'a new leader');
+    expect(Date.now() - closedAt).toBeLessThanOrEqual(FAST_TIMING.pollIntervalMs + 1_000);
+    expect(leaders()[0]).not.toBe(leader);
+  }, 30_000);
+
+  it('killing the leader\'s lease connections (KILL CONNECTION) never yields two leaders, and leadership recovers', async () => {
+    // One MySQL user per app, so that the leader's connections can be told apart in the process list.
+    const names = ['ka', 'kb', 'kc'];
+    const urls: Record<string, string> = {};
+    for (const name of names) {
+      const user = `le_${name}_${randomBytes(3).toString('hex')}`;
+      users.push(user);
+      await db.query(`CREATE USER '${user}'@'%' IDENTIFIED BY ''`);
+      await db.query(`GRANT ALL ON \`${db.name}\`.* TO '${user}'@'%'`);
+      const url = new URL(db.url);
+      url.username = user;
+      urls[name] = url.toString();
+    }
+    for (const name of names) await start('lease_kill', name, { connection: urls[name] });
+    await waitUntil(() => leaders().length === 1, 5_000, 'a leader');
+
+    let kills = 0;
+    const samples: number[] = [];
+    const sampler = setInterval(() => samples.push(leaders().length), 50);
+    try {
+      for (let round = 0; round < 5; round++) {
+        const leader = leaders()[0];
+        if (leader) {
+          const user = new URL(urls[names[candidates.indexOf(leader)]]).username;
+          const ids = await db.query<{ ID: number }[]>(
+            'SELECT ID FROM information_schema.PROCESSLIST WHERE USER = ?',
+            [user],
+          );
+          for (const { ID } of ids) {
+            await db.query(`KILL CONNECTION ${Number(ID)}`).catch(() => undefined);
+            kills++;
+          }
+        }
+        await sleep(1_000);
+      }
+      await waitUntil(() => leaders().length === 1, 5_000, 'a leader after the kills');
+    } finally {
+      clearInterval(sampler);
+    }
+    expect(kills).toBeGreaterThan(0);
+    expect(samples.length).toBeGreaterThan(50);
+    expect(samples.filter((n) => n > 1)).toEqual([]);
+  }, 60_000);
+
+  it('terms strictly increase over 5 handovers, one holder per term', async () => {
+    const elected: { term: number; candidateId: string }[] = [];
+    const watch = (candidate: Candidate) =>
+      candidate.service.changes$.subscribe((event) => {
+        if (event.type === 'elected') elected.push({ term: event.term, candidateId: event.state.candidateId });
+      });
+    for (const name of ['t1', 't2', 't3']) watch(await start('lease_terms', name));
+    await waitUntil(() => elected.length === 1, 5_000, 'the first election');
+    for (let handover = 0; handover < 5; handover++) {
+      const before = elected.length;
+      leaders()[0].close();
+      watch(await start('lease_terms', `t${4 + handover}`));
+      await waitUntil(() => elected.length === before + 1 && leaders().length === 1, 5_000, `handover ${handover + 1}`);
+    }
+    expect(elected).toHaveLength(6);
+    for (let i = 1; i < elected.length; i++) {
+      expect(elected[i].term).toBeGreaterThan(elected[i - 1].term);
+      expect(elected[i].candidateId).not.toBe(elected[i - 1].candidateId);
+    }
+    const [row] = await db.query<{ term: number }[]>("SELECT term FROM lease_terms WHERE name = 'default'");
+    expect(Number(row.term)).toBe(elected.at(-1)!.term);
+  }, 60_000);
+
+  it('two elections in one process elect independently', async () => {
+    const elections = ['alpha', 'beta'];
+    const first = await start('lease_two', 'x', { elections });
+    await waitUntil(() => first.service.isLeader('alpha') && first.service.isLeader('beta'), 5_000, 'x to lead both');
+    const second = await start('lease_two', 'y', { elections });
+    await waitUntil(() => second.service.getState('alpha').leaderId !== null, 5_000, 'y to see the leader');
+    expect(second.service.isLeader('alpha')).toBe(false);
+
+    await first.service.resign('alpha');
+    await waitUntil(() => second.service.isLeader('alpha'), FAST_TIMING.pollIntervalMs + 1_000, 'y to lead alpha');
+    expect(first.service.isLeader('alpha')).toBe(false);
+    expect(first.service.isLeader('beta')).toBe(true);
+    expect(second.service.isLeader('beta')).toBe(false);
+    const rows = await db.query<{ name: string; holder: string }[]>('SELECT name, holder FROM lease_two ORDER BY name');
+    expect(rows).toEqual([
+      { name: 'alpha', holder: second.service.candidateId },
+      { name: 'beta', holder: first.service.candidateId },
+    ]);
   }, 30_000);
 });

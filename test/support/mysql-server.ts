@@ -58,10 +58,11 @@ export interface ThrowawayServer {
 }
 
 /**
- * Starts a throwaway server from the installed `mariadbd`/`mysqld` on a free port; throws with the
- * exact install command when neither exists.
+ * Starts a throwaway server from the installed `mariadbd`/`mysqld` on `requestedPort` (default: a free port);
+ * throws with the exact install command when neither exists. Pass a port chosen in advance (see
+ * `freePort()`) when a test must point a candidate at the server before it exists.
  */
-export async function startThrowawayServer(): Promise<ThrowawayServer> {
+export async function startThrowawayServer(requestedPort?: number): Promise<ThrowawayServer> {
   const server = findBinary(['mariadbd', 'mysqld']);
   if (!server) throw new Error(INSTALL_HINT);
   const dataDir = mkdtempSync(join(tmpdir(), 'le-mysql-'));
@@ -79,7 +80,7 @@ export async function startThrowawayServer(): Promise<ThrowawayServer> {
     });
     if (init.status !== 0) throw new Error(`${server} --initialize-insecure failed: ${init.stderr}`);
   }
-  const port = await freePort();
+  const port = requestedPort ?? (await freePort());
   const child = spawn(
     server,
     [

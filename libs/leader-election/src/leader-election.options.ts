@@ -81,6 +81,9 @@ function positiveMs(option: string, value: unknown, fallback: number, allowZero 
   return value as number;
 }
 
+const CONNECTION_FORMS =
+  'a URI like "mysql://user:password@host:3306/database" or mysql2 pool options ({ host, port, user, password, database })';
+
 function validateConnection(connection: unknown): string | PoolOptions {
   if (typeof connection === 'string') {
     let protocol: string | undefined;
@@ -91,20 +94,22 @@ function validateConnection(connection: unknown): string | PoolOptions {
     }
     if (protocol !== 'mysql:' && protocol !== 'mariadb:') {
       // The value itself is not echoed: it may hold a password.
-      throw new LeaderElectionConfigError(
-        'LeaderElectionModule option "connection" must be a URI like ' +
-          '"mysql://user:password@host:3306/database" or a mysql2 pool options object.',
-      );
+      throw new LeaderElectionConfigError(`LeaderElectionModule option "connection" must be ${CONNECTION_FORMS}.`);
     }
     return protocol === 'mariadb:' ? connection.replace(/^mariadb:/, 'mysql:') : connection;
   }
   if (connection === null || typeof connection !== 'object' || Array.isArray(connection)) {
+    throw new LeaderElectionConfigError(`LeaderElectionModule option "connection" is required: pass ${CONNECTION_FORMS}.`);
+  }
+  const pool = connection as PoolOptions;
+  if (pool.uri !== undefined) {
+    validateConnection(pool.uri);
+  } else if (typeof pool.host !== 'string' && typeof pool.socketPath !== 'string') {
     throw new LeaderElectionConfigError(
-      'LeaderElectionModule option "connection" is required: pass a URI like ' +
-        '"mysql://user:password@host:3306/database" or a mysql2 pool options object.',
+      `LeaderElectionModule option "connection" needs "host" (or "socketPath" or "uri"): pass ${CONNECTION_FORMS}.`,
     );
   }
-  return connection as PoolOptions;
+  return pool;
 }
 
 function validateElections(elections: unknown): string[] {

@@ -161,7 +161,12 @@ export class LeaderElectionService implements OnApplicationBootstrap, BeforeAppl
    * const { term, signal } = await leaderElection.waitForLeadership('billing', { signal: shutdown });
    */
   waitForLeadership(election?: string, options: { signal?: AbortSignal } = {}): Promise<Leadership> {
-    const target = this.election(election);
+    let target: Election;
+    try {
+      target = this.election(election);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const { signal } = options;
     return new Promise<Leadership>((resolve, reject) => {
       const settle = (): boolean => {
@@ -198,7 +203,7 @@ export class LeaderElectionService implements OnApplicationBootstrap, BeforeAppl
    * Gives up leadership now and releases the lease so that another instance takes over at its next read.
    * This instance does not campaign again for one lease duration. Resolves `false` when it was not leader.
    */
-  resign(election?: string): Promise<boolean> {
+  async resign(election?: string): Promise<boolean> {
     return this.election(election).resign();
   }
 

@@ -171,6 +171,9 @@ export class Election {
     if (this.status === 'stopped' || this.inFlight) return;
     const step = this.ownedTerm !== undefined ? this.leaderStep() : this.followerStep();
     this.inFlight = step
+      // Healthy again only once a whole step went through: a read that succeeds before an acquisition
+      // that fails (UPDATE denied, read-only server) must neither reset the backoff nor log twice per retry.
+      .then(() => this.recovered())
       .catch((error: unknown) => this.onStepError(error))
       .finally(() => {
         this.inFlight = undefined;
@@ -267,6 +270,7 @@ export class Election {
     this.term = term;
     this.leadership = { term, controller: new AbortController() };
     this.confirmLease(term, tSend);
+    this.recovered();
     this.retryDelayMs = 0;
     this.setLeader(candidateId);
     this.emit('elected', term);
@@ -396,6 +400,10 @@ export class Election {
   private contact(): void {
     this.lastContactMono = this.deps.clock.now();
     this.lastContactWall = this.deps.clock.wallNow();
+  }
+
+  /** A step (or an acquisition) went through: clear the failure, once. */
+  private recovered(): void {
     if (this.lastError !== null) {
       this.lastError = null;
       this.retryDelayMs = 0;

@@ -159,10 +159,12 @@ export class LeasePool {
     if (error instanceof LeaseStoreError) return error;
     const driverError = (error ?? {}) as DriverErrorLike & { message?: string };
     const message = redactSecrets(String(driverError.message ?? error), this.secrets);
+    // Node's socket errors carry a negative OS errno (-111 for ECONNREFUSED): report their code instead.
+    const serverErrno = driverError.errno !== undefined && driverError.errno > 0 ? driverError.errno : undefined;
     return new LeaseStoreError(
       classifyMysqlError(driverError),
       message,
-      driverError.errno ?? driverError.code,
+      serverErrno ?? driverError.code ?? driverError.errno,
     );
   }
 }

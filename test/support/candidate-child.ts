@@ -1,0 +1,41 @@
+// A candidate in its own OS process, for tests that need real processes (faketime, signals).
+// Configured by env: MYSQL_URL, TABLE, CANDIDATE_ID, LEASE_MS, RENEW_MS, POLL_MS, MARGIN_MS.
+// Prints one JSON line per election event, then {"type":"ready"} after bootstrap.
+import 'reflect-metadata';
+import { Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { LeaderElectionModule, LeaderElectionService } from 'nestjs-leader-election';
+
+const env = (name: string, fallback?: string): string => {
+  const value = process.env[name] ?? fallback;
+  if (value === undefined) throw new Error(`candidate-child: ${name} is required`);
+  return value;
+};
+
+@Module({
+  imports: [
+    LeaderElectionModule.forRoot({
+      connection: env('MYSQL_URL'),
+      tableName: env('TABLE'),
+      candidateId: env('CANDIDATE_ID', 'child'),
+      leaseDurationMs: Number(env('LEASE_MS', '2000')),
+      renewIntervalMs: Number(env('RENEW_MS', '400')),
+      pollIntervalMs: Number(env('POLL_MS', '400')),
+      safetyMarginMs: Number(env('MARGIN_MS', '400')),
+    }),
+  ],
+})
+class ChildModule {}
+
+async function main(): Promise<void> {
+  const app = await NestFactory.createApplicationContext(ChildModule, { logger: ['error', 'warn'] });
+  app.enableShutdownHooks();
+  const service = app.get(LeaderElectionService);
+  const print = (line: object) => process.stdout.write(`${JSON.stringify({ ...line, wall: Date.now() })}\n`);
+  service.changes$.subscribe((event) =>
+    print({ type: event.type, term: event.term, role: event.state.role, leaderId: event.state.leaderId }),
+  );
+  print({ type: 'ready', candidateId: service.candidateId });
+}
+
+void main();
