@@ -52,3 +52,12 @@ export const invalidLeaderOnlyOptionsMessage = (got: unknown): string =>
   `@LeaderOnly() takes an election name or { election?: string; onFollower?: 'skip' | 'throw' } (got ${
     typeof got === 'object' ? JSON.stringify(got) : String(got)
   }).`;
+
+export const fenceTableInvisibleMessage = (tableName: string, detail: string): string =>
+  `Fenced write: the lease table "${tableName}" is not usable on the connection of the Kysely you passed ` +
+  `(${detail}). Fenced writes need your tables and the lease table in the same database: point ` +
+  'LeaderElectionModule\'s "connection" at that database, or pass a Kysely connected to it.';
+
+export const fenceLostMessage = (election: string, term: number): string =>
+  `Fenced write refused: this instance no longer holds term ${term} of election "${election}" on the ` +
+  'database (the lease expired or was taken over). The transaction is rolled back.';

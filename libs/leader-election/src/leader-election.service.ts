@@ -6,13 +6,16 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
+import type { Kysely, Transaction } from 'kysely';
 import { Observable, Subject } from 'rxjs';
 import { LeaderElector, generateCandidateId } from './elector/leader-elector';
 import type { Election } from './elector/election';
 import type { ElectionEvent, ElectionState } from './elector/election-state';
 import { LeaderElectionConfigError } from './errors/leader-election-config.error';
 import { LEADER_ELECTION_MODULE_OPTIONS } from './leader-election.module-definition';
-import { unknownElectionMessage } from './leader-election.messages';
+import { NotLeaderError } from './errors/not-leader.error';
+import { fenceLostMessage, fenceTableInvisibleMessage, unknownElectionMessage } from './leader-election.messages';
+import { isLeaseTableInvisible, limitIdleTransaction, lockLeaseRow } from './store/lease-fence';
 import {
   resolveLeaderElectionOptions,
   type LeaderElectionModuleOptions,
@@ -205,6 +208,74 @@ export class LeaderElectionService implements OnApplicationBootstrap, BeforeAppl
    */
   async resign(election?: string): Promise<boolean> {
     return this.election(election).resign();
+  }
+
+  /**
+   * Fences the caller's transaction: checks on the database, with a shared lock on the lease row, that
+   * this instance still holds its current term. Until the transaction ends, no takeover can commit, so
+   * the transaction's writes commit only under this term. Throws `NotLeaderError` (roll back) otherwise.
+   * The Kysely must reach the database that holds the lease table.
+   *
+   * @example
+   * ```ts
+   * await db.transaction().execute(async (trx) => {
+   *   const { term } = await leaderElection.assertLeader(trx);
+   *   await trx.insertInto('ledger').values({ term, amount }).execute();
+   * });
+   * ```
+   */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any user database type
+  async assertLeader(trx: Transaction<any> | Kysely<any>, election?: string): Promise<Leadership> {
+    const target = this.election(election);
+    const leadership = this.getLeadership(target.name);
+    if (!leadership) throw new NotLeaderError(target.name, target.getState().leaderId);
+    let held: boolean;
+    try {
+      held = await lockLeaseRow(trx, this.options.tableName, target.name, this.candidateId, leadership.term);
+    } catch (error) {
+      if (isLeaseTableInvisible(error)) {
+        throw new LeaderElectionConfigError(
+          fenceTableInvisibleMessage(this.options.tableName, (error as Error).message),
+        );
+      }
+      throw error;
+    }
+    if (!held) {
+      throw new NotLeaderError(target.name, null, fenceLostMessage(target.name, leadership.term));
+    }
+    return leadership;
+  }
+
+  /**
+   * Runs `work` in a transaction that commits only under this instance's current leadership: opens the
+   * transaction on `db`, calls `assertLeader`, runs `work` with the term (the fencing token) and the
+   * leadership signal, and commits. Throws `NotLeaderError` (rolled back) when not leader. On MariaDB the
+   * transaction is also ended by the server if it sits idle longer than the lease (a paused process),
+   * so that it cannot hold a takeover back.
+   *
+   * @example
+   * ```ts
+   * await leaderElection.runFenced(db, async (trx, { term }) => {
+   *   await trx.insertInto('ledger').values({ term, at: new Date() }).execute();
+   * });
+   * ```
+   */
+  async runFenced<DB, T>(
+    db: Kysely<DB>,
+    work: (trx: Transaction<DB>, leadership: Leadership) => Promise<T>,
+    election?: string,
+  ): Promise<T> {
+    const target = this.election(election);
+    if (!target.isLeader()) throw new NotLeaderError(target.name, target.getState().leaderId);
+    return db.connection().execute(async (conn) => {
+      const restore = await limitIdleTransaction(conn, this.options.leaseDurationMs / 1000);
+      try {
+        return await conn.transaction().execute(async (trx) => work(trx, await this.assertLeader(trx, target.name)));
+      } finally {
+        // The server may have closed the connection (idle timeout); nothing to restore then.
+        await restore?.().catch(() => undefined);
+      }
+    });
   }
 
   /** @internal Starts campaigning. */
