@@ -4,7 +4,6 @@ import { Test } from '@nestjs/testing';
 import {
   LeaderElectionConfigError,
   LeaderElectionModule,
-  LeaderElectionService,
   type ElectionEvent,
   type LeaderElectionModuleOptions,
 } from 'nestjs-leader-election';
@@ -56,12 +55,15 @@ describe('bad input (real Nest apps, real MariaDB)', () => {
       ['null', { connection: null }],
       ['a number', { connection: 3306 }],
       ['an array', { connection: ['mysql://root@127.0.0.1/test'] }],
-    ])('a connection that is %s is rejected, saying it is required and how to give one', async (_what, options) => {
-      const error = await bootError({ ...FAST_TIMING, ...options });
-      expect(error.message).toMatch(/option "connection" is required/);
-      expect(error.message).toMatch(/mysql:\/\/user:password@host:3306\/database/);
-      expect(error.message).toMatch(/mysql2 pool options object/);
-    });
+    ])(
+      'a connection that is %s is rejected, saying it is required and how to give one',
+      async (_what, options) => {
+        const error = await bootError({ ...FAST_TIMING, ...options });
+        expect(error.message).toMatch(/option "connection" is required/);
+        expect(error.message).toMatch(/mysql:\/\/user:password@host:3306\/database/);
+        expect(error.message).toMatch(/mysql2 pool options object/);
+      },
+    );
 
     it.each([
       'postgres://admin:Sup3rSecretPw@db.internal:5432/app',
@@ -83,14 +85,20 @@ describe('bad input (real Nest apps, real MariaDB)', () => {
     it.each([
       ['empty pool options', {}],
       ['pool options without host', { user: 'root', password: 'Sup3rSecretPw', database: 'test' }],
-    ])('%s are rejected, naming "host" and the accepted forms, without the password', async (_what, connection) => {
-      const error = await bootError({ ...FAST_TIMING, connection });
-      expect(error.message).toMatch(/option "connection" needs "host" \(or "socketPath" or "uri"\)/);
-      expect(error.message).not.toContain('Sup3rSecretPw');
-    });
+    ])(
+      '%s are rejected, naming "host" and the accepted forms, without the password',
+      async (_what, connection) => {
+        const error = await bootError({ ...FAST_TIMING, connection });
+        expect(error.message).toMatch(/option "connection" needs "host" \(or "socketPath" or "uri"\)/);
+        expect(error.message).not.toContain('Sup3rSecretPw');
+      },
+    );
 
     it('pool options whose uri is not mysql:// are rejected like a bad URI string', async () => {
-      const error = await bootError({ ...FAST_TIMING, connection: { uri: 'postgres://u:Sup3rSecretPw@h/db' } });
+      const error = await bootError({
+        ...FAST_TIMING,
+        connection: { uri: 'postgres://u:Sup3rSecretPw@h/db' },
+      });
       expect(error.message).toMatch(/option "connection" must be a URI like "mysql:\/\//);
       expect(error.message).not.toContain('Sup3rSecretPw');
     });
@@ -223,7 +231,9 @@ describe('bad input (real Nest apps, real MariaDB)', () => {
     ])('a candidateId %s is rejected, naming candidateId and its limit', async (_what, candidateId) => {
       const error = await bootError({ ...valid(), candidateId });
       expect(error.message).toContain('option "candidateId"');
-      expect(error.message).toMatch(/must be a string of 1 to 182 characters \(a random suffix is appended\)/);
+      expect(error.message).toMatch(
+        /must be a string of 1 to 182 characters \(a random suffix is appended\)/,
+      );
     });
 
     it('the longest accepted election name (191) and candidateId (182 + suffix = 191) fit the lease columns: the candidate is elected', async () => {
@@ -237,7 +247,9 @@ describe('bad input (real Nest apps, real MariaDB)', () => {
       expect(candidate.service.candidateId).toHaveLength(191);
       const leadership = await withTimeout(candidate.service.waitForLeadership(election), 15_000);
       expect(leadership.term).toBe(1);
-      const rows = await db.query<{ name: string; holder: string }[]>('SELECT name, holder FROM lease_long_names');
+      const rows = await db.query<{ name: string; holder: string }[]>(
+        'SELECT name, holder FROM lease_long_names',
+      );
       expect(rows).toEqual([{ name: election, holder: candidate.service.candidateId }]);
     });
 
@@ -299,7 +311,11 @@ describe('bad input (real Nest apps, real MariaDB)', () => {
           safetyMarginMs: 300,
         });
         const { service } = candidate;
-        await waitUntil(() => service.getState().lastErrorKind !== null, 10_000, 'the first failed statement');
+        await waitUntil(
+          () => service.getState().lastErrorKind !== null,
+          10_000,
+          'the first failed statement',
+        );
         const down = service.getState();
         expect(down).toMatchObject({
           role: 'follower',
@@ -336,7 +352,12 @@ describe('bad input (real Nest apps, real MariaDB)', () => {
       // Characters that need escaping in a URI, so that both the encoded and the decoded form are checked.
       const password = `Right#${randomBytes(6).toString('hex')}!`;
       const wrongPassword = `Wr@ng/${randomBytes(6).toString('hex')}:`;
-      const secrets = [password, encodeURIComponent(password), wrongPassword, encodeURIComponent(wrongPassword)];
+      const secrets = [
+        password,
+        encodeURIComponent(password),
+        wrongPassword,
+        encodeURIComponent(wrongPassword),
+      ];
       const urlWith = (pass: string) => {
         const url = new URL(db.url);
         url.username = user;
@@ -371,7 +392,11 @@ describe('bad input (real Nest apps, real MariaDB)', () => {
         const events: ElectionEvent[] = [];
         const subscription = service.changes$.subscribe((event) => events.push(event));
         try {
-          await waitUntil(() => service.getState().lastErrorKind !== null, 10_000, 'the first failed statement');
+          await waitUntil(
+            () => service.getState().lastErrorKind !== null,
+            10_000,
+            'the first failed statement',
+          );
           const deniedBefore = await accessDenied();
           // Many poll periods (P = 300 ms, and at most 5 P between retries of a configuration error).
           await sleep(6_000);
@@ -399,7 +424,11 @@ describe('bad input (real Nest apps, real MariaDB)', () => {
       }, 60_000);
 
       it('the right password elects the candidate and appears in no log line, state or event', async () => {
-        const candidate = await boot({ ...valid(), tableName: 'lease_right_password', connection: urlWith(password) });
+        const candidate = await boot({
+          ...valid(),
+          tableName: 'lease_right_password',
+          connection: urlWith(password),
+        });
         const { service, logger } = candidate;
         const events: ElectionEvent[] = [];
         const subscription = service.changes$.subscribe((event) => events.push(event));

@@ -21,7 +21,9 @@ describe('election among three Nest apps in one process (real MariaDB)', () => {
   const startThree = async (tableName: string) => {
     candidates = await Promise.all(
       [1, 2, 3].map((i) =>
-        startCandidate({ options: { connection: db.url, tableName, candidateId: `app${i}`, ...FAST_TIMING } }),
+        startCandidate({
+          options: { connection: db.url, tableName, candidateId: `app${i}`, ...FAST_TIMING },
+        }),
       ),
     );
     return candidates;
@@ -79,7 +81,7 @@ describe('handover, killed connections, terms and several elections (real MariaD
     expect(leaders()[0]).not.toBe(leader);
   }, 30_000);
 
-  it('killing the leader\'s lease connections (KILL CONNECTION) never yields two leaders, and leadership recovers', async () => {
+  it("killing the leader's lease connections (KILL CONNECTION) never yields two leaders, and leadership recovers", async () => {
     // One MySQL user per app, so that the leader's connections can be told apart in the process list.
     const names = ['ka', 'kb', 'kc'];
     const urls: Record<string, string> = {};
@@ -127,7 +129,8 @@ describe('handover, killed connections, terms and several elections (real MariaD
     const elected: { term: number; candidateId: string }[] = [];
     const watch = (candidate: Candidate) =>
       candidate.service.changes$.subscribe((event) => {
-        if (event.type === 'elected') elected.push({ term: event.term, candidateId: event.state.candidateId });
+        if (event.type === 'elected')
+          elected.push({ term: event.term, candidateId: event.state.candidateId });
       });
     for (const name of ['t1', 't2', 't3']) watch(await start('lease_terms', name));
     await waitUntil(() => elected.length === 1, 5_000, 'the first election');
@@ -135,7 +138,11 @@ describe('handover, killed connections, terms and several elections (real MariaD
       const before = elected.length;
       leaders()[0].close();
       watch(await start('lease_terms', `t${4 + handover}`));
-      await waitUntil(() => elected.length === before + 1 && leaders().length === 1, 5_000, `handover ${handover + 1}`);
+      await waitUntil(
+        () => elected.length === before + 1 && leaders().length === 1,
+        5_000,
+        `handover ${handover + 1}`,
+      );
     }
     expect(elected).toHaveLength(6);
     for (let i = 1; i < elected.length; i++) {
@@ -149,17 +156,27 @@ describe('handover, killed connections, terms and several elections (real MariaD
   it('two elections in one process elect independently', async () => {
     const elections = ['alpha', 'beta'];
     const first = await start('lease_two', 'x', { elections });
-    await waitUntil(() => first.service.isLeader('alpha') && first.service.isLeader('beta'), 5_000, 'x to lead both');
+    await waitUntil(
+      () => first.service.isLeader('alpha') && first.service.isLeader('beta'),
+      5_000,
+      'x to lead both',
+    );
     const second = await start('lease_two', 'y', { elections });
     await waitUntil(() => second.service.getState('alpha').leaderId !== null, 5_000, 'y to see the leader');
     expect(second.service.isLeader('alpha')).toBe(false);
 
     await first.service.resign('alpha');
-    await waitUntil(() => second.service.isLeader('alpha'), FAST_TIMING.pollIntervalMs + 1_000, 'y to lead alpha');
+    await waitUntil(
+      () => second.service.isLeader('alpha'),
+      FAST_TIMING.pollIntervalMs + 1_000,
+      'y to lead alpha',
+    );
     expect(first.service.isLeader('alpha')).toBe(false);
     expect(first.service.isLeader('beta')).toBe(true);
     expect(second.service.isLeader('beta')).toBe(false);
-    const rows = await db.query<{ name: string; holder: string }[]>('SELECT name, holder FROM lease_two ORDER BY name');
+    const rows = await db.query<{ name: string; holder: string }[]>(
+      'SELECT name, holder FROM lease_two ORDER BY name',
+    );
     expect(rows).toEqual([
       { name: 'alpha', holder: second.service.candidateId },
       { name: 'beta', holder: first.service.candidateId },

@@ -126,29 +126,33 @@ describe('@LeaderOnly() with real @nestjs/schedule, three apps in one process', 
     30_000,
   );
 
-  it.each(['below', 'above'] as const)('@Timeout job (@LeaderOnly %s @Timeout) runs once, on the leader only', async (order) => {
-    const runs: Run[] = [];
-    @Injectable()
-    class OneShot {
-      constructor(
-        @Inject('RUNS') readonly runs: Run[],
-        @Inject('APP') readonly app: string,
-      ) {}
-      once() {
-        return recordRun(this.runs, this.app);
+  it.each(['below', 'above'] as const)(
+    '@Timeout job (@LeaderOnly %s @Timeout) runs once, on the leader only',
+    async (order) => {
+      const runs: Run[] = [];
+      @Injectable()
+      class OneShot {
+        constructor(
+          @Inject('RUNS') readonly runs: Run[],
+          @Inject('APP') readonly app: string,
+        ) {}
+        once() {
+          return recordRun(this.runs, this.app);
+        }
       }
-    }
-    const proto = OneShot.prototype as unknown as Record<string, unknown>;
-    const descriptor = Object.getOwnPropertyDescriptor(proto, 'once')!;
-    const decorators = order === 'below' ? [LeaderOnly(), Timeout(1_000)] : [Timeout(1_000), LeaderOnly()];
-    for (const decorate of decorators) decorate(proto, 'once', descriptor);
-    Object.defineProperty(proto, 'once', descriptor);
+      const proto = OneShot.prototype as unknown as Record<string, unknown>;
+      const descriptor = Object.getOwnPropertyDescriptor(proto, 'once')!;
+      const decorators = order === 'below' ? [LeaderOnly(), Timeout(1_000)] : [Timeout(1_000), LeaderOnly()];
+      for (const decorate of decorators) decorate(proto, 'once', descriptor);
+      Object.defineProperty(proto, 'once', descriptor);
 
-    await startThree(OneShot, runs);
-    const leader = leaderOf()!;
-    await sleep(2_000);
-    expect(runs.map((r) => r.app)).toEqual([appName(leader)]);
-  }, 30_000);
+      await startThree(OneShot, runs);
+      const leader = leaderOf()!;
+      await sleep(2_000);
+      expect(runs.map((r) => r.app)).toEqual([appName(leader)]);
+    },
+    30_000,
+  );
 
   it("keeps other decorators' metadata on the wrapped method, whichever order they are written in", () => {
     class Stacked {
@@ -229,7 +233,11 @@ describe('@LeaderOnly() with real @nestjs/schedule, three apps in one process', 
       providers: [FastJob],
     });
     candidates.push(follower);
-    await waitUntil(() => follower.service.getState().leaderId !== null, 5_000, 'the follower to see the leader');
+    await waitUntil(
+      () => follower.service.getState().leaderId !== null,
+      5_000,
+      'the follower to see the leader',
+    );
     const linesBefore = follower.logger.infoOrAbove().length;
     const start = delivered.count;
     await waitUntil(() => delivered.count - start >= 50, 10_000, '50 ticks');
@@ -269,7 +277,11 @@ describe('leadership context, signal, hooks and drain', () => {
     }
   }
 
-  async function startLongJobApp(): Promise<{ candidate: Candidate; job: LongJob; revokedAt: () => number | undefined }> {
+  async function startLongJobApp(): Promise<{
+    candidate: Candidate;
+    job: LongJob;
+    revokedAt: () => number | undefined;
+  }> {
     const candidate = await startCandidate({
       options: { connection: db.url, tableName: `lease_ctx_${++table}`, ...FAST_TIMING },
       providers: [LongJob],
@@ -369,7 +381,9 @@ describe('leadership context, signal, hooks and drain', () => {
     });
     candidates.push(a);
     await waitUntil(() => a.service.isLeader(), 5_000, 'a to lead');
-    const b = await startCandidate({ options: { connection: db.url, tableName, candidateId: 'b', ...FAST_TIMING } });
+    const b = await startCandidate({
+      options: { connection: db.url, tableName, candidateId: 'b', ...FAST_TIMING },
+    });
     candidates.push(b);
     let bLeadsAt: number | undefined;
     b.service.changes$.subscribe((e) => {
@@ -430,7 +444,11 @@ describe('@LeaderOnly() on HTTP handlers and misuse', () => {
       await waitUntil(() => apps.some((app) => app.get(LeaderElectionService).isLeader()), 5_000, 'a leader');
       const leader = apps.find((app) => app.get(LeaderElectionService).isLeader())!;
       const follower = apps.find((app) => app !== leader)!;
-      await waitUntil(() => follower.get(LeaderElectionService).getState().leaderId !== null, 5_000, 'leader seen');
+      await waitUntil(
+        () => follower.get(LeaderElectionService).getState().leaderId !== null,
+        5_000,
+        'leader seen',
+      );
       const ask = async (app: typeof leader) => {
         const response = await fetch(`${await app.getUrl()}/rebuild`);
         return { status: response.status, body: (await response.json()) as Record<string, unknown> };
@@ -459,7 +477,9 @@ describe('@LeaderOnly() on HTTP handlers and misuse', () => {
     }
     // Nobody campaigns here: the module was never bootstrapped, so the instance is a follower.
     const moduleRef = await Test.createTestingModule({
-      imports: [LeaderElectionModule.forRoot({ connection: db.url, tableName: 'lease_strict', ...FAST_TIMING })],
+      imports: [
+        LeaderElectionModule.forRoot({ connection: db.url, tableName: 'lease_strict', ...FAST_TIMING }),
+      ],
       providers: [Strict],
     }).compile();
     const strict = moduleRef.get(Strict);
@@ -486,7 +506,9 @@ describe('@LeaderOnly() on HTTP handlers and misuse', () => {
     const target = { constructor: { name: 'Config' } } as object;
     const getter: PropertyDescriptor = { get: () => 1, configurable: true };
     expect(() => LeaderOnly()(target, 'value', getter)).toThrow(LeaderElectionConfigError);
-    expect(() => LeaderOnly()(target, 'value', getter)).toThrow(/@LeaderOnly\(\) can only decorate a method, but Config\.value/);
+    expect(() => LeaderOnly()(target, 'value', getter)).toThrow(
+      /@LeaderOnly\(\) can only decorate a method, but Config\.value/,
+    );
     expect(() => LeaderOnly({ onFollower: 'explode' as never })).toThrow(/onFollower\?: 'skip' \| 'throw'/);
   });
 
@@ -498,7 +520,9 @@ describe('@LeaderOnly() on HTTP handlers and misuse', () => {
     }
     const boot = async () => {
       const moduleRef = await Test.createTestingModule({
-        imports: [LeaderElectionModule.forRoot({ connection: db.url, tableName: 'lease_misuse', ...FAST_TIMING })],
+        imports: [
+          LeaderElectionModule.forRoot({ connection: db.url, tableName: 'lease_misuse', ...FAST_TIMING }),
+        ],
         providers: [PerRequest],
       }).compile();
       await moduleRef.init();
@@ -516,7 +540,9 @@ describe('@LeaderOnly() on HTTP handlers and misuse', () => {
     }
     const boot = async () => {
       const moduleRef = await Test.createTestingModule({
-        imports: [LeaderElectionModule.forRoot({ connection: db.url, tableName: 'lease_misuse', ...FAST_TIMING })],
+        imports: [
+          LeaderElectionModule.forRoot({ connection: db.url, tableName: 'lease_misuse', ...FAST_TIMING }),
+        ],
         providers: [WrongElection],
       }).compile();
       await moduleRef.init();

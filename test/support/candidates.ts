@@ -84,10 +84,15 @@ export async function startCandidate(setup: CandidateSetup): Promise<Candidate> 
 }
 
 /** Polls `predicate` every 20 ms until it holds or `timeoutMs` passes; returns how long it took. */
-export async function waitUntil(predicate: () => boolean, timeoutMs: number, what = 'condition'): Promise<number> {
+export async function waitUntil(
+  predicate: () => boolean,
+  timeoutMs: number,
+  what = 'condition',
+): Promise<number> {
   const start = Date.now();
   while (!predicate()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}.`);
+    if (Date.now() - start > timeoutMs)
+      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}.`);
     await sleep(20);
   }
   return Date.now() - start;

@@ -1,7 +1,6 @@
 import { canConnect, DEFAULT_MYSQL_URL, startThrowawayServer, type ThrowawayServer } from './mysql-server';
 
 declare global {
-  // eslint-disable-next-line no-var
   var __LEADER_ELECTION_THROWAWAY__: ThrowawayServer | undefined;
 }
 
@@ -15,7 +14,9 @@ export default async function globalSetup(): Promise<void> {
     process.env.MYSQL_URL = url;
     return;
   }
-  console.log(`\n[test setup] No server answers at ${new URL(url).host}; starting a throwaway MariaDB/MySQL...`);
+  console.log(
+    `\n[test setup] No server answers at ${new URL(url).host}; starting a throwaway MariaDB/MySQL...`,
+  );
   const server = await startThrowawayServer();
   globalThis.__LEADER_ELECTION_THROWAWAY__ = server;
   process.env.MYSQL_URL = server.url;

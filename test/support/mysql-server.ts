@@ -38,7 +38,13 @@ export function freePort(): Promise<number> {
 }
 
 function findBinary(names: string[]): string | undefined {
-  const dirs = ['/usr/sbin', '/usr/bin', '/usr/local/sbin', '/usr/local/bin', ...(process.env.PATH ?? '').split(':')];
+  const dirs = [
+    '/usr/sbin',
+    '/usr/bin',
+    '/usr/local/sbin',
+    '/usr/local/bin',
+    ...(process.env.PATH ?? '').split(':'),
+  ];
   for (const name of names) {
     for (const dir of dirs) {
       const candidate = join(dir, name);
@@ -70,14 +76,24 @@ export async function startThrowawayServer(requestedPort?: number): Promise<Thro
   if (installDb) {
     const init = spawnSync(
       installDb,
-      ['--no-defaults', `--datadir=${dataDir}`, '--auth-root-authentication-method=normal', '--user=root', '--skip-test-db'],
+      [
+        '--no-defaults',
+        `--datadir=${dataDir}`,
+        '--auth-root-authentication-method=normal',
+        '--user=root',
+        '--skip-test-db',
+      ],
       { encoding: 'utf8' },
     );
     if (init.status !== 0) throw new Error(`${installDb} failed: ${init.stderr || init.stdout}`);
   } else {
-    const init = spawnSync(server, ['--no-defaults', '--initialize-insecure', `--datadir=${dataDir}`, '--user=root'], {
-      encoding: 'utf8',
-    });
+    const init = spawnSync(
+      server,
+      ['--no-defaults', '--initialize-insecure', `--datadir=${dataDir}`, '--user=root'],
+      {
+        encoding: 'utf8',
+      },
+    );
     if (init.status !== 0) throw new Error(`${server} --initialize-insecure failed: ${init.stderr}`);
   }
   const port = requestedPort ?? (await freePort());

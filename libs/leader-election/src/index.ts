@@ -4,12 +4,7 @@ export type { LeaderElectionModuleExtras } from './leader-election.module-defini
 export { LEADER_ELECTION_MODULE_OPTIONS } from './leader-election.module-definition';
 export { LeaderElectionService, type Leadership } from './leader-election.service';
 export type { LeaderElectionModuleOptions, ResolvedLeaderElectionOptions } from './leader-election.options';
-export type {
-  ElectionEvent,
-  ElectionEventType,
-  ElectionRole,
-  ElectionState,
-} from './elector/election-state';
+export type { ElectionEvent, ElectionEventType, ElectionRole, ElectionState } from './elector/election-state';
 export { LeaderOnly, type LeaderOnlyOptions, type OnFollower } from './decorators/leader-only.decorator';
 export {
   OnLeadershipGranted,

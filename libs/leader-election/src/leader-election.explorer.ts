@@ -30,7 +30,9 @@ export class LeaderElectionExplorer implements OnModuleInit {
   private explore(wrapper: InstanceWrapper): void {
     const { instance } = wrapper;
     const prototype: object | undefined =
-      instance && typeof instance === 'object' ? Object.getPrototypeOf(instance) : wrapper.metatype?.prototype;
+      instance && typeof instance === 'object'
+        ? Object.getPrototypeOf(instance)
+        : wrapper.metatype?.prototype;
     if (!prototype || prototype === Object.prototype) return;
     const owner = (prototype.constructor as { name?: string } | undefined)?.name ?? String(wrapper.name);
     const runtime = this.service[LEADER_ONLY_RUNTIME];
@@ -42,7 +44,11 @@ export class LeaderElectionExplorer implements OnModuleInit {
       const hooks: LeadershipHookMetadata[] = Reflect.getMetadata(LEADERSHIP_HOOK_METADATA, method) ?? [];
       if (!leaderOnly && hooks.length === 0) continue;
       found = true;
-      const decorator = leaderOnly ? 'LeaderOnly' : hooks[0].kind === 'granted' ? 'OnLeadershipGranted' : 'OnLeadershipRevoked';
+      const decorator = leaderOnly
+        ? 'LeaderOnly'
+        : hooks[0].kind === 'granted'
+          ? 'OnLeadershipGranted'
+          : 'OnLeadershipRevoked';
       if (!wrapper.isDependencyTreeStatic()) {
         throw new LeaderElectionConfigError(requestScopedMessage(decorator, owner, methodName));
       }
@@ -51,14 +57,25 @@ export class LeaderElectionExplorer implements OnModuleInit {
         const name = hook.kind === 'granted' ? 'OnLeadershipGranted' : 'OnLeadershipRevoked';
         const election = this.checkElection(name, owner, methodName, hook.election);
         for (const target of this.instancesOf(wrapper)) {
-          runtime.addHook({ kind: hook.kind, election, instance: target, methodName, label: `${owner}.${methodName}` });
+          runtime.addHook({
+            kind: hook.kind,
+            election,
+            instance: target,
+            methodName,
+            label: `${owner}.${methodName}`,
+          });
         }
       }
     }
     if (found) for (const target of this.instancesOf(wrapper)) bindLeaderOnlyInstance(target, runtime);
   }
 
-  private checkElection(decorator: string, owner: string, methodName: string, election: string | undefined): string {
+  private checkElection(
+    decorator: string,
+    owner: string,
+    methodName: string,
+    election: string | undefined,
+  ): string {
     const name = election ?? this.service.elections[0];
     if (!this.service.elections.includes(name)) {
       throw new LeaderElectionConfigError(
@@ -75,6 +92,8 @@ export class LeaderElectionExplorer implements OnModuleInit {
         .map((entry) => entry?.instance as object | undefined)
         .filter((value): value is object => typeof value === 'object' && value !== null);
     }
-    return typeof wrapper.instance === 'object' && wrapper.instance !== null ? [wrapper.instance as object] : [];
+    return typeof wrapper.instance === 'object' && wrapper.instance !== null
+      ? [wrapper.instance as object]
+      : [];
   }
 }

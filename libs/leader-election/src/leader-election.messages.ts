@@ -21,7 +21,8 @@ export const invalidTableNameMessage = (tableName: unknown): string =>
   );
 
 function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}...` : value);
+  if (typeof value === 'string')
+    return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}...` : value);
   if (Array.isArray(value)) return `an array of ${value.length}`;
   if (value === null || value === undefined) return String(value);
   if (typeof value === 'object') return 'an object';

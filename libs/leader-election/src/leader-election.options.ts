@@ -9,11 +9,7 @@ import {
   DEFAULT_RENEW_INTERVAL_MS,
   DEFAULT_SAFETY_MARGIN_MS,
 } from './leader-election.constants';
-import {
-  invalidOptionMessage,
-  invalidTableNameMessage,
-  timingRuleMessage,
-} from './leader-election.messages';
+import { invalidOptionMessage, invalidTableNameMessage, timingRuleMessage } from './leader-election.messages';
 import { LeaderElectionConfigError } from './errors/leader-election-config.error';
 import {
   DEFAULT_LEASE_TABLE,
@@ -94,12 +90,16 @@ function validateConnection(connection: unknown): string | PoolOptions {
     }
     if (protocol !== 'mysql:' && protocol !== 'mariadb:') {
       // The value itself is not echoed: it may hold a password.
-      throw new LeaderElectionConfigError(`LeaderElectionModule option "connection" must be ${CONNECTION_FORMS}.`);
+      throw new LeaderElectionConfigError(
+        `LeaderElectionModule option "connection" must be ${CONNECTION_FORMS}.`,
+      );
     }
     return protocol === 'mariadb:' ? connection.replace(/^mariadb:/, 'mysql:') : connection;
   }
   if (connection === null || typeof connection !== 'object' || Array.isArray(connection)) {
-    throw new LeaderElectionConfigError(`LeaderElectionModule option "connection" is required: pass ${CONNECTION_FORMS}.`);
+    throw new LeaderElectionConfigError(
+      `LeaderElectionModule option "connection" is required: pass ${CONNECTION_FORMS}.`,
+    );
   }
   const pool = connection as PoolOptions;
   if (pool.uri !== undefined) {
@@ -132,7 +132,9 @@ function validateElections(elections: unknown): string[] {
  * Applies defaults and checks every rule of DESIGN.md, throwing a `LeaderElectionConfigError` that names
  * the option and the rule.
  */
-export function resolveLeaderElectionOptions(options: LeaderElectionModuleOptions): ResolvedLeaderElectionOptions {
+export function resolveLeaderElectionOptions(
+  options: LeaderElectionModuleOptions,
+): ResolvedLeaderElectionOptions {
   if (options === null || typeof options !== 'object') {
     throw new LeaderElectionConfigError(
       'LeaderElectionModule.forRoot() needs an options object with at least "connection".',
@@ -147,7 +149,11 @@ export function resolveLeaderElectionOptions(options: LeaderElectionModuleOption
     prefix !== undefined &&
     (typeof prefix !== 'string' || prefix.length === 0 || prefix.length > maxPrefix)
   ) {
-    fail('candidateId', `must be a string of 1 to ${maxPrefix} characters (a random suffix is appended)`, prefix);
+    fail(
+      'candidateId',
+      `must be a string of 1 to ${maxPrefix} characters (a random suffix is appended)`,
+      prefix,
+    );
   }
 
   const leaseDurationMs = positiveMs('leaseDurationMs', options.leaseDurationMs, DEFAULT_LEASE_DURATION_MS);

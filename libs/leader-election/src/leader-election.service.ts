@@ -14,7 +14,11 @@ import type { ElectionEvent, ElectionState } from './elector/election-state';
 import { LeaderElectionConfigError } from './errors/leader-election-config.error';
 import { LEADER_ELECTION_MODULE_OPTIONS } from './leader-election.module-definition';
 import { NotLeaderError } from './errors/not-leader.error';
-import { fenceLostMessage, fenceTableInvisibleMessage, unknownElectionMessage } from './leader-election.messages';
+import {
+  fenceLostMessage,
+  fenceTableInvisibleMessage,
+  unknownElectionMessage,
+} from './leader-election.messages';
 import { isLeaseTableInvisible, limitIdleTransaction, lockLeaseRow } from './store/lease-fence';
 import {
   resolveLeaderElectionOptions,
@@ -43,7 +47,9 @@ export interface Leadership {
  * `election` arguments default to the first configured election (`'default'` unless configured).
  */
 @Injectable()
-export class LeaderElectionService implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
+export class LeaderElectionService
+  implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown
+{
   private readonly logger = new Logger('LeaderElection');
   private readonly options: ResolvedLeaderElectionOptions;
   private readonly elector: LeaderElector;
@@ -270,7 +276,9 @@ export class LeaderElectionService implements OnApplicationBootstrap, BeforeAppl
     return db.connection().execute(async (conn) => {
       const restore = await limitIdleTransaction(conn, this.options.leaseDurationMs / 1000);
       try {
-        return await conn.transaction().execute(async (trx) => work(trx, await this.assertLeader(trx, target.name)));
+        return await conn
+          .transaction()
+          .execute(async (trx) => work(trx, await this.assertLeader(trx, target.name)));
       } finally {
         // The server may have closed the connection (idle timeout); nothing to restore then.
         await restore?.().catch(() => undefined);

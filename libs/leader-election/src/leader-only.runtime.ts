@@ -51,7 +51,12 @@ export function invokeLeaderOnly(
   return runtime.invoke(metadata, isAsync, fn, thisArg, args);
 }
 
-function refuse(metadata: LeaderOnlyMetadata, isAsync: boolean, election: string, leaderId: string | null): unknown {
+function refuse(
+  metadata: LeaderOnlyMetadata,
+  isAsync: boolean,
+  election: string,
+  leaderId: string | null,
+): unknown {
   if (metadata.onFollower === 'skip') return isAsync ? Promise.resolve(undefined) : undefined;
   const error = new NotLeaderError(election, leaderId);
   if (isAsync) return Promise.reject(error);
@@ -80,7 +85,13 @@ export class LeaderOnlyRuntime {
     return this.context.getStore();
   }
 
-  invoke(metadata: LeaderOnlyMetadata, isAsync: boolean, fn: AnyFunction, thisArg: unknown, args: unknown[]): unknown {
+  invoke(
+    metadata: LeaderOnlyMetadata,
+    isAsync: boolean,
+    fn: AnyFunction,
+    thisArg: unknown,
+    args: unknown[],
+  ): unknown {
     const election = metadata.election ?? this.source.defaultElection;
     const leadership = this.draining ? undefined : this.source.leadership(election);
     if (!leadership) return refuse(metadata, isAsync, election, this.source.leaderId(election));

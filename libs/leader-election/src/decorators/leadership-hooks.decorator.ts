@@ -23,7 +23,8 @@ function leadershipHook(kind: LeadershipHookKind, decorator: string, election?: 
       const owner = typeof target === 'function' ? target.name : target.constructor.name;
       throw new LeaderElectionConfigError(leaderOnlyNotMethodMessage(decorator, owner, String(key)));
     }
-    const existing: LeadershipHookMetadata[] = Reflect.getOwnMetadata(LEADERSHIP_HOOK_METADATA, descriptor.value) ?? [];
+    const existing: LeadershipHookMetadata[] =
+      Reflect.getOwnMetadata(LEADERSHIP_HOOK_METADATA, descriptor.value) ?? [];
     Reflect.defineMetadata(LEADERSHIP_HOOK_METADATA, [...existing, { kind, election }], descriptor.value);
     return descriptor;
   };

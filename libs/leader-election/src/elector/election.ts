@@ -161,10 +161,13 @@ export class Election {
   private schedule(delayMs: number): void {
     if (this.status === 'stopped') return;
     if (this.stepTimer !== undefined) this.deps.clock.clearTimeout(this.stepTimer);
-    this.stepTimer = this.deps.clock.setTimeout(() => {
-      this.stepTimer = undefined;
-      this.runStep();
-    }, Math.max(0, delayMs));
+    this.stepTimer = this.deps.clock.setTimeout(
+      () => {
+        this.stepTimer = undefined;
+        this.runStep();
+      },
+      Math.max(0, delayMs),
+    );
   }
 
   private runStep(): void {
@@ -207,7 +210,7 @@ export class Election {
 
   /** Follower: read the row; acquire when it has expired, else wait for the next read or its expiry. */
   private async followerStep(): Promise<void> {
-    const { store, name, candidateId, timing, clock } = this.deps;
+    const { candidateId, timing, clock } = this.deps;
     const aligned = this.alignedTerm;
     this.alignedTerm = undefined;
     if (aligned !== undefined && clock.now() >= this.resignedUntil && this.status === 'running') {

@@ -41,8 +41,11 @@ export function isConfigurationError(error: unknown): boolean {
  * `undefined` where the server has no such variable (MySQL: there, `wait_timeout` is the bound). The
  * session value goes back to the server's default afterwards.
  */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any user database type
-export async function limitIdleTransaction(conn: Kysely<any>, seconds: number): Promise<(() => Promise<void>) | undefined> {
+export async function limitIdleTransaction(
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any user database type
+  conn: Kysely<any>,
+  seconds: number,
+): Promise<(() => Promise<void>) | undefined> {
   try {
     await sql`SET SESSION idle_transaction_timeout = ${Math.max(1, Math.ceil(seconds))}`.execute(conn);
   } catch (error) {

@@ -8,8 +8,7 @@ const LEASE_POOL_SIZE = 2;
 
 // Short lock waits: a lease statement that waits on a lock is better failed and retried inside its
 // deadline. UTC session time zone so that nothing on these connections depends on the server's zone.
-const SESSION_SETUP =
-  "SET SESSION innodb_lock_wait_timeout = 1, lock_wait_timeout = 5, time_zone = '+00:00'";
+const SESSION_SETUP = "SET SESSION innodb_lock_wait_timeout = 1, lock_wait_timeout = 5, time_zone = '+00:00'";
 
 /** The result of one statement: rows for a SELECT, `affectedRows` for a write. */
 export interface StatementResult {
@@ -160,7 +159,8 @@ export class LeasePool {
     const driverError = (error ?? {}) as DriverErrorLike & { message?: string };
     const message = redactSecrets(String(driverError.message ?? error), this.secrets);
     // Node's socket errors carry a negative OS errno (-111 for ECONNREFUSED): report their code instead.
-    const serverErrno = driverError.errno !== undefined && driverError.errno > 0 ? driverError.errno : undefined;
+    const serverErrno =
+      driverError.errno !== undefined && driverError.errno > 0 ? driverError.errno : undefined;
     return new LeaseStoreError(
       classifyMysqlError(driverError),
       message,

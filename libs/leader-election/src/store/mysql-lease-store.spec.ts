@@ -3,7 +3,12 @@ import { createPool } from 'mysql2';
 import { createConnection, type Connection } from 'mysql2/promise';
 import { Kysely, Migrator, MysqlDialect } from 'kysely';
 import { createLeaseTableMigration, createLeaseTableSql, DEFAULT_LEASE_TABLE } from 'nestjs-leader-election';
-import { createTestDatabase, mysqlUrl, withDatabase, type TestDatabase } from '../../../../test/support/database';
+import {
+  createTestDatabase,
+  mysqlUrl,
+  withDatabase,
+  type TestDatabase,
+} from '../../../../test/support/database';
 import { freePort } from '../../../../test/support/mysql-server';
 import { LeaseStoreError } from './lease-store';
 import { MysqlLeaseStore, type MysqlLeaseStoreOptions } from './mysql-lease-store';
@@ -32,12 +37,21 @@ describe('MysqlLeaseStore on a real MariaDB', () => {
   const extraDatabases: TestDatabase[] = [];
 
   const newStore = (tableName: string, overrides: Partial<MysqlLeaseStoreOptions> = {}) => {
-    const store = new MysqlLeaseStore({ connection: db.url, tableName, operationTimeoutMs: 3_000, ...overrides });
+    const store = new MysqlLeaseStore({
+      connection: db.url,
+      tableName,
+      operationTimeoutMs: 3_000,
+      ...overrides,
+    });
     stores.push(store);
     return store;
   };
   /** A store on a fresh table with its schema and one election row in place. */
-  const storeWithRow = async (tableName: string, election = 'e1', overrides: Partial<MysqlLeaseStoreOptions> = {}) => {
+  const storeWithRow = async (
+    tableName: string,
+    election = 'e1',
+    overrides: Partial<MysqlLeaseStoreOptions> = {},
+  ) => {
     const store = newStore(tableName, overrides);
     await store.ensureSchema();
     await store.ensureRow(election);
@@ -91,12 +105,17 @@ describe('MysqlLeaseStore on a real MariaDB', () => {
     const [[{ id }]] = (await locker.query('SELECT CONNECTION_ID() AS id')) as unknown as [[{ id: number }]];
     return { locker, lockerId: Number(id) };
   };
-  const waitFor = async <T>(probe: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> => {
+  const waitFor = async <T>(
+    probe: () => Promise<T | undefined>,
+    timeoutMs: number,
+    what: string,
+  ): Promise<T> => {
     const start = Date.now();
     for (;;) {
       const value = await probe();
       if (value !== undefined) return value;
-      if (Date.now() - start > timeoutMs) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}.`);
+      if (Date.now() - start > timeoutMs)
+        throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}.`);
       await sleep(20);
     }
   };
@@ -148,12 +167,16 @@ describe('MysqlLeaseStore on a real MariaDB', () => {
         const migrator = new Migrator({
           db: kysely,
           provider: {
-            getMigrations: async () => ({ '0001_leader_election': createLeaseTableMigration('lease_by_migration') }),
+            getMigrations: async () => ({
+              '0001_leader_election': createLeaseTableMigration('lease_by_migration'),
+            }),
           },
         });
         const up = await migrator.migrateToLatest();
         expect(up.error).toBeUndefined();
-        expect(up.results?.map((r) => [r.migrationName, r.status])).toEqual([['0001_leader_election', 'Success']]);
+        expect(up.results?.map((r) => [r.migrationName, r.status])).toEqual([
+          ['0001_leader_election', 'Success'],
+        ]);
 
         const byStore = await columnsOf(db.name, 'lease_by_store');
         expect(byStore).toEqual(DESIGN_COLUMNS);
@@ -188,7 +211,9 @@ describe('MysqlLeaseStore on a real MariaDB', () => {
       expect(await store.renew('jobs', 'a', 1, 5_000)).toBe(true);
       expect(await store.read('jobs')).toMatchObject({ holder: 'a', term: 1, valid: true });
       expect(await store.release('jobs', 'a', 1)).toBe(true);
-      expect(await rawRow('custom_leases', 'jobs')).toEqual([expect.objectContaining({ holder: 'a', term: 1 })]);
+      expect(await rawRow('custom_leases', 'jobs')).toEqual([
+        expect.objectContaining({ holder: 'a', term: 1 }),
+      ]);
       expect(await engineOf(db.name, DEFAULT_LEASE_TABLE)).toBeUndefined();
     });
 
@@ -241,7 +266,11 @@ describe('MysqlLeaseStore on a real MariaDB', () => {
       const store = await storeWithRow('lease_stale_term');
       // Both candidates observed term 0; "a" wins with a lease that expires almost at once.
       expect(await store.acquire('e1', 'a', 0, 1)).toBe(true);
-      await waitFor(async () => ((await store.read('e1'))!.valid ? undefined : true), 5_000, 'the lease to expire');
+      await waitFor(
+        async () => ((await store.read('e1'))!.valid ? undefined : true),
+        5_000,
+        'the lease to expire',
+      );
       expect(await store.acquire('e1', 'b', 0, 5_000)).toBe(false);
       expect(await store.acquire('e1', 'a', 0, 5_000)).toBe(false);
       expect(await store.read('e1')).toMatchObject({ holder: 'a', term: 1, valid: false });
@@ -257,7 +286,11 @@ describe('MysqlLeaseStore on a real MariaDB', () => {
       expect(await store.acquire('e1', 'b', 1, 5_000)).toBe(false);
       expect(await rawRow('lease_takeover', 'e1')).toEqual(before);
 
-      await waitFor(async () => ((await store.read('e1'))!.valid ? undefined : true), 10_000, 'the lease to expire');
+      await waitFor(
+        async () => ((await store.read('e1'))!.valid ? undefined : true),
+        10_000,
+        'the lease to expire',
+      );
       expect(await store.acquire('e1', 'b', 1, 5_000)).toBe(true);
       expect(await store.read('e1')).toMatchObject({ holder: 'b', term: 2, valid: true });
     });
@@ -294,7 +327,11 @@ describe('MysqlLeaseStore on a real MariaDB', () => {
     it('renew of an expired lease fails even for its holder and term, and leaves it expired', async () => {
       const store = await storeWithRow('lease_renew_expired');
       expect(await store.acquire('e1', 'a', 0, 200)).toBe(true);
-      await waitFor(async () => ((await store.read('e1'))!.valid ? undefined : true), 5_000, 'the lease to expire');
+      await waitFor(
+        async () => ((await store.read('e1'))!.valid ? undefined : true),
+        5_000,
+        'the lease to expire',
+      );
       expect(await store.renew('e1', 'a', 1, 5_000)).toBe(false);
       expect(await store.read('e1')).toMatchObject({ holder: 'a', term: 1, valid: false });
     });
@@ -386,7 +423,8 @@ describe('MysqlLeaseStore on a real MariaDB', () => {
       const pending = expectStoreError(store.acquire('e1', 'a', 0, 5_000));
       // The blocked statement is visible on the server: remember its connection.
       const blocked = await waitFor(
-        async () => (await threadsOn(db.name, [lockerId])).find((t) => /UPDATE\s+`lease_deadline`/i.test(t.info ?? '')),
+        async () =>
+          (await threadsOn(db.name, [lockerId])).find((t) => /UPDATE\s+`lease_deadline`/i.test(t.info ?? '')),
         5_000,
         'the blocked UPDATE',
       );
@@ -414,7 +452,11 @@ describe('MysqlLeaseStore on a real MariaDB', () => {
       // A database of its own, so that every thread on it is one of this store's.
       const own = await createTestDatabase('lease_kill_idle');
       extraDatabases.push(own);
-      const store = new MysqlLeaseStore({ connection: own.url, tableName: 'lease_kill', operationTimeoutMs: 3_000 });
+      const store = new MysqlLeaseStore({
+        connection: own.url,
+        tableName: 'lease_kill',
+        operationTimeoutMs: 3_000,
+      });
       stores.push(store);
       await store.ensureSchema();
       await store.ensureRow('e1');
@@ -446,7 +488,9 @@ describe('MysqlLeaseStore on a real MariaDB', () => {
       const pending = expectStoreError(store.acquire('e1', 'a', 0, 5_000));
       const blocked = await waitFor(
         async () =>
-          (await threadsOn(db.name, [lockerId])).find((t) => /UPDATE\s+`lease_kill_busy`/i.test(t.info ?? '')),
+          (await threadsOn(db.name, [lockerId])).find((t) =>
+            /UPDATE\s+`lease_kill_busy`/i.test(t.info ?? ''),
+          ),
         5_000,
         'the blocked UPDATE',
       );
@@ -483,7 +527,13 @@ describe('MysqlLeaseStore on a real MariaDB', () => {
         url.password = encodeURIComponent(wrong);
         const byUri = newStore('lease_wrong_password', { connection: url.toString() });
         const byOptions = newStore('lease_wrong_password', {
-          connection: { host: url.hostname, port: Number(url.port || 3306), user, password: wrong, database: db.name },
+          connection: {
+            host: url.hostname,
+            port: Number(url.port || 3306),
+            user,
+            password: wrong,
+            database: db.name,
+          },
         });
         for (const store of [byUri, byOptions]) {
           const error = await expectStoreError(store.ensureSchema());
