@@ -11,6 +11,9 @@ export const DEFAULT_OPERATION_TIMEOUT_MS = 2_000;
 /** How long shutdown waits for running leader-only calls before releasing the lease. */
 export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
 
+/** Elections per process whose standbys wait on a doorbell (one connection each); the rest poll. */
+export const DEFAULT_MAX_DOORBELLS = 4;
+
 /** Room kept in the holder column for the random suffix appended to a user-chosen candidate id. */
 export const CANDIDATE_SUFFIX_LENGTH = 9;
 

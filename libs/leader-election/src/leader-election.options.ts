@@ -4,6 +4,7 @@ import {
   DEFAULT_DRAIN_TIMEOUT_MS,
   DEFAULT_ELECTION,
   DEFAULT_LEASE_DURATION_MS,
+  DEFAULT_MAX_DOORBELLS,
   DEFAULT_OPERATION_TIMEOUT_MS,
   DEFAULT_POLL_INTERVAL_MS,
   DEFAULT_RENEW_INTERVAL_MS,
@@ -48,6 +49,16 @@ export interface LeaderElectionModuleOptions {
   createTable?: boolean;
   /** How long shutdown waits for running `@LeaderOnly()` calls before releasing the lease. Default 10000. */
   drainTimeoutMs?: number;
+  /**
+   * How standbys learn that the lease is free. `doorbell`: the leader holds a MySQL named lock that each
+   * standby waits on (one extra connection per election), so a graceful handover takes milliseconds and
+   * a standby reads the lease only about once per lease period. `poll`: standbys read the lease every
+   * `pollIntervalMs` (for Galera, Group Replication, ProxySQL multiplexing, Vitess). `auto` (default):
+   * doorbell, falling back to poll by itself where named locks fail or are not shared.
+   */
+  standbyMode?: 'auto' | 'doorbell' | 'poll';
+  /** At most this many elections per process use a doorbell; the others poll. Default 4. */
+  maxDoorbells?: number;
 }
 
 /** Options after defaults and validation; frozen. */
@@ -63,6 +74,8 @@ export interface ResolvedLeaderElectionOptions {
   readonly tableName: string;
   readonly createTable: boolean;
   readonly drainTimeoutMs: number;
+  readonly standbyMode: 'auto' | 'doorbell' | 'poll';
+  readonly maxDoorbells: number;
 }
 
 const fail = (option: string, rule: string, got: unknown): never => {
@@ -187,6 +200,14 @@ export function resolveLeaderElectionOptions(
   if (typeof tableName !== 'string' || !isValidTableName(tableName)) {
     throw new LeaderElectionConfigError(invalidTableNameMessage(tableName));
   }
+  const standbyMode = options.standbyMode ?? 'auto';
+  if (!['auto', 'doorbell', 'poll'].includes(standbyMode)) {
+    fail('standbyMode', "must be 'auto', 'doorbell' or 'poll'", standbyMode);
+  }
+  const maxDoorbells = options.maxDoorbells ?? DEFAULT_MAX_DOORBELLS;
+  if (typeof maxDoorbells !== 'number' || !Number.isInteger(maxDoorbells) || maxDoorbells < 0) {
+    fail('maxDoorbells', 'must be a whole number, 0 or more', maxDoorbells);
+  }
   const createTable = options.createTable ?? true;
   if (typeof createTable !== 'boolean') fail('createTable', 'must be true or false', createTable);
 
@@ -202,5 +223,7 @@ export function resolveLeaderElectionOptions(
     tableName,
     createTable,
     drainTimeoutMs,
+    standbyMode,
+    maxDoorbells,
   });
 }

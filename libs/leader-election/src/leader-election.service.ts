@@ -75,6 +75,8 @@ export class LeaderElectionService
       timing: this.options,
       createTable: this.options.createTable,
       logger: this.logger,
+      standbyMode: this.options.standbyMode,
+      maxDoorbells: this.options.maxDoorbells,
     });
     this[LEADER_ONLY_RUNTIME] = new LeaderOnlyRuntime(
       {

@@ -29,6 +29,8 @@ export interface ElectionState {
   readonly lastError: string | null;
   /** The class of the last failure (see DESIGN.md, "Errors"), or `null`. */
   readonly lastErrorKind: LeaseErrorKind | null;
+  /** How this candidate learns of a free lease as a standby: `doorbell` (named lock) or `poll` (every P). */
+  readonly standbyMode: 'doorbell' | 'poll';
   /** `idle` before start, `running`, `draining` while shutting down, `stopped` after. */
   readonly status: 'idle' | 'running' | 'draining' | 'stopped';
 }

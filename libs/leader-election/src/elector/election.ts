@@ -1,6 +1,7 @@
-import type { LeaseErrorKind, LeaseRow, LeaseStore } from '../store/lease-store';
+import type { LeaseDoorbell, LeaseErrorKind, LeaseRow, LeaseStore } from '../store/lease-store';
 import { LeaseStoreError } from '../store/lease-store';
 import type { Clock, TimerHandle } from './clock';
+import { ElectionDoorbell } from './election-doorbell';
 import type {
   ElectionEvent,
   ElectionEventType,
@@ -23,6 +24,10 @@ export interface ElectionDeps {
   readonly onEvent: (event: ElectionEvent) => void;
   /** A number in [0, 1); injectable so that tests are exact. */
   readonly random?: () => number;
+  /** Where given, standbys wait on it instead of polling every P (see ElectionDoorbell). */
+  readonly doorbell?: LeaseDoorbell;
+  /** How long one doorbell wait blocks before it is sent again. Default 60 s. */
+  readonly doorbellWaitMs?: number;
 }
 
 /** The leadership this candidate holds right now. */
@@ -70,8 +75,41 @@ export class Election {
   private inFlight: Promise<void> | undefined;
   /** Set while a wake-up aligned on the lease's expiry is pending: try the CAS on this term at once. */
   private alignedTerm: number | undefined;
+  /** A step was asked for while another was in flight: run it right after. */
+  private stepAsap = false;
+  /** Monotonic time the pending step is due at. */
+  private stepDueAt: number | undefined;
+  private readonly bell: ElectionDoorbell | undefined;
 
-  constructor(private readonly deps: ElectionDeps) {}
+  constructor(private readonly deps: ElectionDeps) {
+    this.bell =
+      deps.doorbell &&
+      new ElectionDoorbell(deps.doorbell, {
+        election: deps.name,
+        logger: deps.logger,
+        waitMs: deps.doorbellWaitMs ?? 60_000,
+        renewIntervalMs: deps.timing.renewIntervalMs,
+        pollIntervalMs: deps.timing.pollIntervalMs,
+        onUnheld: (ms) => this.readWithin(ms),
+        setTimeout: (callback, ms) => deps.clock.setTimeout(callback, ms),
+        mayWait: () => this.status === 'running' && !this.leadership,
+        onRing: () => this.stepNow(),
+        onDisabled: () => {
+          // A standby waiting for the lease to run out must poll from now on.
+          if (this.ownedTerm === undefined && !this.inFlight) this.schedule(this.deps.timing.pollIntervalMs);
+        },
+      });
+  }
+
+  /** How standbys learn of a free lease: `doorbell` (named lock) or `poll` (every P). */
+  get standbyMode(): 'doorbell' | 'poll' {
+    return this.bell?.active ? 'doorbell' : 'poll';
+  }
+
+  /** Falls back from the doorbell to polling, with one log line saying why. */
+  disableDoorbell(reason: string): void {
+    this.bell?.disable(reason);
+  }
 
   /** The election's name. */
   get name(): string {
@@ -109,6 +147,7 @@ export class Election {
       healthy: this.lastError === null,
       lastError: this.lastError?.message ?? null,
       lastErrorKind: this.lastError?.kind ?? null,
+      standbyMode: this.standbyMode,
       status: this.status,
     };
   }
@@ -139,7 +178,9 @@ export class Election {
     this.clearTimers();
     await this.inFlight;
     this.endLeadership('the election was stopped', false);
+    // The lease row first, then the doorbell: a standby that wakes must find the lease free.
     await this.releaseOwned();
+    await this.bell?.close();
   }
 
   /**
@@ -153,6 +194,7 @@ export class Election {
     this.resignedUntil = this.deps.clock.now() + resignPauseMs(this.deps.timing);
     await this.inFlight;
     await this.releaseOwned();
+    await this.bell?.release();
     return true;
   }
 
@@ -161,6 +203,7 @@ export class Election {
   private schedule(delayMs: number): void {
     if (this.status === 'stopped') return;
     if (this.stepTimer !== undefined) this.deps.clock.clearTimeout(this.stepTimer);
+    this.stepDueAt = this.deps.clock.now() + Math.max(0, delayMs);
     this.stepTimer = this.deps.clock.setTimeout(
       () => {
         this.stepTimer = undefined;
@@ -168,6 +211,21 @@ export class Election {
       },
       Math.max(0, delayMs),
     );
+  }
+
+  /** Makes sure a follower reads the row within `ms` (sooner if already planned). */
+  private readWithin(ms: number): void {
+    if (this.ownedTerm !== undefined || this.inFlight || this.status !== 'running') return;
+    const due = this.deps.clock.now() + ms;
+    if (this.stepDueAt !== undefined && this.stepDueAt <= due) return;
+    this.alignedTerm = undefined;
+    this.schedule(ms);
+  }
+
+  /** Runs a step as soon as possible: now, or right after the one in flight. */
+  private stepNow(): void {
+    if (this.inFlight) this.stepAsap = true;
+    else this.schedule(0);
   }
 
   private runStep(): void {
@@ -180,6 +238,10 @@ export class Election {
       .catch((error: unknown) => this.onStepError(error))
       .finally(() => {
         this.inFlight = undefined;
+        if (this.stepAsap) {
+          this.stepAsap = false;
+          this.schedule(0);
+        }
         // Every path schedules its successor; this only keeps a missed one from stalling the election.
         if (this.stepTimer === undefined) this.schedule(this.deps.timing.pollIntervalMs);
       });
@@ -201,6 +263,7 @@ export class Election {
       this.confirmLease(term, tSend);
       this.retryDelayMs = 0;
       this.schedule(timing.renewIntervalMs);
+      if (this.leadership && this.bell && !this.bell.held) void this.bell.hold();
     } else {
       this.ownedTerm = undefined;
       this.endLeadership('the lease was lost (expired or taken over)', true);
@@ -222,14 +285,26 @@ export class Election {
     if (mayCampaign && (!row.valid || row.holder === candidateId)) {
       if (await this.tryAcquire(row.term)) return;
       // Lost the race: somebody else acquired between our read and our CAS. Read again to follow it.
+      this.bell?.afterStep(row, clock.now(), false);
       this.schedule(0);
       return;
     }
     const remainingMs = row.remainingUs / 1000;
-    if (row.valid && mayCampaign && remainingMs < timing.pollIntervalMs) {
+    if (row.valid && mayCampaign && this.bell?.active) {
+      // Doorbell standby: no polling. Read again when the lease would run out (a paused leader that
+      // keeps its lock never rings); right at that moment, try the CAS at once if the bell already rang.
+      const recheckMs = this.bell.afterStep(row, clock.now(), false) ?? Infinity;
+      if (remainingMs < recheckMs) {
+        this.alignedTerm = this.bell.rungFor(row.term) ? row.term : undefined;
+        this.schedule(remainingMs + 1 + this.random() * ALIGN_JITTER_MS);
+      } else {
+        this.schedule(recheckMs);
+      }
+    } else if (row.valid && mayCampaign && remainingMs < timing.pollIntervalMs) {
       this.alignedTerm = row.term;
       this.schedule(remainingMs + 1 + this.random() * ALIGN_JITTER_MS);
     } else {
+      this.bell?.afterStep(row, clock.now(), false);
       this.schedule(timing.pollIntervalMs);
     }
   }
@@ -279,6 +354,7 @@ export class Election {
     this.emit('elected', term);
     this.deps.logger.log(`Elected leader of "${name}" (term ${term}) as ${candidateId}.`);
     this.schedule(timing.renewIntervalMs);
+    void this.bell?.hold();
     return true;
   }
 
@@ -361,8 +437,13 @@ export class Election {
     }
     leadership.controller.abort(new Error(`Leadership of "${this.deps.name}" ended: ${sentence(reason)}`));
     const message = `Stepped down as leader of "${this.deps.name}" (term ${leadership.term}): ${sentence(reason)}`;
-    if (unexpected) this.deps.logger.warn(message);
-    else this.deps.logger.log(message);
+    if (unexpected) {
+      this.deps.logger.warn(message);
+      // Wake a standby now: it reads the row and takes over as soon as the lease allows.
+      void this.bell?.release();
+    } else {
+      this.deps.logger.log(message);
+    }
     this.emit('revoked', leadership.term, reason);
   }
 

@@ -17,7 +17,20 @@ export interface LeaderElectorConfig {
   readonly logger: ElectorLogger;
   readonly clock?: Clock;
   readonly random?: () => number;
+  /**
+   * How standbys learn that the lease is free: `doorbell` (wait on a named lock, read when the lease
+   * would run out), `poll` (read every P), or `auto` (doorbell unless the server cannot share named
+   * locks). Default `auto`.
+   */
+  readonly standbyMode?: StandbyMode;
+  /** At most this many elections per process use a doorbell (one waiting connection each). Default 4. */
+  readonly maxDoorbells?: number;
+  /** How long one doorbell wait blocks before it is sent again. */
+  readonly doorbellWaitMs?: number;
 }
+
+/** See `LeaderElectorConfig.standbyMode`. */
+export type StandbyMode = 'auto' | 'doorbell' | 'poll';
 
 /**
  * A fresh candidate id: `hostname:pid:random`, or `prefix:random` when the user names the candidate.
@@ -36,8 +49,19 @@ export class LeaderElector {
   private readonly elections = new Map<string, Election>();
   private readonly listeners = new Set<(event: ElectionEvent) => void>();
   private schemaReady: Promise<void> | undefined;
+  private doorbellChecked = false;
 
   constructor(private readonly config: LeaderElectorConfig) {
+    const mode = config.standbyMode ?? 'auto';
+    const cap = config.maxDoorbells ?? 4;
+    const openDoorbell = config.store.openDoorbell?.bind(config.store);
+    const withDoorbell = mode !== 'poll' && openDoorbell ? config.elections.slice(0, cap) : [];
+    if (mode !== 'poll' && openDoorbell && config.elections.length > cap) {
+      config.logger.log(
+        `Doorbells are capped at ${cap} per process (maxDoorbells): standbys of ` +
+          `${config.elections.length - cap} more election(s) poll the lease every P.`,
+      );
+    }
     for (const name of config.elections) {
       this.elections.set(
         name,
@@ -51,6 +75,8 @@ export class LeaderElector {
           random: config.random,
           ensureSchema: () => this.ensureSchema(),
           onEvent: (event) => this.listeners.forEach((listener) => listener(event)),
+          doorbell: withDoorbell.includes(name) ? openDoorbell!(name) : undefined,
+          doorbellWaitMs: config.doorbellWaitMs,
         }),
       );
     }
@@ -94,11 +120,19 @@ export class LeaderElector {
   }
 
   private ensureSchema(): Promise<void> {
-    if (!this.config.createTable) return Promise.resolve();
-    this.schemaReady ??= this.config.store.ensureSchema().catch((error: unknown) => {
+    this.schemaReady ??= this.prepare().catch((error: unknown) => {
       this.schemaReady = undefined; // try again at the next step
       throw error;
     });
     return this.schemaReady;
+  }
+
+  /** Once per process: the table (unless the user manages it), and whether doorbells can work here. */
+  private async prepare(): Promise<void> {
+    if (this.config.createTable) await this.config.store.ensureSchema();
+    if (this.doorbellChecked || (this.config.standbyMode ?? 'auto') !== 'auto') return;
+    this.doorbellChecked = true;
+    const reason = await this.config.store.doorbellUnsupportedReason?.();
+    if (reason) for (const election of this.elections.values()) election.disableDoorbell(reason);
   }
 }

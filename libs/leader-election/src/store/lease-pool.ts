@@ -1,7 +1,6 @@
 import { createPool, type Pool, type PoolConnection, type PoolOptions } from 'mysql2';
 import { LeaseStoreError } from './lease-store';
-import { classifyMysqlError, mustDestroyConnection, type DriverErrorLike } from './mysql-errors';
-import { redactSecrets } from './redact';
+import { mustDestroyConnection, toLeaseStoreError, type DriverErrorLike } from './mysql-errors';
 
 /** Lease traffic never shares the application's pool: application load must not starve renewals. */
 const LEASE_POOL_SIZE = 2;
@@ -41,16 +40,25 @@ export function connectionSecrets(connection: LeaseConnectionOptions): string[] 
  */
 export class LeasePool {
   private readonly pool: Pool;
-  private readonly secrets: string[];
+  /** Passwords to keep out of every message. */
+  readonly secrets: string[];
+  /** The user's connection settings without pool settings, for single connections (doorbells). */
+  readonly connectionOptions: PoolOptions;
   private closed = false;
 
   constructor(connection: LeaseConnectionOptions, connectTimeoutMs: number) {
     this.secrets = connectionSecrets(connection);
     const base: PoolOptions = typeof connection === 'string' ? { uri: connection } : { ...connection };
+    for (const poolOnly of ['connectionLimit', 'maxIdle', 'idleTimeout', 'waitForConnections', 'queueLimit'] as const) {
+      delete base[poolOnly];
+    }
+    this.connectionOptions = Object.freeze({ ...base, supportBigNumbers: true, dateStrings: true, timezone: 'Z' });
     this.pool = createPool({
       ...base,
       connectionLimit: LEASE_POOL_SIZE,
-      maxIdle: LEASE_POOL_SIZE,
+      // One connection serves steady state; the second opens under concurrency and closes when idle.
+      maxIdle: 1,
+      idleTimeout: 10_000,
       waitForConnections: true,
       queueLimit: 0,
       connectTimeout: connectTimeoutMs,
@@ -155,16 +163,6 @@ export class LeasePool {
   }
 
   private toStoreError(error: unknown): LeaseStoreError {
-    if (error instanceof LeaseStoreError) return error;
-    const driverError = (error ?? {}) as DriverErrorLike & { message?: string };
-    const message = redactSecrets(String(driverError.message ?? error), this.secrets);
-    // Node's socket errors carry a negative OS errno (-111 for ECONNREFUSED): report their code instead.
-    const serverErrno =
-      driverError.errno !== undefined && driverError.errno > 0 ? driverError.errno : undefined;
-    return new LeaseStoreError(
-      classifyMysqlError(driverError),
-      message,
-      serverErrno ?? driverError.code ?? driverError.errno,
-    );
+    return toLeaseStoreError(error, this.secrets);
   }
 }

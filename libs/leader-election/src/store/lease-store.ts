@@ -33,6 +33,27 @@ export class LeaseStoreError extends Error {
 }
 
 /**
+ * A wake-up for standbys (MySQL named lock): the leader holds it, standbys wait on it, and a graceful
+ * release or a crashed leader's closed connection frees it at once. Only a wake-up: correctness never
+ * depends on it. One dedicated connection per election.
+ */
+export interface LeaseDoorbell {
+  /** Takes the lock without waiting; `true` when this session holds it (also when it already did). */
+  hold(): Promise<boolean>;
+  /**
+   * Waits up to `timeoutMs` for the lock, but only while somebody holds it: `rung` when this session then
+   * holds it, `timeout` when the wait ran out, `unheld` when nobody held it (nothing would ring).
+   */
+  wait(timeoutMs: number): Promise<'rung' | 'timeout' | 'unheld'>;
+  /** Frees the lock when held. */
+  release(): Promise<void>;
+  /** Whether this session holds the lock as far as this process knows. */
+  readonly held: boolean;
+  /** Cancels a pending wait, frees the lock and closes the connection. */
+  close(): Promise<void>;
+}
+
+/**
  * The lease table, and nothing else: every method is one statement (or the schema setup), sent with its own
  * deadline, and every time comparison happens on the database's clock.
  */
@@ -54,4 +75,11 @@ export interface LeaseStore {
   release(name: string, holder: string, term: number): Promise<boolean>;
   /** Closes the store's connections; pending statements fail. */
   close(): Promise<void>;
+  /**
+   * Opens the doorbell of an election, where the server supports shared named locks. Absent on stores
+   * without one (then standbys poll).
+   */
+  openDoorbell?(name: string): LeaseDoorbell;
+  /** Why the server cannot ring doorbells (e.g. a Galera cluster), or `undefined` when it can. */
+  doorbellUnsupportedReason?(): Promise<string | undefined>;
 }

@@ -1,4 +1,5 @@
-import type { LeaseErrorKind } from './lease-store';
+import { LeaseStoreError, type LeaseErrorKind } from './lease-store';
+import { redactSecrets } from './redact';
 
 // DESIGN.md, "Errors": server errnos and mysql2 codes, by what the elector must do about them.
 const NOT_APPLIED = new Set<number>([1213, 1205, 1317, 1969, 3024, 1047, 3100, 3101, 1040, 1290, 1836]);
@@ -48,5 +49,19 @@ export function mustDestroyConnection(error: DriverErrorLike): boolean {
     kind === 'outcome-unknown' ||
     kind === 'unreachable' ||
     (error.errno !== undefined && DESTROY_BEFORE_RETRY.has(error.errno))
+  );
+}
+
+/** Wraps a driver error as a classified `LeaseStoreError` whose message holds no credentials. */
+export function toLeaseStoreError(error: unknown, secrets: readonly string[]): LeaseStoreError {
+  if (error instanceof LeaseStoreError) return error;
+  const driverError = (error ?? {}) as DriverErrorLike & { message?: string };
+  const message = redactSecrets(String(driverError.message ?? error), secrets);
+  // Node's socket errors carry a negative OS errno (-111 for ECONNREFUSED): report their code instead.
+  const serverErrno = driverError.errno !== undefined && driverError.errno > 0 ? driverError.errno : undefined;
+  return new LeaseStoreError(
+    classifyMysqlError(driverError),
+    message,
+    serverErrno ?? driverError.code ?? driverError.errno,
   );
 }

@@ -1,5 +1,6 @@
 import { sql, type RawBuilder } from 'kysely';
-import type { LeaseRow, LeaseStore } from './lease-store';
+import type { LeaseDoorbell, LeaseRow, LeaseStore } from './lease-store';
+import { doorbellLockName, MysqlDoorbell } from './mysql-doorbell';
 import { LeasePool, type LeaseConnectionOptions, type StatementResult } from './lease-pool';
 import { EXPIRED_AT, leaseTableDdl } from './lease-table';
 import { compilerOnly } from './mysql-compiler';
@@ -83,6 +84,26 @@ export class MysqlLeaseStore implements LeaseStore {
 
   close(): Promise<void> {
     return this.pool.close();
+  }
+
+  openDoorbell(name: string): LeaseDoorbell {
+    return new MysqlDoorbell(doorbellLockName(this.options.tableName, name), {
+      connection: this.pool.connectionOptions,
+      secrets: this.pool.secrets,
+      operationTimeoutMs: this.options.operationTimeoutMs,
+      poolQuery: (text, params) => this.pool.run(this.options.operationTimeoutMs, (query) => query(text, params)),
+    });
+  }
+
+  async doorbellUnsupportedReason(): Promise<string | undefined> {
+    // Galera does not replicate named locks: a standby on another node would never hear the doorbell.
+    try {
+      const { rows } = await this.execute(sql`SELECT @@wsrep_on AS wsrep`);
+      if (Number(rows[0]?.wsrep) === 1) return 'Galera (wsrep_on) does not share named locks between nodes';
+    } catch {
+      // 1193 unknown variable: not a Galera-enabled server.
+    }
+    return undefined;
   }
 
   private execute(statement: RawBuilder<unknown>): Promise<StatementResult> {

@@ -1,0 +1,176 @@
+import type { LeaseDoorbell, LeaseRow } from '../store/lease-store';
+import { LeaseStoreError } from '../store/lease-store';
+import type { ElectorLogger } from './election-state';
+
+/** A later expiry than this after a ring means the leader renewed: it is alive, only its lock was lost. */
+const RENEWED_SLACK_MS = 50;
+
+/** What the doorbell needs from its election. */
+export interface ElectionDoorbellDeps {
+  readonly election: string;
+  readonly logger: ElectorLogger;
+  /** How long one wait may block before it is sent again. */
+  readonly waitMs: number;
+  /** R: a live leader renews (and takes the lock back) within this long. */
+  readonly renewIntervalMs: number;
+  readonly setTimeout: (callback: () => void, ms: number) => unknown;
+  /** Whether this candidate is a follower that should listen now. */
+  readonly mayWait: () => boolean;
+  /** The lock was won as a follower: read the row now. */
+  readonly onRing: () => void;
+  /** The doorbell fell back to polling: standbys must start polling now. */
+  readonly onDisabled: () => void;
+  /** Nobody held the lock, so nothing would ring: read the row within `ms` (it may just have been freed). */
+  readonly onUnheld: (ms: number) => void;
+  /** P: the longest a standby goes without a read when no lock can ring it. */
+  readonly pollIntervalMs: number;
+}
+
+/**
+ * The doorbell of one election (issue: instant graceful handover). The leader holds a named lock; each
+ * standby blocks on it with one long `GET_LOCK`. A graceful release frees the lease row and then the lock,
+ * and a dead leader's session frees it too: one standby wakes at once and reads the row. A standby that
+ * wins the lock keeps it while it waits for the old lease to run out (crash), becomes leader with the
+ * lock in hand, and gives it back as soon as it sees another leader or a leader that is still renewing.
+ * Correctness never depends on any of this: the lease row alone decides.
+ */
+export class ElectionDoorbell {
+  private waiting = false;
+  private disabledReason: string | undefined;
+  /** Term the lock was won for as a standby, once the first read after the ring has named it. */
+  private rungTerm: number | undefined;
+  private rungExpiry = -Infinity;
+  /** After giving the lock back to a live leader, wait until it has taken it again. */
+  private armTimer = false;
+  /** Consecutive waits that found nobody holding the lock. */
+  private unheldStreak = 0;
+
+  constructor(
+    private readonly bell: LeaseDoorbell,
+    private readonly deps: ElectionDoorbellDeps,
+  ) {}
+
+  /** False once the doorbell fell back to polling. */
+  get active(): boolean {
+    return this.disabledReason === undefined;
+  }
+
+  /** True while this session holds the named lock. */
+  get held(): boolean {
+    return this.bell.held;
+  }
+
+  /** True when the lock was won as a standby for `term`: the old leader is presumably gone. */
+  rungFor(term: number): boolean {
+    return this.bell.held && this.rungTerm === term;
+  }
+
+  /** Leader: make sure the lock is held, so that standbys can be woken. A pending wait delivers it. */
+  async hold(): Promise<void> {
+    if (!this.active || this.bell.held || this.waiting) return;
+    try {
+      await this.bell.hold();
+    } catch (error) {
+      this.onError(error);
+    }
+  }
+
+  /** Frees the lock (after a release of the lease row, or on a step-down). */
+  async release(): Promise<void> {
+    this.rungTerm = undefined;
+    if (!this.bell.held) return;
+    await this.bell.release().catch(() => undefined); // a failed release drops the session, and the lock
+  }
+
+  /**
+   * After every follower step: give the lock back when another leader exists or the old one is alive,
+   * keep it while the old lease runs out, and otherwise keep a wait armed. Returns how soon the row
+   * should be read again to tell a dead leader from a live one that lost its lock, if sooner than usual.
+   */
+  afterStep(row: LeaseRow, now: number, leads: boolean): number | undefined {
+    if (!this.active || leads) return undefined;
+    if (this.bell.held) {
+      const expiry = now + row.remainingUs / 1000;
+      if (this.rungTerm === undefined && row.valid) {
+        // Rung while the lease is valid: a crash, or a live leader whose lock is not (yet) taken.
+        // Keep the lock; one read after R tells which.
+        this.rungTerm = row.term;
+        this.rungExpiry = expiry;
+        return this.deps.renewIntervalMs + RENEWED_SLACK_MS;
+      }
+      const renewed = row.valid && row.term === this.rungTerm && expiry > this.rungExpiry + RENEWED_SLACK_MS;
+      if (!row.valid || row.term !== this.rungTerm || renewed) {
+        void this.release();
+        // Another leader, or the same one alive: it takes the lock at its next renewal; listen after that.
+        this.armLater(this.deps.renewIntervalMs + RENEWED_SLACK_MS);
+      }
+      return undefined;
+    }
+    if (!this.armTimer) this.arm();
+    return undefined;
+  }
+
+  /** Stops listening, frees the lock and closes the connection. */
+  async close(): Promise<void> {
+    this.rungTerm = undefined;
+    await this.bell.close().catch(() => undefined);
+  }
+
+  /** Falls back to polling for good, with one log line saying why. */
+  disable(reason: string): void {
+    if (!this.active) return;
+    this.disabledReason = reason;
+    this.deps.logger.warn(
+      `Doorbell of "${this.deps.election}" unavailable (${reason}); standbys poll the lease instead.`,
+    );
+    void this.close();
+    this.deps.onDisabled();
+  }
+
+  private armLater(ms: number): void {
+    if (this.armTimer) return;
+    this.armTimer = true;
+    this.deps.setTimeout(() => {
+      this.armTimer = false;
+      this.arm();
+    }, ms);
+  }
+
+  private arm(): void {
+    if (!this.active || this.waiting || this.bell.held || !this.deps.mayWait()) return;
+    this.waiting = true;
+    this.bell.wait(this.deps.waitMs).then(
+      (outcome) => {
+        this.waiting = false;
+        if (outcome === 'rung') {
+          this.unheldStreak = 0;
+          this.rungTerm = undefined;
+          this.deps.onRing();
+        } else if (outcome === 'timeout') {
+          this.unheldStreak = 0;
+          this.arm();
+        } else {
+          // Nobody holds the lock: just released (read soon), not taken yet by a new leader, or a leader
+          // that does not use one. Read after its next renewal, backing off to P; the read re-arms.
+          const ms = Math.min(
+            (this.deps.renewIntervalMs + RENEWED_SLACK_MS) * 2 ** this.unheldStreak,
+            this.deps.pollIntervalMs,
+          );
+          this.unheldStreak++;
+          this.deps.onUnheld(ms);
+        }
+      },
+      (error: unknown) => {
+        this.waiting = false;
+        this.onError(error);
+      },
+    );
+  }
+
+  private onError(error: unknown): void {
+    const kind = error instanceof LeaseStoreError ? error.kind : 'not-applied';
+    // The database being away is the election's business (it sees it too); the next read re-arms.
+    if (kind === 'unreachable' || kind === 'outcome-unknown' || !this.active) return;
+    this.disable(`GET_LOCK failed: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}

@@ -1,0 +1,156 @@
+import { randomBytes } from 'node:crypto';
+import type { LeaderElectionModuleOptions } from 'nestjs-leader-election';
+import { createTestDatabase, type TestDatabase } from './support/database';
+import { sleep, startCandidate, waitUntil, type Candidate } from './support/candidates';
+import { spawnChildCandidate, type ChildCandidate } from './support/child-candidate';
+
+// L = 10 s and P = 5 s: a standby that polled, or waited for the lease to run out, would take seconds.
+// Only the doorbell (a named lock the leader holds) can hand over within a fraction of P.
+const SLOW_POLL = {
+  leaseDurationMs: 10_000,
+  renewIntervalMs: 1_000,
+  pollIntervalMs: 5_000,
+  safetyMarginMs: 1_000,
+} as const;
+
+describe('doorbell: standbys wake on a named lock (real MariaDB)', () => {
+  let db: TestDatabase;
+  let candidates: Candidate[] = [];
+  const users: string[] = [];
+  let table = 0;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('doorbell');
+  });
+  afterEach(async () => {
+    await Promise.all(candidates.map((c) => c.close()));
+    candidates = [];
+  });
+  afterAll(async () => {
+    for (const user of users) await db.query(`DROP USER IF EXISTS '${user}'@'%'`);
+    await db.drop();
+  });
+
+  const start = async (name: string, tableName: string, extra: Partial<LeaderElectionModuleOptions> = {}) => {
+    const candidate = await startCandidate({
+      options: { connection: db.url, tableName, candidateId: name, ...SLOW_POLL, ...extra },
+    });
+    candidates.push(candidate);
+    return candidate;
+  };
+  const leaders = () => candidates.filter((c) => !c.closed && c.service.isLeader());
+  /** Sessions of this test's database blocked in GET_LOCK. */
+  const waiters = async () =>
+    db.query<{ ID: number; USER: string }[]>(
+      "SELECT ID, USER FROM information_schema.PROCESSLIST WHERE DB = ? AND STATE = 'User lock'",
+      [db.name],
+    );
+  /** A MySQL user of its own, so that one app's sessions can be told apart. */
+  const userUrl = async () => {
+    const user = `le_db_${randomBytes(3).toString('hex')}`;
+    users.push(user);
+    await db.query(`CREATE USER '${user}'@'%' IDENTIFIED BY ''`);
+    await db.query(`GRANT ALL ON \`${db.name}\`.* TO '${user}'@'%'`);
+    const url = new URL(db.url);
+    url.username = user;
+    return { user, url: url.toString() };
+  };
+
+  it('hands over a gracefully stopped leader in far less than P, three times in a row', async () => {
+    const tableName = `lease_bell_${++table}`;
+    for (const name of ['a', 'b', 'c', 'd']) await start(name, tableName);
+    await waitUntil(() => leaders().length === 1, 5_000, 'a leader');
+    for (let round = 0; round < 3; round++) {
+      // Every standby listens before the leader goes.
+      await waitUntil(() => candidates.every((c) => c.closed || c.service.getState().standbyMode === 'doorbell'), 1_000);
+      await sleep(SLOW_POLL.renewIntervalMs * 2);
+      expect((await waiters()).length).toBe(candidates.filter((c) => !c.closed).length - 1);
+      const [leader] = leaders();
+      const closing = leader.close();
+      const startedAt = Date.now();
+      await waitUntil(() => leaders().length === 1 && leaders()[0] !== leader, 3_000, 'a new leader');
+      const handoverMs = Date.now() - startedAt;
+      await closing;
+      expect(handoverMs).toBeLessThan(SLOW_POLL.pollIntervalMs / 5);
+    }
+  }, 60_000);
+
+  it('a crashed leader (SIGKILL) is taken over right after its lease ends on the database clock, never before', async () => {
+    const tableName = `lease_bell_${++table}`;
+    const env = { MYSQL_URL: db.url, TABLE: tableName, LEASE_MS: '3000', RENEW_MS: '500', POLL_MS: '2000', MARGIN_MS: '500' };
+    const children: ChildCandidate[] = [];
+    try {
+      children.push(await spawnChildCandidate({ ...env, CANDIDATE_ID: 'first' }));
+      await waitUntil(() => children[0].leads(), 10_000, 'the first child to lead');
+      children.push(await spawnChildCandidate({ ...env, CANDIDATE_ID: 'second' }));
+      await sleep(1_500);
+      await children[0].kill('SIGKILL');
+      // Nothing renews the dead leader's lease any more: the row now holds its final expiry.
+      const [before] = await db.query<{ term: number; expires_at: string }[]>(
+        `SELECT term, expires_at FROM ${tableName} WHERE name = 'default'`,
+      );
+      await waitUntil(() => children[1].leads(), 5_000, 'the second child to take over');
+      const [after] = await db.query<{ term: number; overshoot_us: number }[]>(
+        `SELECT term, TIMESTAMPDIFF(MICROSECOND, ?, acquired_at) AS overshoot_us FROM ${tableName} WHERE name = 'default'`,
+        [before.expires_at],
+      );
+      expect(Number(after.term)).toBe(Number(before.term) + 1);
+      expect(Number(after.overshoot_us)).toBeGreaterThanOrEqual(0);
+      expect(Number(after.overshoot_us)).toBeLessThan(500_000);
+    } finally {
+      await Promise.all(children.map((c) => c.kill('SIGKILL')));
+    }
+  }, 60_000);
+
+  it("standbyMode: 'poll' uses no named lock and still hands over within P + 1 s", async () => {
+    const tableName = `lease_bell_${++table}`;
+    const poll = { standbyMode: 'poll' as const, pollIntervalMs: 500 };
+    for (const name of ['a', 'b', 'c']) await start(name, tableName, poll);
+    await waitUntil(() => leaders().length === 1, 5_000, 'a leader');
+    await sleep(1_000);
+    expect(await waiters()).toEqual([]);
+    expect(candidates.map((c) => c.service.getState().standbyMode)).toEqual(['poll', 'poll', 'poll']);
+    const [leader] = leaders();
+    await leader.close();
+    await waitUntil(() => leaders().length === 1, poll.pollIntervalMs + 1_000, 'a new leader by polling');
+  }, 30_000);
+
+  it('falls back to polling, with one log line, when GET_LOCK fails (waiting query killed)', async () => {
+    const tableName = `lease_bell_${++table}`;
+    const fast = { pollIntervalMs: 500 };
+    const leader = await start('a', tableName, fast);
+    await waitUntil(() => leader.service.isLeader(), 5_000, 'a to lead');
+    const { user, url } = await userUrl();
+    const standby = await start('b', tableName, { ...fast, connection: url });
+    let standbyWaits: { ID: number }[] = [];
+    const deadline = Date.now() + 10_000;
+    while (standbyWaits.length === 0 && Date.now() < deadline) {
+      standbyWaits = (await waiters()).filter((w) => w.USER === user);
+      await sleep(100);
+    }
+    expect(standbyWaits).toHaveLength(1);
+    await db.query(`KILL QUERY ${Number(standbyWaits[0].ID)}`);
+    await waitUntil(() => standby.service.getState().standbyMode === 'poll', 5_000, 'the fallback to polling');
+    const fallbackLines = standby.logger.lines.filter((l) => l.message.includes('standbys poll the lease instead'));
+    expect(fallbackLines).toHaveLength(1);
+    expect(fallbackLines[0].message).toMatch(/Doorbell of "default" unavailable \(GET_LOCK failed/);
+    await leader.close();
+    await waitUntil(() => standby.service.isLeader(), fast.pollIntervalMs + 1_000, 'b to lead by polling');
+  }, 30_000);
+
+  it('a standby process in 4 elections holds at most 1 + 4 connections', async () => {
+    const tableName = `lease_bell_${++table}`;
+    const elections = ['e1', 'e2', 'e3', 'e4'];
+    const leader = await start('a', tableName, { elections });
+    await waitUntil(() => elections.every((e) => leader.service.isLeader(e)), 5_000, 'a to lead all four');
+    const { user, url } = await userUrl();
+    await start('b', tableName, { elections, connection: url });
+    await sleep(3 * SLOW_POLL.renewIntervalMs);
+    const sessions = await db.query<{ STATE: string }[]>(
+      'SELECT STATE FROM information_schema.PROCESSLIST WHERE USER = ?',
+      [user],
+    );
+    expect(sessions.filter((s) => s.STATE === 'User lock')).toHaveLength(4);
+    expect(sessions.length).toBeLessThanOrEqual(1 + 4);
+  }, 30_000);
+});
