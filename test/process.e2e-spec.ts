@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createTestDatabase, type TestDatabase } from './support/database';
 import {
+  buildIfStale,
   DemoProcess,
   repoRoot,
   type DemoTiming,
@@ -100,9 +101,8 @@ describe('the compiled demo app as real OS processes (real MariaDB)', () => {
   let table = 0;
 
   beforeAll(async () => {
-    // Compiles the library and the demo exactly as `npm run demo` runs them, so that a fresh clone passes.
-    const build = spawnSync('npm', ['run', '--silent', 'build'], { cwd: repoRoot(), encoding: 'utf8' });
-    if (build.status !== 0) throw new Error(`npm run build failed:\n${build.stdout}\n${build.stderr}`);
+    // The compiled library and demo, exactly as `npm run demo` runs them; built here on a fresh clone.
+    buildIfStale();
     db = await createTestDatabase('process');
   }, 180_000);
 

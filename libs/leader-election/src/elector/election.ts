@@ -28,6 +28,11 @@ export interface ElectionDeps {
   readonly doorbell?: LeaseDoorbell;
   /** How long one doorbell wait blocks before it is sent again. Default 60 s. */
   readonly doorbellWaitMs?: number;
+  /**
+   * Where set, regular renewals and polls fall due on multiples of this many ms of the monotonic clock,
+   * so that the elections of one process issue them together and a batching store sends one statement.
+   */
+  readonly alignStepsToMs?: number;
 }
 
 /** The leadership this candidate holds right now. */
@@ -213,6 +218,14 @@ export class Election {
     );
   }
 
+  /** `delayMs`, stretched to the next grid point when elections align their steps. */
+  private onGrid(delayMs: number): number {
+    const grid = this.deps.alignStepsToMs;
+    if (!grid) return delayMs;
+    const now = this.deps.clock.now();
+    return Math.ceil((now + delayMs) / grid) * grid - now;
+  }
+
   /** Makes sure a follower reads the row within `ms` (sooner if already planned). */
   private readWithin(ms: number): void {
     if (this.ownedTerm !== undefined || this.inFlight || this.status !== 'running') return;
@@ -262,7 +275,7 @@ export class Election {
     if (renewed) {
       this.confirmLease(term, tSend);
       this.retryDelayMs = 0;
-      this.schedule(timing.renewIntervalMs);
+      this.schedule(this.onGrid(timing.renewIntervalMs));
       if (this.leadership && this.bell && !this.bell.held) void this.bell.hold();
     } else {
       this.ownedTerm = undefined;
@@ -305,7 +318,7 @@ export class Election {
       this.schedule(remainingMs + 1 + this.random() * ALIGN_JITTER_MS);
     } else {
       this.bell?.afterStep(row, clock.now(), false);
-      this.schedule(timing.pollIntervalMs);
+      this.schedule(this.onGrid(timing.pollIntervalMs));
     }
   }
 

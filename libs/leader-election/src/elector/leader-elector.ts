@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { LeaseStore } from '../store/lease-store';
+import { BatchingLeaseStore } from './batching-lease-store';
 import { systemClock, type Clock } from './clock';
 import { Election } from './election';
 import type { ElectionEvent, ElectionTiming, ElectorLogger } from './election-state';
@@ -50,11 +51,18 @@ export class LeaderElector {
   private readonly listeners = new Set<(event: ElectionEvent) => void>();
   private schemaReady: Promise<void> | undefined;
   private doorbellChecked = false;
+  private readonly store: LeaseStore;
 
   constructor(private readonly config: LeaderElectorConfig) {
+    // Several elections: batch their reads and renewals, and align their steps so that they coincide.
+    const { store } = config;
+    this.store = config.elections.length > 1 && BatchingLeaseStore.supports(store) ? new BatchingLeaseStore(store) : store;
+    const batching = this.store !== store;
+    const { leaseDurationMs: l, safetyMarginMs: m, renewIntervalMs: r } = config.timing;
+    const alignStepsToMs = batching ? Math.min(50, Math.max(1, (l - m - r) / 2)) : undefined;
     const mode = config.standbyMode ?? 'auto';
     const cap = config.maxDoorbells ?? 4;
-    const openDoorbell = config.store.openDoorbell?.bind(config.store);
+    const openDoorbell = this.store.openDoorbell?.bind(this.store);
     const withDoorbell = mode !== 'poll' && openDoorbell ? config.elections.slice(0, cap) : [];
     if (mode !== 'poll' && openDoorbell && config.elections.length > cap) {
       config.logger.log(
@@ -68,7 +76,7 @@ export class LeaderElector {
         new Election({
           name,
           candidateId: config.candidateId,
-          store: config.store,
+          store: this.store,
           timing: config.timing,
           clock: config.clock ?? systemClock,
           logger: config.logger,
@@ -77,6 +85,7 @@ export class LeaderElector {
           onEvent: (event) => this.listeners.forEach((listener) => listener(event)),
           doorbell: withDoorbell.includes(name) ? openDoorbell!(name) : undefined,
           doorbellWaitMs: config.doorbellWaitMs,
+          alignStepsToMs,
         }),
       );
     }
@@ -116,7 +125,7 @@ export class LeaderElector {
   /** Stops every election, releases held leases, and closes the store. */
   async stop(): Promise<void> {
     await Promise.all([...this.elections.values()].map((election) => election.stop()));
-    await this.config.store.close();
+    await this.store.close();
   }
 
   private ensureSchema(): Promise<void> {
@@ -129,10 +138,10 @@ export class LeaderElector {
 
   /** Once per process: the table (unless the user manages it), and whether doorbells can work here. */
   private async prepare(): Promise<void> {
-    if (this.config.createTable) await this.config.store.ensureSchema();
+    if (this.config.createTable) await this.store.ensureSchema();
     if (this.doorbellChecked || (this.config.standbyMode ?? 'auto') !== 'auto') return;
     this.doorbellChecked = true;
-    const reason = await this.config.store.doorbellUnsupportedReason?.();
+    const reason = await this.store.doorbellUnsupportedReason?.();
     if (reason) for (const election of this.elections.values()) election.disableDoorbell(reason);
   }
 }

@@ -75,6 +75,13 @@ export interface LeaseStore {
   release(name: string, holder: string, term: number): Promise<boolean>;
   /** Closes the store's connections; pending statements fail. */
   close(): Promise<void>;
+  /** Reads several elections' rows in one statement (rows that do not exist are absent). */
+  readMany?(names: readonly string[]): Promise<Map<string, LeaseRow>>;
+  /**
+   * Renews several of `holder`'s leases in one statement; resolves how many were renewed (all of them
+   * when it equals `leases.length`).
+   */
+  renewMany?(holder: string, leases: readonly { name: string; term: number }[], leaseMs: number): Promise<number>;
   /**
    * Opens the doorbell of an election, where the server supports shared named locks. Absent on stores
    * without one (then standbys poll).

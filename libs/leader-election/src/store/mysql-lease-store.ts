@@ -42,13 +42,30 @@ export class MysqlLeaseStore implements LeaseStore {
              TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), expires_at) AS remaining_us
       FROM ${this.table} WHERE name = ${name}`);
     const row = rows[0];
-    if (!row) return undefined;
-    return {
-      holder: String(row.holder),
-      term: Number(row.term),
-      valid: Number(row.valid) === 1,
-      remainingUs: Number(row.remaining_us),
-    };
+    return row ? toLeaseRow(row) : undefined;
+  }
+
+  async readMany(names: readonly string[]): Promise<Map<string, LeaseRow>> {
+    const { rows } = await this.execute(sql`
+      SELECT name, holder, term, expires_at > UTC_TIMESTAMP(6) AS valid,
+             TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), expires_at) AS remaining_us
+      FROM ${this.table} WHERE name IN (${sql.join(names)})`);
+    return new Map(rows.map((row) => [String(row.name), toLeaseRow(row)]));
+  }
+
+  async renewMany(
+    holder: string,
+    leases: readonly { name: string; term: number }[],
+    leaseMs: number,
+  ): Promise<number> {
+    const pairs = sql.join(leases.map(({ name, term }) => sql`(${name}, ${term})`));
+    const { affectedRows } = await this.execute(sql`
+      UPDATE ${this.table}
+      SET renewed_at = UTC_TIMESTAMP(6),
+          expires_at = UTC_TIMESTAMP(6) + INTERVAL ${toMicros(leaseMs)} MICROSECOND
+      WHERE holder = ${holder} AND (name, term) IN (${pairs})
+        AND expires_at > UTC_TIMESTAMP(6)`);
+    return affectedRows;
   }
 
   async acquire(name: string, holder: string, observedTerm: number, leaseMs: number): Promise<boolean> {
@@ -110,6 +127,15 @@ export class MysqlLeaseStore implements LeaseStore {
     const { sql: text, parameters } = statement.compile(compilerOnly);
     return this.pool.run(this.options.operationTimeoutMs, (query) => query(text, parameters));
   }
+}
+
+function toLeaseRow(row: Record<string, unknown>): LeaseRow {
+  return {
+    holder: String(row.holder),
+    term: Number(row.term),
+    valid: Number(row.valid) === 1,
+    remainingUs: Number(row.remaining_us),
+  };
 }
 
 function toMicros(ms: number): number {

@@ -1,0 +1,31 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { ScheduleModule } from '@nestjs/schedule';
+import { TerminusModule } from '@nestjs/terminus';
+import { LeaderElectionModule } from 'nestjs-leader-election';
+import { LeaderElectionHealthModule } from 'nestjs-leader-election/health';
+import { DemoController } from './demo.controller';
+import type { DemoConfig } from './demo.config';
+import { DemoJobs } from './demo.jobs';
+
+/** The demo service: one election, a leader-only job, health and state endpoints. */
+@Module({})
+export class AppModule {
+  static register(config: DemoConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        ScheduleModule.forRoot(),
+        LeaderElectionModule.forRoot({
+          connection: config.mysqlUrl,
+          candidateId: config.candidateId,
+          tableName: config.tableName,
+          ...config.timing,
+        }),
+        TerminusModule,
+        LeaderElectionHealthModule,
+      ],
+      controllers: [DemoController],
+      providers: [DemoJobs],
+    };
+  }
+}

@@ -1,0 +1,83 @@
+import { performance } from 'node:perf_hooks';
+import { createTestDatabase, type TestDatabase } from '../../../../test/support/database';
+import type { LeaseStore } from '../store/lease-store';
+import { MysqlLeaseStore } from '../store/mysql-lease-store';
+import { LeaderElector } from './leader-elector';
+
+const TIMING = { leaseDurationMs: 2_000, renewIntervalMs: 400, pollIntervalMs: 400, safetyMarginMs: 400 };
+const quiet = { log: () => undefined, warn: () => undefined, error: () => undefined };
+
+/** Counts the statements a store sends, by method. */
+function counting(store: MysqlLeaseStore): { store: LeaseStore; calls: Record<string, number> } {
+  const calls: Record<string, number> = {};
+  const proxy = new Proxy(store, {
+    get(target, key, receiver) {
+      const value = Reflect.get(target, key, receiver);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        calls[String(key)] = (calls[String(key)] ?? 0) + 1;
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+  return { store: proxy, calls };
+}
+
+describe('batching: one process in many elections (real MariaDB)', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase('batching');
+  });
+  afterAll(async () => {
+    await db.drop();
+  });
+
+  const elector = (store: LeaseStore, elections: string[], candidateId: string) =>
+    new LeaderElector({
+      store,
+      elections,
+      candidateId,
+      timing: TIMING,
+      createTable: true,
+      logger: quiet,
+      standbyMode: 'poll',
+    });
+  const store = () =>
+    new MysqlLeaseStore({ connection: db.url, tableName: 'lease_batch', operationTimeoutMs: 1_000 });
+
+  it('a leader of 30 elections renews them all in about one statement per R, a follower reads them in about one per P', async () => {
+    const elections = Array.from({ length: 30 }, (_, i) => `job-${i}`);
+    const leaderStore = counting(store());
+    const leader = elector(leaderStore.store, elections, 'leader');
+    leader.start();
+    const start = performance.now();
+    while (!elections.every((name) => leader.election(name)!.isLeader())) {
+      if (performance.now() - start > 10_000) throw new Error('the leader did not win every election');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const followerStore = counting(store());
+    const follower = elector(followerStore.store, elections, 'follower');
+    follower.start();
+    await new Promise((r) => setTimeout(r, 2 * TIMING.pollIntervalMs));
+
+    const before = { leader: { ...leaderStore.calls }, follower: { ...followerStore.calls } };
+    const windowMs = 10 * TIMING.renewIntervalMs;
+    await new Promise((r) => setTimeout(r, windowMs));
+    const delta = (now: Record<string, number>, then: Record<string, number>, key: string) =>
+      (now[key] ?? 0) - (then[key] ?? 0);
+    const leaderStatements =
+      delta(leaderStore.calls, before.leader, 'renewMany') + delta(leaderStore.calls, before.leader, 'renew');
+    const followerStatements =
+      delta(followerStore.calls, before.follower, 'readMany') + delta(followerStore.calls, before.follower, 'read');
+    const periods = windowMs / TIMING.renewIntervalMs;
+
+    expect(elections.every((name) => leader.election(name)!.isLeader())).toBe(true);
+    expect(elections.some((name) => follower.election(name)!.isLeader())).toBe(false);
+    // Unbatched, this would be 30 per period; the target is at most 2 per period.
+    expect(leaderStatements).toBeGreaterThan(0);
+    expect(leaderStatements).toBeLessThanOrEqual(2 * periods);
+    expect(followerStatements).toBeGreaterThan(0);
+    expect(followerStatements).toBeLessThanOrEqual(2 * periods);
+    await Promise.all([follower.stop(), leader.stop()]);
+  }, 60_000);
+});

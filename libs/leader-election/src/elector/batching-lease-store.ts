@@ -1,0 +1,125 @@
+import type { LeaseDoorbell, LeaseRow, LeaseStore } from '../store/lease-store';
+
+interface Pending<T> {
+  readonly resolve: (value: T) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/**
+ * Coalesces the reads and renewals that several elections of one process issue in the same turn of the
+ * event loop into one statement each (`name IN (...)`), so that a process in 100 elections costs about
+ * one read per P and one renewal per R, not 100. Elections align their regular steps on a common grid
+ * so that they do issue them together. Everything else passes straight through.
+ */
+export class BatchingLeaseStore implements LeaseStore {
+  private reads = new Map<string, Pending<LeaseRow | undefined>[]>();
+  private renewals: { name: string; holder: string; term: number; leaseMs: number; pending: Pending<boolean> }[] = [];
+  private flushQueued = false;
+
+  /** Present when the inner store has doorbells. */
+  readonly openDoorbell?: (name: string) => LeaseDoorbell;
+
+  constructor(private readonly inner: LeaseStore & Required<Pick<LeaseStore, 'readMany' | 'renewMany'>>) {
+    if (inner.openDoorbell) this.openDoorbell = (name) => inner.openDoorbell!(name);
+  }
+
+  /** Whether `store` can batch at all. */
+  static supports(store: LeaseStore): store is LeaseStore & Required<Pick<LeaseStore, 'readMany' | 'renewMany'>> {
+    return typeof store.readMany === 'function' && typeof store.renewMany === 'function';
+  }
+
+  ensureSchema(): Promise<void> {
+    return this.inner.ensureSchema();
+  }
+  ensureRow(name: string): Promise<void> {
+    return this.inner.ensureRow(name);
+  }
+  acquire(name: string, holder: string, observedTerm: number, leaseMs: number): Promise<boolean> {
+    return this.inner.acquire(name, holder, observedTerm, leaseMs);
+  }
+  release(name: string, holder: string, term: number): Promise<boolean> {
+    return this.inner.release(name, holder, term);
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+  doorbellUnsupportedReason(): Promise<string | undefined> {
+    return this.inner.doorbellUnsupportedReason?.() ?? Promise.resolve(undefined);
+  }
+
+  read(name: string): Promise<LeaseRow | undefined> {
+    return new Promise((resolve, reject) => {
+      const waiting = this.reads.get(name) ?? [];
+      waiting.push({ resolve, reject });
+      this.reads.set(name, waiting);
+      this.queueFlush();
+    });
+  }
+
+  renew(name: string, holder: string, term: number, leaseMs: number): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      this.renewals.push({ name, holder, term, leaseMs, pending: { resolve, reject } });
+      this.queueFlush();
+    });
+  }
+
+  private queueFlush(): void {
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    // After the timers phase: every election whose step fell due in it has queued its statement.
+    setImmediate(() => {
+      this.flushQueued = false;
+      void this.flushReads();
+      void this.flushRenewals();
+    });
+  }
+
+  private async flushReads(): Promise<void> {
+    const reads = this.reads;
+    this.reads = new Map();
+    if (reads.size === 0) return;
+    try {
+      const rows = reads.size === 1 ? undefined : await this.inner.readMany([...reads.keys()]);
+      for (const [name, waiting] of reads) {
+        const row = rows ? rows.get(name) : await this.inner.read(name);
+        waiting.forEach((pending) => pending.resolve(row));
+      }
+    } catch (error) {
+      for (const waiting of reads.values()) waiting.forEach((pending) => pending.reject(error));
+    }
+  }
+
+  private async flushRenewals(): Promise<void> {
+    const renewals = this.renewals;
+    this.renewals = [];
+    // One statement per (holder, lease duration): in practice one.
+    const groups = new Map<string, typeof renewals>();
+    for (const renewal of renewals) {
+      const key = `${renewal.holder}\u0000${renewal.leaseMs}`;
+      groups.set(key, [...(groups.get(key) ?? []), renewal]);
+    }
+    await Promise.all(
+      [...groups.values()].map(async (group) => {
+        try {
+          if (group.length === 1) {
+            const [one] = group;
+            one.pending.resolve(await this.inner.renew(one.name, one.holder, one.term, one.leaseMs));
+            return;
+          }
+          const { holder, leaseMs } = group[0];
+          const renewed = await this.inner.renewMany(holder, group, leaseMs);
+          if (renewed === group.length) {
+            group.forEach((renewal) => renewal.pending.resolve(true));
+            return;
+          }
+          // Some lease was lost: find out which, one statement each (they renew again, harmlessly).
+          for (const renewal of group) {
+            renewal.pending.resolve(await this.inner.renew(renewal.name, holder, renewal.term, leaseMs));
+          }
+        } catch (error) {
+          group.forEach((renewal) => renewal.pending.reject(error));
+        }
+      }),
+    );
+  }
+}

@@ -1,0 +1,229 @@
+import { Global, Module, ServiceUnavailableException } from '@nestjs/common';
+import { HealthCheckService, HealthIndicatorService, TerminusModule } from '@nestjs/terminus';
+import { Test } from '@nestjs/testing';
+import { performance } from 'node:perf_hooks';
+import type { ElectionState } from '../elector/election-state';
+import { LeaderElectionConfigError } from '../errors/leader-election-config.error';
+import { LeaderElectionService } from '../leader-election.service';
+import { resolveLeaderElectionOptions } from '../leader-election.options';
+import { LeaderElectionHealthModule } from './leader-election-health.module';
+import { LeaderElectionHealthIndicator } from './leader-election.health';
+
+const PASSWORD = 's3cret-Pa55word';
+const SETTINGS = resolveLeaderElectionOptions({
+  connection: `mysql://app:${PASSWORD}@db.internal:3306/app`,
+  leaseDurationMs: 3_000,
+  renewIntervalMs: 600,
+  pollIntervalMs: 600,
+  safetyMarginMs: 600,
+});
+
+function state(overrides: Partial<ElectionState> = {}): ElectionState {
+  return {
+    election: 'default',
+    role: 'follower',
+    candidateId: 'me:1',
+    leaderId: 'other:2',
+    term: 7,
+    leaseExpiresAt: null,
+    lastRenewedAt: null,
+    lastContactAt: new Date(),
+    lastContactAgoMs: 250,
+    healthy: true,
+    lastError: null,
+    lastErrorKind: null,
+    standbyMode: 'poll',
+    status: 'running',
+    ...overrides,
+  };
+}
+
+/** Stands in for the service: the indicator only reads `getState()` and `settings`. */
+class FakeLeaderElectionService {
+  current: ElectionState = state();
+  settings = SETTINGS;
+  getState(election?: string): ElectionState {
+    if (election !== undefined && election !== 'default') {
+      throw new LeaderElectionConfigError(`Unknown election "${election}".`);
+    }
+    return this.current;
+  }
+}
+
+describe('LeaderElectionHealthIndicator', () => {
+  let service: FakeLeaderElectionService;
+  let indicator: LeaderElectionHealthIndicator;
+
+  beforeEach(() => {
+    service = new FakeLeaderElectionService();
+    indicator = new LeaderElectionHealthIndicator(
+      new HealthIndicatorService(),
+      service as unknown as LeaderElectionService,
+    );
+  });
+  afterEach(() => jest.restoreAllMocks());
+
+  it('is up for a healthy leader, with role, election, leaderId, term and last contact', () => {
+    service.current = state({ role: 'leader', leaderId: 'me:1', lastContactAgoMs: 120 });
+    expect(indicator.isHealthy('le')).toEqual({
+      le: {
+        status: 'up',
+        election: 'default',
+        role: 'leader',
+        candidateId: 'me:1',
+        leaderId: 'me:1',
+        term: 7,
+        lastContactAgoMs: 120,
+        lastError: null,
+        lastErrorKind: null,
+      },
+    });
+  });
+
+  it('is up for a healthy follower', () => {
+    expect(indicator.isHealthy('le').le).toMatchObject({
+      status: 'up',
+      role: 'follower',
+      leaderId: 'other:2',
+    });
+  });
+
+  it('is down with the reason and the last error while lease statements fail', () => {
+    service.current = state({
+      healthy: false,
+      lastError: 'connect ECONNREFUSED 10.0.0.5:3306',
+      lastErrorKind: 'unreachable',
+    });
+    const result = indicator.isHealthy('le').le;
+    expect(result).toMatchObject({
+      status: 'down',
+      lastError: 'connect ECONNREFUSED 10.0.0.5:3306',
+      lastErrorKind: 'unreachable',
+    });
+    expect(result.reason).toBe('lease statements fail (unreachable): connect ECONNREFUSED 10.0.0.5:3306');
+  });
+
+  it('is down once the last successful statement is older than the lease, up at exactly the lease', () => {
+    service.current = state({ lastContactAgoMs: 3_000 });
+    expect(indicator.isHealthy('le').le.status).toBe('up');
+    service.current = state({ lastContactAgoMs: 3_001 });
+    const result = indicator.isHealthy('le').le;
+    expect(result.status).toBe('down');
+    expect(result.reason).toBe('no lease statement has succeeded for 3001 ms (limit 3000 ms)');
+  });
+
+  it('allows a follower that polls less often than the lease one poll plus the statement deadline', () => {
+    service.settings = resolveLeaderElectionOptions({
+      connection: 'mysql://root@localhost/test',
+      leaseDurationMs: 3_000,
+      renewIntervalMs: 600,
+      pollIntervalMs: 5_000,
+      safetyMarginMs: 600,
+    });
+    const limit = 5_000 + service.settings.operationTimeoutMs;
+    service.current = state({ lastContactAgoMs: limit });
+    expect(indicator.isHealthy('le').le.status).toBe('up');
+    service.current = state({ lastContactAgoMs: limit + 1 });
+    expect(indicator.isHealthy('le').le.status).toBe('down');
+  });
+
+  it('is up before the first contact, and down when none came within a lease duration of start', () => {
+    const now = jest.spyOn(performance, 'now');
+    const start = performance.now();
+    now.mockReturnValue(start);
+    indicator = new LeaderElectionHealthIndicator(
+      new HealthIndicatorService(),
+      service as unknown as LeaderElectionService,
+    );
+    service.current = state({ lastContactAgoMs: null, lastContactAt: null, leaderId: null, term: 0 });
+    now.mockReturnValue(start + 2_900);
+    expect(indicator.isHealthy('le').le.status).toBe('up');
+    now.mockReturnValue(start + 3_100);
+    const result = indicator.isHealthy('le').le;
+    expect(result.status).toBe('down');
+    expect(result.reason).toBe('no lease statement has succeeded since start (3100 ms ago)');
+  });
+
+  it('with requireLeader is down on a follower, naming the leader, and up on the leader', () => {
+    const down = indicator.isHealthy('le', { requireLeader: true }).le;
+    expect(down).toMatchObject({ status: 'down', role: 'follower' });
+    expect(down.reason).toBe('this instance is not the leader (leader: other:2)');
+    service.current = state({ role: 'leader', leaderId: 'me:1' });
+    expect(indicator.isHealthy('le', { requireLeader: true }).le.status).toBe('up');
+  });
+
+  it('with requireLeader reports the database failure first on a leader whose statements fail', () => {
+    service.current = state({
+      role: 'leader',
+      healthy: false,
+      lastError: 'boom',
+      lastErrorKind: 'not-applied',
+    });
+    expect(indicator.isHealthy('le', { requireLeader: true }).le.reason).toMatch(/^lease statements fail/);
+  });
+
+  it.each(['idle', 'draining', 'stopped'] as const)('is down while the election is %s', (status) => {
+    service.current = state({ status });
+    const result = indicator.isHealthy('le').le;
+    expect(result.status).toBe('down');
+    expect(result.reason).toBe(`the election is ${status}`);
+  });
+
+  it('reports an unknown election as down instead of throwing', () => {
+    const result = indicator.isHealthy('le', { election: 'billing' }).le;
+    expect(result).toEqual({ status: 'down', election: 'billing', reason: 'Unknown election "billing".' });
+  });
+
+  it('never puts connection options in its output', () => {
+    for (const current of [
+      state(),
+      state({ healthy: false, lastError: 'Access denied', lastErrorKind: 'configuration' }),
+    ]) {
+      service.current = current;
+      const text = JSON.stringify([
+        indicator.isHealthy('le'),
+        indicator.isHealthy('le', { requireLeader: true }),
+      ]);
+      expect(text).not.toContain(PASSWORD);
+      expect(text).not.toContain('db.internal');
+    }
+  });
+});
+
+describe('LeaderElectionHealthModule', () => {
+  it('wires the indicator with Terminus and the global LeaderElectionService; down answers 503', async () => {
+    const fake = new FakeLeaderElectionService();
+    @Global()
+    @Module({
+      providers: [{ provide: LeaderElectionService, useValue: fake }],
+      exports: [LeaderElectionService],
+    })
+    class FakeLeaderElectionModule {}
+
+    const moduleRef = await Test.createTestingModule({
+      imports: [FakeLeaderElectionModule, TerminusModule, LeaderElectionHealthModule],
+    })
+      // Terminus logs every failed check through Nest's logger; keep the test output clean.
+      .setLogger({ log: () => undefined, error: () => undefined, warn: () => undefined })
+      .compile();
+    try {
+      const health = moduleRef.get(HealthCheckService);
+      const indicator = moduleRef.get(LeaderElectionHealthIndicator);
+      const check = () => health.check([() => indicator.isHealthy('leaderElection')]);
+
+      await expect(check()).resolves.toMatchObject({
+        status: 'ok',
+        info: { leaderElection: { status: 'up' } },
+      });
+      fake.current = state({ healthy: false, lastError: 'gone', lastErrorKind: 'unreachable' });
+      const failure = await check().catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(ServiceUnavailableException);
+      expect((failure as ServiceUnavailableException).getResponse()).toMatchObject({
+        status: 'error',
+        error: { leaderElection: { status: 'down', lastError: 'gone' } },
+      });
+    } finally {
+      await moduleRef.close();
+    }
+  });
+});
