@@ -62,7 +62,10 @@ describe('doorbell: standbys wake on a named lock (real MariaDB)', () => {
     await waitUntil(() => leaders().length === 1, 5_000, 'a leader');
     for (let round = 0; round < 3; round++) {
       // Every standby listens before the leader goes.
-      await waitUntil(() => candidates.every((c) => c.closed || c.service.getState().standbyMode === 'doorbell'), 1_000);
+      await waitUntil(
+        () => candidates.every((c) => c.closed || c.service.getState().standbyMode === 'doorbell'),
+        1_000,
+      );
       await sleep(SLOW_POLL.renewIntervalMs * 2);
       expect((await waiters()).length).toBe(candidates.filter((c) => !c.closed).length - 1);
       const [leader] = leaders();
@@ -77,7 +80,14 @@ describe('doorbell: standbys wake on a named lock (real MariaDB)', () => {
 
   it('a crashed leader (SIGKILL) is taken over right after its lease ends on the database clock, never before', async () => {
     const tableName = `lease_bell_${++table}`;
-    const env = { MYSQL_URL: db.url, TABLE: tableName, LEASE_MS: '3000', RENEW_MS: '500', POLL_MS: '2000', MARGIN_MS: '500' };
+    const env = {
+      MYSQL_URL: db.url,
+      TABLE: tableName,
+      LEASE_MS: '3000',
+      RENEW_MS: '500',
+      POLL_MS: '2000',
+      MARGIN_MS: '500',
+    };
     const children: ChildCandidate[] = [];
     try {
       children.push(await spawnChildCandidate({ ...env, CANDIDATE_ID: 'first' }));
@@ -130,8 +140,14 @@ describe('doorbell: standbys wake on a named lock (real MariaDB)', () => {
     }
     expect(standbyWaits).toHaveLength(1);
     await db.query(`KILL QUERY ${Number(standbyWaits[0].ID)}`);
-    await waitUntil(() => standby.service.getState().standbyMode === 'poll', 5_000, 'the fallback to polling');
-    const fallbackLines = standby.logger.lines.filter((l) => l.message.includes('standbys poll the lease instead'));
+    await waitUntil(
+      () => standby.service.getState().standbyMode === 'poll',
+      5_000,
+      'the fallback to polling',
+    );
+    const fallbackLines = standby.logger.lines.filter((l) =>
+      l.message.includes('standbys poll the lease instead'),
+    );
     expect(fallbackLines).toHaveLength(1);
     expect(fallbackLines[0].message).toMatch(/Doorbell of "default" unavailable \(GET_LOCK failed/);
     await leader.close();

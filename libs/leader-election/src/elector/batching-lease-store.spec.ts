@@ -68,7 +68,8 @@ describe('batching: one process in many elections (real MariaDB)', () => {
     const leaderStatements =
       delta(leaderStore.calls, before.leader, 'renewMany') + delta(leaderStore.calls, before.leader, 'renew');
     const followerStatements =
-      delta(followerStore.calls, before.follower, 'readMany') + delta(followerStore.calls, before.follower, 'read');
+      delta(followerStore.calls, before.follower, 'readMany') +
+      delta(followerStore.calls, before.follower, 'read');
     const periods = windowMs / TIMING.renewIntervalMs;
 
     expect(elections.every((name) => leader.election(name)!.isLeader())).toBe(true);

@@ -13,7 +13,13 @@ interface Pending<T> {
  */
 export class BatchingLeaseStore implements LeaseStore {
   private reads = new Map<string, Pending<LeaseRow | undefined>[]>();
-  private renewals: { name: string; holder: string; term: number; leaseMs: number; pending: Pending<boolean> }[] = [];
+  private renewals: {
+    name: string;
+    holder: string;
+    term: number;
+    leaseMs: number;
+    pending: Pending<boolean>;
+  }[] = [];
   private flushQueued = false;
 
   /** Present when the inner store has doorbells. */
@@ -24,7 +30,9 @@ export class BatchingLeaseStore implements LeaseStore {
   }
 
   /** Whether `store` can batch at all. */
-  static supports(store: LeaseStore): store is LeaseStore & Required<Pick<LeaseStore, 'readMany' | 'renewMany'>> {
+  static supports(
+    store: LeaseStore,
+  ): store is LeaseStore & Required<Pick<LeaseStore, 'readMany' | 'renewMany'>> {
     return typeof store.readMany === 'function' && typeof store.renewMany === 'function';
   }
 

@@ -56,7 +56,10 @@ export class LeaderElector {
   constructor(private readonly config: LeaderElectorConfig) {
     // Several elections: batch their reads and renewals, and align their steps so that they coincide.
     const { store } = config;
-    this.store = config.elections.length > 1 && BatchingLeaseStore.supports(store) ? new BatchingLeaseStore(store) : store;
+    this.store =
+      config.elections.length > 1 && BatchingLeaseStore.supports(store)
+        ? new BatchingLeaseStore(store)
+        : store;
     const batching = this.store !== store;
     const { leaseDurationMs: l, safetyMarginMs: m, renewIntervalMs: r } = config.timing;
     const alignStepsToMs = batching ? Math.min(50, Math.max(1, (l - m - r) / 2)) : undefined;

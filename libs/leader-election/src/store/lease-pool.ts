@@ -49,10 +49,21 @@ export class LeasePool {
   constructor(connection: LeaseConnectionOptions, connectTimeoutMs: number) {
     this.secrets = connectionSecrets(connection);
     const base: PoolOptions = typeof connection === 'string' ? { uri: connection } : { ...connection };
-    for (const poolOnly of ['connectionLimit', 'maxIdle', 'idleTimeout', 'waitForConnections', 'queueLimit'] as const) {
+    for (const poolOnly of [
+      'connectionLimit',
+      'maxIdle',
+      'idleTimeout',
+      'waitForConnections',
+      'queueLimit',
+    ] as const) {
       delete base[poolOnly];
     }
-    this.connectionOptions = Object.freeze({ ...base, supportBigNumbers: true, dateStrings: true, timezone: 'Z' });
+    this.connectionOptions = Object.freeze({
+      ...base,
+      supportBigNumbers: true,
+      dateStrings: true,
+      timezone: 'Z',
+    });
     this.pool = createPool({
       ...base,
       connectionLimit: LEASE_POOL_SIZE,

@@ -81,7 +81,11 @@ export interface LeaseStore {
    * Renews several of `holder`'s leases in one statement; resolves how many were renewed (all of them
    * when it equals `leases.length`).
    */
-  renewMany?(holder: string, leases: readonly { name: string; term: number }[], leaseMs: number): Promise<number>;
+  renewMany?(
+    holder: string,
+    leases: readonly { name: string; term: number }[],
+    leaseMs: number,
+  ): Promise<number>;
   /**
    * Opens the doorbell of an election, where the server supports shared named locks. Absent on stores
    * without one (then standbys poll).

@@ -88,7 +88,9 @@ export class MysqlDoorbell implements LeaseDoorbell {
   }
 
   private async getLock(seconds: number, deadlineMs: number): Promise<boolean> {
-    return (await this.lockResult('SELECT GET_LOCK(?, ?) AS got', [this.lockName, seconds], deadlineMs)) === 1;
+    return (
+      (await this.lockResult('SELECT GET_LOCK(?, ?) AS got', [this.lockName, seconds], deadlineMs)) === 1
+    );
   }
 
   /** Runs a lock statement returning one `got` column; NULL (an error inside GET_LOCK) throws. */
@@ -132,7 +134,12 @@ export class MysqlDoorbell implements LeaseDoorbell {
       const c = conn;
       return await new Promise<unknown>((resolve, reject) => {
         const timer = setTimeout(() => {
-          reject(new LeaseStoreError('outcome-unknown', `The doorbell statement timed out after ${deadlineMs} ms.`));
+          reject(
+            new LeaseStoreError(
+              'outcome-unknown',
+              `The doorbell statement timed out after ${deadlineMs} ms.`,
+            ),
+          );
         }, deadlineMs);
         c.query(sql, params, (err, rows) => {
           clearTimeout(timer);

@@ -58,7 +58,8 @@ export function toLeaseStoreError(error: unknown, secrets: readonly string[]): L
   const driverError = (error ?? {}) as DriverErrorLike & { message?: string };
   const message = redactSecrets(String(driverError.message ?? error), secrets);
   // Node's socket errors carry a negative OS errno (-111 for ECONNREFUSED): report their code instead.
-  const serverErrno = driverError.errno !== undefined && driverError.errno > 0 ? driverError.errno : undefined;
+  const serverErrno =
+    driverError.errno !== undefined && driverError.errno > 0 ? driverError.errno : undefined;
   return new LeaseStoreError(
     classifyMysqlError(driverError),
     message,

@@ -108,7 +108,8 @@ export class MysqlLeaseStore implements LeaseStore {
       connection: this.pool.connectionOptions,
       secrets: this.pool.secrets,
       operationTimeoutMs: this.options.operationTimeoutMs,
-      poolQuery: (text, params) => this.pool.run(this.options.operationTimeoutMs, (query) => query(text, params)),
+      poolQuery: (text, params) =>
+        this.pool.run(this.options.operationTimeoutMs, (query) => query(text, params)),
     });
   }
 
