@@ -103,13 +103,14 @@ describe('LeaderElectionHealthIndicator', () => {
     expect(result.reason).toBe('lease statements fail (unreachable): connect ECONNREFUSED 10.0.0.5:3306');
   });
 
-  it('is down once the last successful statement is older than the lease, up at exactly the lease', () => {
-    service.current = state({ lastContactAgoMs: 3_000 });
+  it('is down once the last successful statement is older than the lease plus one statement deadline', () => {
+    const limit = 3_000 + service.settings.operationTimeoutMs;
+    service.current = state({ lastContactAgoMs: limit });
     expect(indicator.isHealthy('le').le.status).toBe('up');
-    service.current = state({ lastContactAgoMs: 3_001 });
+    service.current = state({ lastContactAgoMs: limit + 1 });
     const result = indicator.isHealthy('le').le;
     expect(result.status).toBe('down');
-    expect(result.reason).toBe('no lease statement has succeeded for 3001 ms (limit 3000 ms)');
+    expect(result.reason).toBe(`no lease statement has succeeded for ${limit + 1} ms (limit ${limit} ms)`);
   });
 
   it('allows a follower that polls less often than the lease one poll plus the statement deadline', () => {
@@ -127,7 +128,7 @@ describe('LeaderElectionHealthIndicator', () => {
     expect(indicator.isHealthy('le').le.status).toBe('down');
   });
 
-  it('is up before the first contact, and down when none came within a lease duration of start', () => {
+  it('is up before the first contact, and down when none came within a lease (plus a statement deadline) of start', () => {
     const now = jest.spyOn(performance, 'now');
     const start = performance.now();
     now.mockReturnValue(start);
@@ -136,12 +137,13 @@ describe('LeaderElectionHealthIndicator', () => {
       service as unknown as LeaderElectionService,
     );
     service.current = state({ lastContactAgoMs: null, lastContactAt: null, leaderId: null, term: 0 });
-    now.mockReturnValue(start + 2_900);
+    const limit = 3_000 + service.settings.operationTimeoutMs;
+    now.mockReturnValue(start + limit - 100);
     expect(indicator.isHealthy('le').le.status).toBe('up');
-    now.mockReturnValue(start + 3_100);
+    now.mockReturnValue(start + limit + 100);
     const result = indicator.isHealthy('le').le;
     expect(result.status).toBe('down');
-    expect(result.reason).toBe('no lease statement has succeeded since start (3100 ms ago)');
+    expect(result.reason).toBe(`no lease statement has succeeded since start (${limit + 100} ms ago)`);
   });
 
   it('with requireLeader is down on a follower, naming the leader, and up on the leader', () => {

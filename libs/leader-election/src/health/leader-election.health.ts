@@ -122,8 +122,9 @@ export class LeaderElectionHealthIndicator {
       return `lease statements fail (${state.lastErrorKind ?? 'error'}): ${state.lastError ?? 'unknown error'}`;
     }
     const { leaseDurationMs, pollIntervalMs, operationTimeoutMs } = this.leaderElection.settings;
-    // A follower that polls less often than the lease lasts would otherwise look stale between two reads.
-    const staleAfterMs = Math.max(leaseDurationMs, pollIntervalMs + operationTimeoutMs);
+    // A doorbell standby reads about once per lease, a polling one every P: allow one such interval plus
+    // the statement's own deadline before calling the contact stale.
+    const staleAfterMs = Math.max(leaseDurationMs, pollIntervalMs) + operationTimeoutMs;
     if (state.lastContactAgoMs === null) {
       const sinceStartMs = Math.round(performance.now() - this.createdAt);
       if (sinceStartMs > staleAfterMs) {
