@@ -1,7 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import type { LeaderElectionModuleOptions } from 'nestjs-leader-election';
 import { createTestDatabase, type TestDatabase } from './support/database';
-import { sleep, startCandidate, waitUntil, type Candidate } from './support/candidates';
+import { CandidatePool, sleep, waitUntil } from './support/candidates';
 import { spawnChildCandidate, type ChildCandidate } from './support/child-candidate';
 
 // L = 10 s and P = 5 s: a standby that polled, or waited for the lease to run out, would take seconds.
@@ -15,47 +14,26 @@ const SLOW_POLL = {
 
 describe('doorbell: standbys wake on a named lock (real MariaDB)', () => {
   let db: TestDatabase;
-  let candidates: Candidate[] = [];
-  const users: string[] = [];
+  const pool = new CandidatePool(() => db.url, SLOW_POLL);
+  const start = (name: string, tableName: string, extra: Partial<LeaderElectionModuleOptions> = {}) =>
+    pool.start(name, tableName, extra);
+  const leaders = () => pool.leaders();
   let table = 0;
 
   beforeAll(async () => {
     db = await createTestDatabase('doorbell');
   });
-  afterEach(async () => {
-    await Promise.all(candidates.map((c) => c.close()));
-    candidates = [];
-  });
+  afterEach(() => pool.closeAll());
   afterAll(async () => {
-    for (const user of users) await db.query(`DROP USER IF EXISTS '${user}'@'%'`);
     await db.drop();
   });
 
-  const start = async (name: string, tableName: string, extra: Partial<LeaderElectionModuleOptions> = {}) => {
-    const candidate = await startCandidate({
-      options: { connection: db.url, tableName, candidateId: name, ...SLOW_POLL, ...extra },
-    });
-    candidates.push(candidate);
-    return candidate;
-  };
-  const leaders = () => candidates.filter((c) => !c.closed && c.service.isLeader());
   /** Sessions of this test's database blocked in GET_LOCK. */
   const waiters = async () =>
     db.query<{ ID: number; USER: string }[]>(
       "SELECT ID, USER FROM information_schema.PROCESSLIST WHERE DB = ? AND STATE = 'User lock'",
       [db.name],
     );
-  /** A MySQL user of its own, so that one app's sessions can be told apart. */
-  const userUrl = async () => {
-    const user = `le_db_${randomBytes(3).toString('hex')}`;
-    users.push(user);
-    await db.query(`CREATE USER '${user}'@'%' IDENTIFIED BY ''`);
-    await db.query(`GRANT ALL ON \`${db.name}\`.* TO '${user}'@'%'`);
-    const url = new URL(db.url);
-    url.username = user;
-    return { user, url: url.toString() };
-  };
-
   it('hands over a gracefully stopped leader in far less than P, three times in a row', async () => {
     const tableName = `lease_bell_${++table}`;
     for (const name of ['a', 'b', 'c', 'd']) await start(name, tableName);
@@ -63,11 +41,11 @@ describe('doorbell: standbys wake on a named lock (real MariaDB)', () => {
     for (let round = 0; round < 3; round++) {
       // Every standby listens before the leader goes.
       await waitUntil(
-        () => candidates.every((c) => c.closed || c.service.getState().standbyMode === 'doorbell'),
+        () => pool.all.every((c) => c.closed || c.service.getState().standbyMode === 'doorbell'),
         1_000,
       );
       await sleep(SLOW_POLL.renewIntervalMs * 2);
-      expect((await waiters()).length).toBe(candidates.filter((c) => !c.closed).length - 1);
+      expect((await waiters()).length).toBe(pool.all.filter((c) => !c.closed).length - 1);
       const [leader] = leaders();
       const closing = leader.close();
       const startedAt = Date.now();
@@ -119,7 +97,7 @@ describe('doorbell: standbys wake on a named lock (real MariaDB)', () => {
     await waitUntil(() => leaders().length === 1, 5_000, 'a leader');
     await sleep(1_000);
     expect(await waiters()).toEqual([]);
-    expect(candidates.map((c) => c.service.getState().standbyMode)).toEqual(['poll', 'poll', 'poll']);
+    expect(pool.all.map((c) => c.service.getState().standbyMode)).toEqual(['poll', 'poll', 'poll']);
     const [leader] = leaders();
     await leader.close();
     await waitUntil(() => leaders().length === 1, poll.pollIntervalMs + 1_000, 'a new leader by polling');
@@ -130,7 +108,7 @@ describe('doorbell: standbys wake on a named lock (real MariaDB)', () => {
     const fast = { pollIntervalMs: 500 };
     const leader = await start('a', tableName, fast);
     await waitUntil(() => leader.service.isLeader(), 5_000, 'a to lead');
-    const { user, url } = await userUrl();
+    const { user, url } = await db.createUser();
     const standby = await start('b', tableName, { ...fast, connection: url });
     let standbyWaits: { ID: number }[] = [];
     const deadline = Date.now() + 10_000;
@@ -159,7 +137,7 @@ describe('doorbell: standbys wake on a named lock (real MariaDB)', () => {
     const elections = ['e1', 'e2', 'e3', 'e4'];
     const leader = await start('a', tableName, { elections });
     await waitUntil(() => elections.every((e) => leader.service.isLeader(e)), 5_000, 'a to lead all four');
-    const { user, url } = await userUrl();
+    const { user, url } = await db.createUser();
     await start('b', tableName, { elections, connection: url });
     await sleep(3 * SLOW_POLL.renewIntervalMs);
     const sessions = await db.query<{ STATE: string }[]>(

@@ -1,7 +1,13 @@
-import { randomBytes } from 'node:crypto';
 import type { LeaderElectionModuleOptions } from 'nestjs-leader-election';
 import { createTestDatabase, type TestDatabase } from './support/database';
-import { FAST_TIMING, sleep, startCandidate, waitUntil, type Candidate } from './support/candidates';
+import {
+  CandidatePool,
+  FAST_TIMING,
+  sleep,
+  startCandidate,
+  waitUntil,
+  type Candidate,
+} from './support/candidates';
 
 describe('election among three Nest apps in one process (real MariaDB)', () => {
   let db: TestDatabase;
@@ -46,29 +52,18 @@ describe('election among three Nest apps in one process (real MariaDB)', () => {
 
 describe('handover, killed connections, terms and several elections (real MariaDB)', () => {
   let db: TestDatabase;
-  let candidates: Candidate[] = [];
-  const users: string[] = [];
+  const pool = new CandidatePool(() => db.url, FAST_TIMING);
+  const start = (tableName: string, name: string, extra: Partial<LeaderElectionModuleOptions> = {}) =>
+    pool.start(name, tableName, extra);
+  const leaders = () => pool.leaders();
 
   beforeAll(async () => {
     db = await createTestDatabase('handover');
   });
-  afterEach(async () => {
-    await Promise.all(candidates.map((c) => c.close()));
-    candidates = [];
-  });
+  afterEach(() => pool.closeAll());
   afterAll(async () => {
-    for (const user of users) await db.query(`DROP USER IF EXISTS '${user}'@'%'`);
     await db.drop();
   });
-
-  const start = async (tableName: string, name: string, extra: Partial<LeaderElectionModuleOptions> = {}) => {
-    const candidate = await startCandidate({
-      options: { connection: db.url, tableName, candidateId: name, ...FAST_TIMING, ...extra },
-    });
-    candidates.push(candidate);
-    return candidate;
-  };
-  const leaders = () => candidates.filter((c) => !c.closed && c.service.isLeader());
 
   it('after the leader app closes, another app leads within P + 1 s', async () => {
     for (const name of ['a', 'b', 'c']) await start('lease_close', name);
@@ -84,16 +79,8 @@ describe('handover, killed connections, terms and several elections (real MariaD
   it("killing the leader's lease connections (KILL CONNECTION) never yields two leaders, and leadership recovers", async () => {
     // One MySQL user per app, so that the leader's connections can be told apart in the process list.
     const names = ['ka', 'kb', 'kc'];
-    const urls: Record<string, string> = {};
-    for (const name of names) {
-      const user = `le_${name}_${randomBytes(3).toString('hex')}`;
-      users.push(user);
-      await db.query(`CREATE USER '${user}'@'%' IDENTIFIED BY ''`);
-      await db.query(`GRANT ALL ON \`${db.name}\`.* TO '${user}'@'%'`);
-      const url = new URL(db.url);
-      url.username = user;
-      urls[name] = url.toString();
-    }
+    const accounts = await Promise.all(names.map(() => db.createUser()));
+    const urls = Object.fromEntries(names.map((name, i) => [name, accounts[i].url]));
     for (const name of names) await start('lease_kill', name, { connection: urls[name] });
     await waitUntil(() => leaders().length === 1, 5_000, 'a leader');
 
@@ -104,7 +91,7 @@ describe('handover, killed connections, terms and several elections (real MariaD
       for (let round = 0; round < 5; round++) {
         const leader = leaders()[0];
         if (leader) {
-          const user = new URL(urls[names[candidates.indexOf(leader)]]).username;
+          const user = accounts[pool.all.indexOf(leader)].user;
           const ids = await db.query<{ ID: number }[]>(
             'SELECT ID FROM information_schema.PROCESSLIST WHERE USER = ?',
             [user],

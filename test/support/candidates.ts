@@ -99,3 +99,39 @@ export async function waitUntil(
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The candidates one test file starts against one database: started with shared defaults, closed
+ * together after each test.
+ */
+export class CandidatePool {
+  private started: Candidate[] = [];
+
+  constructor(
+    private readonly url: () => string,
+    private readonly defaults: Partial<LeaderElectionModuleOptions>,
+  ) {}
+
+  /** Every candidate started since the last `closeAll()`, in start order. */
+  get all(): readonly Candidate[] {
+    return this.started;
+  }
+
+  async start(name: string, tableName: string, extra: Partial<LeaderElectionModuleOptions> = {}) {
+    const candidate = await startCandidate({
+      options: { connection: this.url(), tableName, candidateId: name, ...this.defaults, ...extra },
+    });
+    this.started.push(candidate);
+    return candidate;
+  }
+
+  /** The open candidates that lead the election right now. */
+  leaders(election?: string): Candidate[] {
+    return this.started.filter((c) => !c.closed && c.service.isLeader(election));
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.all(this.started.map((c) => c.close()));
+    this.started = [];
+  }
+}

@@ -20,6 +20,12 @@ export interface TestDatabase {
   readonly url: string;
   /** Runs one statement on a short-lived connection to this database. */
   query<T = Record<string, unknown>[]>(sql: string, params?: unknown[]): Promise<T>;
+  /**
+   * A MySQL user of its own with all rights on this database (so that one app's sessions can be told
+   * apart in the process list), and a URL that connects as it. Dropped with the database.
+   */
+  createUser(password?: string): Promise<{ user: string; url: string }>;
+  /** Drops the database and the users created for it. */
   drop(): Promise<void>;
 }
 
@@ -30,9 +36,20 @@ export async function createTestDatabase(label: string): Promise<TestDatabase> {
   await admin.query(`CREATE DATABASE \`${name}\``);
   await admin.end();
   const url = withDatabase(mysqlUrl(), name);
-  return {
+  const users: string[] = [];
+  const database: TestDatabase = {
     name,
     url,
+    async createUser(password = '') {
+      const user = `le_u_${randomBytes(4).toString('hex')}`;
+      users.push(user);
+      await database.query(`CREATE USER '${user}'@'%' IDENTIFIED BY ?`, [password]);
+      await database.query(`GRANT ALL ON \`${name}\`.* TO '${user}'@'%'`);
+      const userUrl = new URL(url);
+      userUrl.username = user;
+      userUrl.password = password;
+      return { user, url: userUrl.toString() };
+    },
     async query<T>(sql: string, params: unknown[] = []): Promise<T> {
       const conn = await createConnection({ uri: url, supportBigNumbers: true, dateStrings: true });
       try {
@@ -44,8 +61,10 @@ export async function createTestDatabase(label: string): Promise<TestDatabase> {
     },
     async drop() {
       const conn = await createConnection({ uri: mysqlUrl() });
+      for (const user of users) await conn.query(`DROP USER IF EXISTS '${user}'@'%'`);
       await conn.query(`DROP DATABASE IF EXISTS \`${name}\``);
       await conn.end();
     },
   };
+  return database;
 }
