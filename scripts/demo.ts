@@ -4,8 +4,11 @@
 import { randomBytes } from 'node:crypto';
 import { createConnection, type Connection } from 'mysql2/promise';
 import {
+  checkLedger,
   DemoProcess,
   type DemoTiming,
+  type LedgerCheck,
+  type LedgerRow,
   type JobRun,
   type LeaderJson,
   type OutputLine,
@@ -153,12 +156,16 @@ function onLine(slot: Slot, line: OutputLine): void {
   const library = /\[LeaderElection\] (.*)$/.exec(line.text);
   if (library && /Elected|Stepped down|failed|succeed again/.test(library[1])) {
     event(`${slot.name}: ${library[1]}`);
+  } else if (/\[(DemoJobs|DemoLedger)\] .*(refused|failed|could not)/.test(line.text)) {
+    event(`${slot.name}: ${line.text.replace(/^.*?\[(DemoJobs|DemoLedger)\] /, '')}`);
   } else if (line.stream === 'stderr' && line.text.trim() !== '') {
     event(`${slot.name} (stderr): ${line.text}`);
   }
 }
 
 async function startSlot(slot: Slot, mysqlUrl: string, tableName: string): Promise<void> {
+  // The leader-only job appends to this table through runFenced; checked at the end.
+  const ledgerTable = `${tableName}_ledger`;
   slot.state = undefined;
   slot.health = '-';
   slot.gone = 'starting';
@@ -166,6 +173,7 @@ async function startSlot(slot: Slot, mysqlUrl: string, tableName: string): Promi
     name: slot.name,
     mysqlUrl,
     tableName,
+    ledgerTable,
     timing: TIMING,
     onLine: (line) => onLine(slot, line),
   });
@@ -403,6 +411,24 @@ async function stopAll(): Promise<void> {
   await Promise.all(slots.map((slot) => slot.proc?.stop(10_000)));
 }
 
+/** The ledger the instances wrote through runFenced, read after they stopped. */
+let ledger: LedgerCheck | undefined;
+let ledgerError: string | undefined;
+
+function ledgerLines(): string[] {
+  if (!ledger) return [`  ledger:            not checked${ledgerError ? ` (${ledgerError})` : ''}`];
+  const terms = ledger.terms.map((term) => {
+    const holder = ledger?.holders.get(term) ?? '?';
+    return `${term}: ${holder.replace(/:[0-9a-f]{8}$/, '')}`;
+  });
+  return [
+    `  ledger:            ${ledger.rows} rows written through runFenced, under terms ${terms.join(', ') || 'none'}`,
+    ledger.problems.length === 0
+      ? '                     in commit (id) order terms never decrease; each term written by one instance'
+      : `                     FOUND ${ledger.problems.length}:\n${ledger.problems.map((line) => `    ${line}`).join('\n')}`,
+  ];
+}
+
 function summary(ok: boolean): string[] {
   const crash = handovers.find((handover) => handover.kind === 'crash');
   const graceful = handovers.find((handover) => handover.kind === 'graceful');
@@ -434,10 +460,21 @@ function summary(ok: boolean): string[] {
     overlaps.length === 0
       ? '  overlap:           none: never two leaders in one sample, every term held by one instance'
       : `  overlap:           FOUND ${overlaps.length}:\n${overlaps.map((line) => `    ${line}`).join('\n')}`,
-    `  result:            ${overlaps.length > 0 ? 'FAILED: overlap found' : ok ? 'OK, no overlap' : 'incomplete (see above), no overlap'}`,
+    ...ledgerLines(),
+    `  result:            ${
+      overlaps.length > 0
+        ? 'FAILED: overlap found'
+        : ledgerFailed()
+          ? 'FAILED: ledger out of term order'
+          : ok
+            ? 'OK, no overlap, ledger in term order'
+            : 'incomplete (see above), no overlap'
+    }`,
   ];
   return lines;
 }
+
+const ledgerFailed = () => (ledger?.problems.length ?? 0) > 0;
 
 async function main(): Promise<number> {
   let throwaway: ThrowawayServer | undefined;
@@ -487,13 +524,20 @@ async function main(): Promise<number> {
     nextStep = 'all instances stopped';
     render(true);
     if (db) {
+      try {
+        const [rows] = await db.query(`SELECT id, term, instance FROM \`${tableName}_ledger\` ORDER BY id`);
+        ledger = checkLedger(rows as LedgerRow[]);
+      } catch (error) {
+        ledgerError = error instanceof Error ? error.message : String(error);
+      }
+      await db.query(`DROP TABLE IF EXISTS \`${tableName}_ledger\``).catch(() => undefined);
       await db.query(`DROP TABLE IF EXISTS \`${tableName}\``).catch(() => undefined);
       await db.end().catch(() => undefined);
     }
     await throwaway?.stop();
   }
   for (const line of summary(ok)) console.log(line);
-  if (overlaps.length > 0) return 1;
+  if (overlaps.length > 0 || ledgerFailed()) return 1;
   if (interrupted) return FOREVER ? 0 : 130;
   return ok ? 0 : 2;
 }

@@ -93,6 +93,78 @@ export interface LeaderJson {
   readonly status: string;
 }
 
+/** A fenced write held open by `FENCE_HOLD_MS` (lease row locked, nothing inserted yet), per its log line. */
+export interface FencedWriteOpen {
+  readonly run: number;
+  readonly term: number;
+  readonly holdMs: number;
+  /** `Date.now()` in the demo process just before it began to hold (same host: comparable with ours). */
+  readonly at: number;
+  /** `Date.now()` here when the line arrived. */
+  readonly receivedAt: number;
+}
+
+/** Parses a `fenced write open` line (`onLine` callbacks react to it as it arrives). */
+export function fencedWriteOpen(line: OutputLine): FencedWriteOpen | undefined {
+  const match = FENCE_OPEN.exec(line.text);
+  return match
+    ? {
+        run: Number(match[1]),
+        term: Number(match[2]),
+        holdMs: Number(match[3]),
+        at: Date.parse(match[4]),
+        receivedAt: line.receivedAt,
+      }
+    : undefined;
+}
+
+/** One row of the demo's ledger, as `SELECT id, term, instance ... ORDER BY id` returns it. */
+export interface LedgerRow {
+  readonly id: number | string;
+  readonly term: number | string;
+  readonly instance: string;
+}
+
+/** What `checkLedger` found. */
+export interface LedgerCheck {
+  readonly rows: number;
+  /** The distinct terms, in id (commit) order. */
+  readonly terms: number[];
+  /** Instance of each term. */
+  readonly holders: Map<number, string>;
+  /** Every violation: a lower term after a higher one, a term written by two instances. Empty when sound. */
+  readonly problems: string[];
+}
+
+/**
+ * Checks the fenced-writes guarantee on the demo's ledger, rows in id order: terms never decrease and each
+ * term's rows come from one instance. The demo inserts as the last statement before its commit, so id
+ * order (ids are taken at insert) is commit order.
+ */
+export function checkLedger(rows: readonly LedgerRow[]): LedgerCheck {
+  const problems: string[] = [];
+  const holders = new Map<number, string>();
+  const terms: number[] = [];
+  /** The row with the highest term so far. */
+  let highest: { id: number; term: number } | undefined;
+  for (const row of rows) {
+    const id = Number(row.id);
+    const term = Number(row.term);
+    if (highest && term < highest.term) {
+      problems.push(`row ${id} has term ${term} after row ${highest.id} with term ${highest.term}`);
+    }
+    const holder = holders.get(term);
+    if (holder === undefined) {
+      holders.set(term, row.instance);
+      terms.push(term);
+    } else if (holder !== row.instance) {
+      problems.push(`term ${term} written by ${holder} and by ${row.instance} (row ${id})`);
+    }
+    if (!highest || term > highest.term) highest = { id, term };
+  }
+  return { rows: rows.length, terms, holders, problems };
+}
+
 /** An HTTP answer: status and raw body. */
 export interface HttpAnswer {
   readonly status: number;
@@ -105,6 +177,12 @@ export interface DemoProcessOptions {
   readonly mysqlUrl: string;
   readonly tableName: string;
   readonly timing?: DemoTiming;
+  /** `LEDGER_TABLE`: the table the job's fenced writes go to (the demo's default: `demo_ledger`). */
+  readonly ledgerTable?: string;
+  /** `JOB_MS`: how often the leader-only job runs (the demo's default: 1000). */
+  readonly jobIntervalMs?: number;
+  /** `FENCE_HOLD_MS`: how long each fenced write stays open before its insert (the demo's default: 0). */
+  readonly fenceHoldMs?: number;
   /** Extra environment. */
   readonly env?: Record<string, string>;
   /** Called for every output line as it arrives. */
@@ -117,6 +195,7 @@ export interface DemoProcessOptions {
 const ANSI = /\x1b\[[0-9;]*m/g;
 const READY = /Demo listening on (http:\/\/\S+) as (\S+);/;
 const JOB = /leader-only job ran: run=\d+ candidate=(\S+) term=(\S+) at=(\S+)/;
+const FENCE_OPEN = /fenced write open: run=(\d+) term=(\d+) holding=(\d+) ms at=(\S+)/;
 
 /** A GET with its own connection (no keep-alive, so that a dying process never holds us up). */
 export function httpGet(url: string, timeoutMs = 2_000): Promise<HttpAnswer> {
@@ -191,6 +270,9 @@ export class DemoProcess {
         POLL_MS: String(timing.pollIntervalMs),
         MARGIN_MS: String(timing.safetyMarginMs),
       }),
+      ...(options.ledgerTable !== undefined && { LEDGER_TABLE: options.ledgerTable }),
+      ...(options.jobIntervalMs !== undefined && { JOB_MS: String(options.jobIntervalMs) }),
+      ...(options.fenceHoldMs !== undefined && { FENCE_HOLD_MS: String(options.fenceHoldMs) }),
       ...options.env,
     };
     // Its own process group, so that Ctrl-C in a terminal reaches the parent only and the parent stops the

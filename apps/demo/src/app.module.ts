@@ -4,10 +4,11 @@ import { TerminusModule } from '@nestjs/terminus';
 import { LeaderElectionModule } from 'nestjs-leader-election';
 import { LeaderElectionHealthModule } from 'nestjs-leader-election/health';
 import { DemoController } from './demo.controller';
-import type { DemoConfig } from './demo.config';
+import { DEMO_CONFIG, type DemoConfig } from './demo.config';
 import { DemoJobs } from './demo.jobs';
+import { DemoLedger } from './demo.ledger';
 
-/** The demo service: one election, a leader-only job, health and state endpoints. */
+/** The demo service: one election, a leader-only job writing a fenced ledger, health and state endpoints. */
 @Module({})
 export class AppModule {
   static register(config: DemoConfig): DynamicModule {
@@ -25,7 +26,7 @@ export class AppModule {
         LeaderElectionHealthModule,
       ],
       controllers: [DemoController],
-      providers: [DemoJobs],
+      providers: [{ provide: DEMO_CONFIG, useValue: config }, DemoLedger, DemoJobs],
     };
   }
 }

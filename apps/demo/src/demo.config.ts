@@ -17,9 +17,22 @@ export interface DemoConfig {
     LeaderElectionModuleOptions,
     'leaseDurationMs' | 'renewIntervalMs' | 'pollIntervalMs' | 'safetyMarginMs'
   >;
+  /** `JOB_MS`, default 1000: how often the leader-only job runs (and appends to the ledger). */
+  readonly jobIntervalMs: number;
+  /** `LEDGER_TABLE`, default `demo_ledger`: the job's own table, in the database of `MYSQL_URL`. */
+  readonly ledgerTable: string;
+  /**
+   * `FENCE_HOLD_MS`, default 0: for tests, how long the job keeps its fenced transaction open (lease row
+   * locked) before its insert and commit, so that a signal can land inside it.
+   */
+  readonly fenceHoldMs: number;
 }
 
+/** Injection token of the `DemoConfig` the app was registered with. */
+export const DEMO_CONFIG = Symbol('DemoConfig');
+
 export const DEFAULT_MYSQL_URL = 'mysql://root@127.0.0.1:3306/test';
+export const DEFAULT_LEDGER_TABLE = 'demo_ledger';
 
 function integer(env: NodeJS.ProcessEnv, name: string): number | undefined {
   const raw = env[name];
@@ -29,6 +42,23 @@ function integer(env: NodeJS.ProcessEnv, name: string): number | undefined {
     throw new Error(`Environment variable ${name} must be a non-negative integer (got "${raw}").`);
   }
   return value;
+}
+
+function positive(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const value = integer(env, name);
+  if (value === 0) throw new Error(`Environment variable ${name} must be a positive integer (got "0").`);
+  return value;
+}
+
+function tableName(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  if (!/^[A-Za-z0-9_]{1,64}$/.test(raw)) {
+    throw new Error(
+      `Environment variable ${name} must be a table name of 1 to 64 letters, digits or _ (got "${raw}").`,
+    );
+  }
+  return raw;
 }
 
 /** Reads the demo's settings; throws naming the variable when one is malformed. */
@@ -45,6 +75,9 @@ export function readDemoConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig
       pollIntervalMs: integer(env, 'POLL_MS'),
       safetyMarginMs: integer(env, 'MARGIN_MS'),
     },
+    jobIntervalMs: positive(env, 'JOB_MS') ?? 1000,
+    ledgerTable: tableName(env, 'LEDGER_TABLE') ?? DEFAULT_LEDGER_TABLE,
+    fenceHoldMs: integer(env, 'FENCE_HOLD_MS') ?? 0,
   };
 }
 

@@ -22,7 +22,9 @@ async function bootstrap(): Promise<void> {
   new Logger('Demo').log(
     `Demo listening on http://${config.host}:${port} as ${election.candidateId}; ` +
       `lease table ${tableName} on ${describeDatabase(config.mysqlUrl)}; ` +
-      `L=${leaseDurationMs} R=${renewIntervalMs} P=${pollIntervalMs} M=${safetyMarginMs} ms`,
+      `L=${leaseDurationMs} R=${renewIntervalMs} P=${pollIntervalMs} M=${safetyMarginMs} ms; ` +
+      `job every ${config.jobIntervalMs} ms, fenced writes to ${config.ledgerTable}` +
+      (config.fenceHoldMs > 0 ? ` (held open ${config.fenceHoldMs} ms)` : ''),
   );
 
   // Started by a parent with an IPC channel (`npm run demo`, the tests): shut down when it goes away, so
