@@ -120,9 +120,13 @@ export class BatchingLeaseStore implements LeaseStore {
             group.forEach((renewal) => renewal.pending.resolve(true));
             return;
           }
-          // Some lease was lost: find out which, one statement each (they renew again, harmlessly).
+          // Some lease was lost: find out which, one statement each (they renew again, harmlessly). Each
+          // answers its own caller: one election's failure must not end another's leadership.
           for (const renewal of group) {
-            renewal.pending.resolve(await this.inner.renew(renewal.name, holder, renewal.term, leaseMs));
+            await this.inner.renew(renewal.name, holder, renewal.term, leaseMs).then(
+              (renewed) => renewal.pending.resolve(renewed),
+              (error: unknown) => renewal.pending.reject(error),
+            );
           }
         } catch (error) {
           group.forEach((renewal) => renewal.pending.reject(error));

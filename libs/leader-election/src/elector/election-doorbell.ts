@@ -20,7 +20,10 @@ export interface ElectionDoorbellDeps {
   readonly onRing: () => void;
   /** The doorbell fell back to polling: standbys must start polling now. */
   readonly onDisabled: () => void;
-  /** Nobody held the lock, so nothing would ring: read the row within `ms` (it may just have been freed). */
+  /**
+   * Nothing would ring (nobody held the lock, or the wait failed for a while): read the row within `ms`
+   * (the lock may just have been freed), which arms the doorbell again.
+   */
   readonly onUnheld: (ms: number) => void;
   /** P: the longest a standby goes without a read when no lock can ring it. */
   readonly pollIntervalMs: number;
@@ -44,6 +47,11 @@ export class ElectionDoorbell {
   private armTimer = false;
   /** Consecutive waits that found nobody holding the lock. */
   private unheldStreak = 0;
+  /**
+   * A `GET_LOCK(name, 0)` in flight. Never send a second one meanwhile: `GET_LOCK` is recursive, and a
+   * session that took the lock twice keeps it after one `RELEASE_LOCK`, so a release would ring nobody.
+   */
+  private holding: Promise<void> | undefined;
 
   constructor(
     private readonly bell: LeaseDoorbell,
@@ -67,17 +75,24 @@ export class ElectionDoorbell {
 
   /** Leader: make sure the lock is held, so that standbys can be woken. A pending wait delivers it. */
   async hold(): Promise<void> {
-    if (!this.active || this.bell.held || this.waiting) return;
-    try {
-      await this.bell.hold();
-    } catch (error) {
-      this.onError(error);
-    }
+    if (!this.active || this.bell.held || this.waiting || this.holding) return;
+    this.holding = this.bell
+      .hold()
+      .then(
+        () => undefined,
+        (error: unknown) => this.onError(error),
+      )
+      .finally(() => {
+        this.holding = undefined;
+      });
+    await this.holding;
   }
 
   /** Frees the lock (after a release of the lease row, or on a step-down). */
   async release(): Promise<void> {
     this.rungTerm = undefined;
+    // A GET_LOCK still in flight would take the lock after this release: let it land first.
+    if (this.holding) await this.holding;
     if (!this.bell.held) return;
     await this.bell.release().catch(() => undefined); // a failed release drops the session, and the lock
   }
@@ -169,8 +184,13 @@ export class ElectionDoorbell {
 
   private onError(error: unknown): void {
     const kind = error instanceof LeaseStoreError ? error.kind : 'not-applied';
-    // The database being away is the election's business (it sees it too); the next read re-arms.
-    if (kind === 'unreachable' || kind === 'outcome-unknown' || !this.active) return;
+    if (!this.active) return;
+    if (kind === 'unreachable' || kind === 'outcome-unknown') {
+      // The database being away is the election's business (it sees it too). The next read re-arms:
+      // make it come within P, so that a graceful handover never waits longer than polling would.
+      this.deps.onUnheld(this.deps.pollIntervalMs);
+      return;
+    }
     this.disable(`GET_LOCK failed: ${error instanceof Error ? error.message : String(error)}`);
   }
 }

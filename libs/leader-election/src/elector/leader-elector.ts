@@ -143,8 +143,8 @@ export class LeaderElector {
   private async prepare(): Promise<void> {
     if (this.config.createTable) await this.store.ensureSchema();
     if (this.doorbellChecked || (this.config.standbyMode ?? 'auto') !== 'auto') return;
-    this.doorbellChecked = true;
     const reason = await this.store.doorbellUnsupportedReason?.();
+    this.doorbellChecked = true; // only once it answered: a failed check runs again with the next step
     if (reason) for (const election of this.elections.values()) election.disableDoorbell(reason);
   }
 }
