@@ -49,36 +49,41 @@ describe('batching: one process in many elections (real MariaDB)', () => {
     const elections = Array.from({ length: 30 }, (_, i) => `job-${i}`);
     const leaderStore = counting(store());
     const leader = elector(leaderStore.store, elections, 'leader');
-    leader.start();
-    const start = performance.now();
-    while (!elections.every((name) => leader.election(name)!.isLeader())) {
-      if (performance.now() - start > 10_000) throw new Error('the leader did not win every election');
-      await new Promise((r) => setTimeout(r, 20));
-    }
     const followerStore = counting(store());
     const follower = elector(followerStore.store, elections, 'follower');
-    follower.start();
-    await new Promise((r) => setTimeout(r, 2 * TIMING.pollIntervalMs));
+    leader.start();
+    try {
+      const start = performance.now();
+      while (!elections.every((name) => leader.election(name)!.isLeader())) {
+        if (performance.now() - start > 10_000) throw new Error('the leader did not win every election');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      follower.start();
+      await new Promise((r) => setTimeout(r, 2 * TIMING.pollIntervalMs));
 
-    const before = { leader: { ...leaderStore.calls }, follower: { ...followerStore.calls } };
-    const windowMs = 10 * TIMING.renewIntervalMs;
-    await new Promise((r) => setTimeout(r, windowMs));
-    const delta = (now: Record<string, number>, then: Record<string, number>, key: string) =>
-      (now[key] ?? 0) - (then[key] ?? 0);
-    const leaderStatements =
-      delta(leaderStore.calls, before.leader, 'renewMany') + delta(leaderStore.calls, before.leader, 'renew');
-    const followerStatements =
-      delta(followerStore.calls, before.follower, 'readMany') +
-      delta(followerStore.calls, before.follower, 'read');
-    const periods = windowMs / TIMING.renewIntervalMs;
+      const before = { leader: { ...leaderStore.calls }, follower: { ...followerStore.calls } };
+      const windowMs = 10 * TIMING.renewIntervalMs;
+      await new Promise((r) => setTimeout(r, windowMs));
+      const delta = (now: Record<string, number>, then: Record<string, number>, key: string) =>
+        (now[key] ?? 0) - (then[key] ?? 0);
+      const leaderStatements =
+        delta(leaderStore.calls, before.leader, 'renewMany') +
+        delta(leaderStore.calls, before.leader, 'renew');
+      const followerStatements =
+        delta(followerStore.calls, before.follower, 'readMany') +
+        delta(followerStore.calls, before.follower, 'read');
+      const periods = windowMs / TIMING.renewIntervalMs;
 
-    expect(elections.every((name) => leader.election(name)!.isLeader())).toBe(true);
-    expect(elections.some((name) => follower.election(name)!.isLeader())).toBe(false);
-    // Unbatched, this would be 30 per period; the target is at most 2 per period.
-    expect(leaderStatements).toBeGreaterThan(0);
-    expect(leaderStatements).toBeLessThanOrEqual(2 * periods);
-    expect(followerStatements).toBeGreaterThan(0);
-    expect(followerStatements).toBeLessThanOrEqual(2 * periods);
-    await Promise.all([follower.stop(), leader.stop()]);
+      expect(elections.every((name) => leader.election(name)!.isLeader())).toBe(true);
+      expect(elections.some((name) => follower.election(name)!.isLeader())).toBe(false);
+      // Unbatched, this would be 30 per period; the target is at most 2 per period.
+      expect(leaderStatements).toBeGreaterThan(0);
+      expect(leaderStatements).toBeLessThanOrEqual(2 * periods);
+      expect(followerStatements).toBeGreaterThan(0);
+      expect(followerStatements).toBeLessThanOrEqual(2 * periods);
+    } finally {
+      // Also after a failure: running electors would keep Jest from exiting.
+      await Promise.all([follower.stop(), leader.stop()]);
+    }
   }, 60_000);
 });

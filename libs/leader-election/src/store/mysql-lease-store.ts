@@ -1,5 +1,5 @@
 import { sql, type RawBuilder } from 'kysely';
-import type { LeaseDoorbell, LeaseRow, LeaseStore } from './lease-store';
+import type { LeaseDoorbell, LeaseRow, LeaseStore, LeaseStoreError } from './lease-store';
 import { doorbellLockName, MysqlDoorbell } from './mysql-doorbell';
 import { LeasePool, type LeaseConnectionOptions, type StatementResult } from './lease-pool';
 import { EXPIRED_AT, leaseTableDdl } from './lease-table';
@@ -118,8 +118,9 @@ export class MysqlLeaseStore implements LeaseStore {
     try {
       const { rows } = await this.execute(sql`SELECT @@wsrep_on AS wsrep`);
       if (Number(rows[0]?.wsrep) === 1) return 'Galera (wsrep_on) does not share named locks between nodes';
-    } catch {
-      // 1193 unknown variable: not a Galera-enabled server.
+    } catch (error) {
+      // 1193 unknown variable: not a Galera-enabled server. Anything else: ask again later.
+      if ((error as LeaseStoreError).code !== 1193) throw error;
     }
     return undefined;
   }
