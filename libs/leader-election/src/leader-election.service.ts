@@ -67,6 +67,8 @@ export class LeaderElectionService
       connection: this.options.connection,
       tableName: this.options.tableName,
       operationTimeoutMs: this.options.operationTimeoutMs,
+      // With doorbells a process holds one connection per waited election already: keep the pool at one.
+      poolSize: this.options.standbyMode === 'poll' || this.options.maxDoorbells === 0 ? 2 : 1,
     });
     this.elector = new LeaderElector({
       store,

@@ -29,8 +29,9 @@ export interface ElectionDeps {
   /** How long one doorbell wait blocks before it is sent again. Default 60 s. */
   readonly doorbellWaitMs?: number;
   /**
-   * Where set, regular renewals and polls fall due on multiples of this many ms of the monotonic clock,
-   * so that the elections of one process issue them together and a batching store sends one statement.
+   * Where set, regular renewals and polls fall due on the nearest multiple of this many ms of the
+   * monotonic clock, so that the elections of one process issue them together and a batching store
+   * sends one statement. Must keep `R + grid / 2 < L - M`.
    */
   readonly alignStepsToMs?: number;
 }
@@ -218,12 +219,16 @@ export class Election {
     );
   }
 
-  /** `delayMs`, stretched to the next grid point when elections align their steps. */
+  /**
+   * `delayMs`, moved to the nearest grid point when elections align their steps (at most half a grid
+   * either way), so that elections that started a little apart renew and poll together.
+   */
   private onGrid(delayMs: number): number {
     const grid = this.deps.alignStepsToMs;
     if (!grid) return delayMs;
     const now = this.deps.clock.now();
-    return Math.ceil((now + delayMs) / grid) * grid - now;
+    const due = Math.round((now + delayMs) / grid) * grid;
+    return due > now ? due - now : due + grid - now;
   }
 
   /** Makes sure a follower reads the row within `ms` (sooner if already planned). */

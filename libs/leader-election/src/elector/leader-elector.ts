@@ -61,8 +61,10 @@ export class LeaderElector {
         ? new BatchingLeaseStore(store)
         : store;
     const batching = this.store !== store;
-    const { leaseDurationMs: l, safetyMarginMs: m, renewIntervalMs: r } = config.timing;
-    const alignStepsToMs = batching ? Math.min(50, Math.max(1, (l - m - r) / 2)) : undefined;
+    // A grid as wide as R (and P) puts every election's renewal on the same tick; a renewal moves by at
+    // most half a grid, so `R + grid / 2` must stay below `L - M`.
+    const { leaseDurationMs: l, safetyMarginMs: m, renewIntervalMs: r, pollIntervalMs: p } = config.timing;
+    const alignStepsToMs = batching ? Math.max(1, Math.min(r, p, l - m - r)) : undefined;
     const mode = config.standbyMode ?? 'auto';
     const cap = config.maxDoorbells ?? 4;
     const openDoorbell = this.store.openDoorbell?.bind(this.store);

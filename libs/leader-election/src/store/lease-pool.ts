@@ -2,8 +2,11 @@ import { createPool, type Pool, type PoolConnection, type PoolOptions } from 'my
 import { LeaseStoreError } from './lease-store';
 import { mustDestroyConnection, toLeaseStoreError, type DriverErrorLike } from './mysql-errors';
 
-/** Lease traffic never shares the application's pool: application load must not starve renewals. */
-const LEASE_POOL_SIZE = 2;
+/**
+ * Lease traffic never shares the application's pool: application load must not starve renewals. Two
+ * connections when standbys poll; one when they have doorbells, which bring a connection each.
+ */
+export const DEFAULT_LEASE_POOL_SIZE = 2;
 
 // Short lock waits: a lease statement that waits on a lock is better failed and retried inside its
 // deadline. UTC session time zone so that nothing on these connections depends on the server's zone.
@@ -46,7 +49,11 @@ export class LeasePool {
   readonly connectionOptions: PoolOptions;
   private closed = false;
 
-  constructor(connection: LeaseConnectionOptions, connectTimeoutMs: number) {
+  constructor(
+    connection: LeaseConnectionOptions,
+    connectTimeoutMs: number,
+    poolSize: number = DEFAULT_LEASE_POOL_SIZE,
+  ) {
     this.secrets = connectionSecrets(connection);
     const base: PoolOptions = typeof connection === 'string' ? { uri: connection } : { ...connection };
     for (const poolOnly of [
@@ -66,7 +73,7 @@ export class LeasePool {
     });
     this.pool = createPool({
       ...base,
-      connectionLimit: LEASE_POOL_SIZE,
+      connectionLimit: poolSize,
       // One connection serves steady state; the second opens under concurrency and closes when idle.
       maxIdle: 1,
       idleTimeout: 10_000,

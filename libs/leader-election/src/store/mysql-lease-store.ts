@@ -11,6 +11,8 @@ export interface MysqlLeaseStoreOptions {
   readonly tableName: string;
   /** One deadline per operation: pool wait plus statement. */
   readonly operationTimeoutMs: number;
+  /** Connections of the lease pool (default 2). */
+  readonly poolSize?: number;
 }
 
 /**
@@ -22,7 +24,7 @@ export class MysqlLeaseStore implements LeaseStore {
   private readonly table: RawBuilder<unknown>;
 
   constructor(private readonly options: MysqlLeaseStoreOptions) {
-    this.pool = new LeasePool(options.connection, options.operationTimeoutMs);
+    this.pool = new LeasePool(options.connection, options.operationTimeoutMs, options.poolSize);
     this.table = sql.table(options.tableName);
   }
 
