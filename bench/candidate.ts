@@ -1,0 +1,113 @@
+// One benchmark candidate in its own OS process (modelled on test/support/candidate-child.ts).
+// Run by bench/lib/child.ts as `node --expose-gc -r test/support/register-ts.js bench/candidate.ts`.
+//
+// Env: MYSQL_URL, TABLE, CANDIDATE_ID (prefix), LEASE_MS, RENEW_MS, POLL_MS, MARGIN_MS,
+//      ELECTIONS (how many: 1 = the election "default", n > 1 = "e0".."e<n-1>"),
+//      STANDBY_MODE (optional: passed as the module option `standbyMode` only when set).
+// Prints one JSON line per election event ({"type":"elected",...}), then {"type":"ready"} after bootstrap.
+// Commands on stdin, one per line: `heap` prints heap and RSS after two full GCs ({"type":"heap"}).
+// Exits at once when stdin ends, so that a crashed bench never leaves candidates behind.
+import 'reflect-metadata';
+import { Injectable, Module, type OnModuleInit } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import {
+  LeaderElectionModule,
+  LeaderElectionService,
+  type LeaderElectionModuleOptions,
+} from 'nestjs-leader-election';
+
+const env = (name: string, fallback?: string): string => {
+  const value = process.env[name] ?? fallback;
+  if (value === undefined) throw new Error(`bench candidate: ${name} is required`);
+  return value;
+};
+
+/** Wall-clock milliseconds with sub-millisecond resolution, comparable across processes of this host. */
+const now = (): number => performance.timeOrigin + performance.now();
+const print = (line: object): void => {
+  process.stdout.write(`${JSON.stringify({ ...line, t: now() })}\n`);
+};
+
+const electionCount = Number(env('ELECTIONS', '1'));
+const standbyMode = process.env.STANDBY_MODE;
+const options: LeaderElectionModuleOptions = {
+  connection: env('MYSQL_URL'),
+  tableName: env('TABLE'),
+  candidateId: env('CANDIDATE_ID', 'bench'),
+  leaseDurationMs: Number(env('LEASE_MS', '10000')),
+  renewIntervalMs: Number(env('RENEW_MS', '2000')),
+  pollIntervalMs: Number(env('POLL_MS', '2000')),
+  safetyMarginMs: Number(env('MARGIN_MS', '1000')),
+  ...(electionCount > 1 ? { elections: Array.from({ length: electionCount }, (_, i) => `e${i}`) } : {}),
+};
+// `standbyMode` (issue 7) may not exist in this version's option type: added only when asked for, so
+// that a library without it runs exactly its default.
+if (standbyMode) Object.assign(options, { standbyMode });
+
+/** Prints every election event; subscribed before bootstrap, so that the first election is never missed. */
+@Injectable()
+class EventPrinter implements OnModuleInit {
+  constructor(private readonly service: LeaderElectionService) {}
+
+  onModuleInit(): void {
+    this.service.changes$.subscribe((event) =>
+      print({
+        type: event.type,
+        election: event.election,
+        term: event.term,
+        role: event.state.role,
+        leaderId: event.state.leaderId,
+      }),
+    );
+  }
+}
+
+@Module({ imports: [LeaderElectionModule.forRoot(options)], providers: [EventPrinter] })
+class CandidateModule {}
+
+async function reportHeap(): Promise<void> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc) {
+    gc();
+    await new Promise((resolve) => setImmediate(resolve));
+    gc();
+  }
+  const memory = process.memoryUsage();
+  print({
+    type: 'heap',
+    gc: gc !== undefined,
+    heapUsed: memory.heapUsed,
+    rss: memory.rss,
+    // resourceUsage().maxRSS is in kilobytes.
+    maxRss: process.resourceUsage().maxRSS * 1024,
+  });
+}
+
+function listen(): void {
+  let buffer = '';
+  process.stdin.setEncoding('utf8');
+  process.stdin.on('data', (chunk: string) => {
+    buffer += chunk;
+    let newline: number;
+    while ((newline = buffer.indexOf('\n')) >= 0) {
+      const command = buffer.slice(0, newline).trim();
+      buffer = buffer.slice(newline + 1);
+      if (command === 'heap') void reportHeap();
+    }
+  });
+  // The bench went away: leave with it.
+  process.stdin.on('end', () => process.exit(0));
+}
+
+async function main(): Promise<void> {
+  listen();
+  const app = await NestFactory.createApplicationContext(CandidateModule, { logger: ['error', 'warn'] });
+  app.enableShutdownHooks();
+  const service = app.get(LeaderElectionService);
+  print({ type: 'ready', candidateId: service.candidateId, pid: process.pid });
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench candidate failed: ${error instanceof Error ? error.stack : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,505 @@
+import type { ConnectionsResult, CostResult } from '../scenarios/cost';
+import type { FailoverResult, HandoverResult } from '../scenarios/failover';
+import type { MultiResult } from '../scenarios/multi';
+import type { MicroResult } from '../scenarios/micro';
+import type { OverlapReport } from './overlaps';
+import type { Mode, Settings } from './settings';
+
+/** Everything measured in one standby mode. */
+export interface ModeResults {
+  readonly mode: Mode;
+  failover?: FailoverResult;
+  handover?: HandoverResult;
+  cost3?: CostResult;
+  costBig?: CostResult;
+  connections?: ConnectionsResult;
+  multi?: MultiResult;
+  /** Largest peak RSS among the one-election candidates of the 3-candidate cluster (bytes). */
+  peakRssOneElection?: number;
+  overlaps?: OverlapReport;
+}
+
+export interface Machine {
+  readonly cores: number;
+  readonly cpu: string;
+  readonly memoryGiB: number;
+  readonly node: string;
+  readonly mariadb: string;
+  /** Median round trips on the private server (SELECT by key; autocommit UPDATE with its log flush). */
+  readonly dbLatency: { readonly selectMs: number; readonly updateMs: number } | undefined;
+  readonly os: string;
+}
+
+/** A value against a target; `pass` is null where there is no target or nothing was measured. */
+export interface Cell {
+  readonly value: string;
+  readonly pass: boolean | null;
+}
+
+export interface TargetRow {
+  readonly issue: string;
+  readonly measure: string;
+  readonly target: string;
+  /** One per mode for per-mode rows; a single cell for mode-independent rows. */
+  readonly cells: readonly Cell[];
+  /** Likely cause when a cell fails, from the design (shown under the table). */
+  readonly why?: string;
+}
+
+export interface BenchResults {
+  readonly generatedAt: string;
+  readonly durationS: number;
+  readonly command: string;
+  /** Commit of the library source that was compiled for the candidates. */
+  readonly librarySource: string;
+  readonly settings: Settings;
+  readonly machine: Machine;
+  readonly modes: ModeResults[];
+  readonly micro: MicroResult | undefined;
+  readonly overlaps: OverlapReport;
+  readonly errors: string[];
+}
+
+const ms = (value: number | undefined): string =>
+  value === undefined || Number.isNaN(value)
+    ? 'n/a'
+    : value >= 100
+      ? `${Math.round(value)} ms`
+      : `${value.toFixed(1)} ms`;
+const rate = (value: number): string => `${value.toFixed(3)}/s`;
+const mb = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(2)} MB`;
+const signedMb = (bytes: number): string => `${bytes >= 0 ? '+' : ''}${(bytes / 1024 / 1024).toFixed(2)} MB`;
+const NOT_RUN: Cell = { value: 'not run', pass: null };
+
+/** Statement count allowed in a window of `seconds` at `perSecond`, plus one statement on the boundary. */
+const allowed = (perSecond: number, seconds: number): number => perSecond * seconds + 1;
+
+export function buildTargetRows(results: BenchResults): { perMode: TargetRow[]; single: TargetRow[] } {
+  const { timing } = results.settings;
+  const L = timing.leaseMs;
+  const R = timing.renewMs;
+  const P = timing.pollMs;
+  const modes = results.modes;
+  const per = (fn: (m: ModeResults) => Cell | undefined): Cell[] => modes.map((m) => fn(m) ?? NOT_RUN);
+  const isPoll = (m: ModeResults) => m.mode.env === undefined || m.mode.env === 'poll';
+  const perMode: TargetRow[] = [];
+
+  perMode.push({
+    issue: '#6',
+    measure: `crash failover p90 (SIGKILL of the leader to the new leader's election, ${results.settings.rounds} rounds)`,
+    target: `<= L + 0.3 s (${ms(L + 300)})`,
+    cells: per((m) => {
+      const f = m.failover;
+      if (!f || f.failoverMs.n === 0) return undefined;
+      return {
+        value: `${ms(f.failoverMs.p90)} (${f.failoverRatioToL.p90.toFixed(3)} x L)`,
+        pass: f.failoverMs.p90 <= L + 300,
+      };
+    }),
+  });
+  perMode.push({
+    issue: '#6',
+    measure: 'crash failover p50 / max',
+    target: 'reported',
+    cells: per((m) => {
+      const f = m.failover;
+      if (!f || f.failoverMs.n === 0) return undefined;
+      return {
+        value: `${ms(f.failoverMs.p50)} (${f.failoverRatioToL.p50.toFixed(3)} x L) / ${ms(f.failoverMs.max)} (${f.failoverRatioToL.max.toFixed(3)} x L)`,
+        pass: null,
+      };
+    }),
+  });
+  perMode.push({
+    issue: '#7',
+    measure: 'crash takeover overshoot (new acquired_at - old expires_at, DB clock): p50 / p90 / min',
+    target: 'p90 <= 50 ms, never negative',
+    cells: per((m) => {
+      const o = m.failover?.overshootMs;
+      if (!o || o.n === 0) return undefined;
+      return { value: `${ms(o.p50)} / ${ms(o.p90)} / ${ms(o.min)}`, pass: o.p90 <= 50 && o.min >= 0 };
+    }),
+    why: 'Followers read every P; a read that finds the lease valid schedules an attempt at its DB-reported expiry only when less than P remains, so the overshoot is the jitter plus the statement latency.',
+  });
+  perMode.push({
+    issue: '#6',
+    measure: `graceful handover p90 (SIGTERM of the leader to the new leader's election, ${results.settings.rounds} rounds)`,
+    target: `<= P + 0.3 s (${ms(P + 300)})`,
+    cells: per((m) => {
+      const h = m.handover;
+      if (!h || h.handoverMs.n === 0) return undefined;
+      return { value: ms(h.handoverMs.p90), pass: h.handoverMs.p90 <= P + 300 };
+    }),
+  });
+  perMode.push({
+    issue: '#6',
+    measure: 'graceful handover p50',
+    target: `<= P/2 + 0.2 s (${ms(P / 2 + 200)})`,
+    cells: per((m) => {
+      const h = m.handover;
+      if (!h || h.handoverMs.n === 0) return undefined;
+      return { value: ms(h.handoverMs.p50), pass: h.handoverMs.p50 <= P / 2 + 200 };
+    }),
+    why: 'A polling follower learns of the release only at its next read, uniformly within P: the median is about P/2 plus the shutdown itself.',
+  });
+  perMode.push({
+    issue: '#7',
+    measure: 'graceful handover p50 / p90 / max',
+    target: 'p50 <= 20 ms, p90 <= 50 ms',
+    cells: per((m) => {
+      const h = m.handover;
+      if (!h || h.handoverMs.n === 0) return undefined;
+      return {
+        value: `${ms(h.handoverMs.p50)} / ${ms(h.handoverMs.p90)} / ${ms(h.handoverMs.max)}`,
+        pass: h.handoverMs.p50 <= 20 && h.handoverMs.p90 <= 50,
+      };
+    }),
+    why: 'Without a wake-up (the doorbell of issue 7) a standby notices a release only at its next read, up to P later.',
+  });
+  for (const [key, label] of [
+    ['cost3', '3 candidates'],
+    ['costBig', `${results.settings.bigCluster} candidates`],
+  ] as const) {
+    perMode.push({
+      issue: '#6 #7',
+      measure: `statements/s per leader, ${label}`,
+      target: `<= 1/R (${rate(1000 / R)})`,
+      cells: per((m) => {
+        const c = m[key];
+        if (!c?.leader) return undefined;
+        return {
+          value: `${rate(c.leader.perSecond)} (${c.leader.statements} in ${c.windowS.toFixed(1)} s)${c.stableRoles ? '' : ' roles moved'}`,
+          pass: c.leader.statements <= allowed(1000 / R, c.windowS),
+        };
+      }),
+    });
+    perMode.push({
+      issue: '#6',
+      measure: `statements/s per follower (max of ${label === '3 candidates' ? '2' : results.settings.bigCluster - 1}), ${label}`,
+      target: `<= 1/P + one aligned attempt per lease (${rate(1000 / P + 1000 / L)})`,
+      cells: per((m) => {
+        const c = m[key];
+        if (!c || c.followers.length === 0) return undefined;
+        return {
+          value: `${rate(c.followerPerSecond.max)} (mean ${rate(c.followerPerSecond.mean)})`,
+          pass: c.followerStatementsMax <= allowed(1000 / P + 1000 / L, c.windowS),
+        };
+      }),
+    });
+    perMode.push({
+      issue: '#7',
+      measure: `statements/s per standby (max), ${label}`,
+      target: `<= 2/L (${rate(2000 / L)})`,
+      cells: per((m) => {
+        const c = m[key];
+        if (!c || c.followers.length === 0) return undefined;
+        return {
+          value: rate(c.followerPerSecond.max),
+          pass: c.followerStatementsMax <= allowed(2000 / L, c.windowS),
+        };
+      }),
+      why: 'A polling standby reads every P (1/P per second); only aligned reads (issue 7) bring it to about 2 per lease period.',
+    });
+  }
+  perMode.push({
+    issue: '#7',
+    measure: 'connections per standby process, 4 elections (max seen, with its GET_LOCK waits)',
+    target: '<= 1 + doorbell waits',
+    cells: per((m) => {
+      const c = m.connections;
+      if (!c) return undefined;
+      return {
+        value: `${c.standby.maxConnections} (${c.standby.lockWaitsAtMax} waits); over budget in ${c.standbyOverBudget} of ${c.standby.samples} samples`,
+        pass: c.standbyOverBudget === 0,
+      };
+    }),
+  });
+  perMode.push({
+    issue: '#6',
+    measure: `${results.settings.multiElections} elections, one process alone: statements per R (all renewals)`,
+    target: '<= 2 per R',
+    cells: per((m) => {
+      const x = m.multi;
+      if (!x) return undefined;
+      return {
+        value: `${x.alone.perR.toFixed(1)} per R (${x.alone.perSecond.toFixed(1)}/s)`,
+        pass: x.alone.perR <= 2,
+      };
+    }),
+    why: 'The target needs the renewals of all elections of a process batched into at most 2 statements per R (and their reads into 2 per P); the count is per process, over all 100 elections.',
+  });
+  perMode.push({
+    issue: '#6',
+    measure: `${results.settings.multiElections} elections, two processes: leader per R / follower per P`,
+    target: '<= 2 per R / <= 2 per P',
+    cells: per((m) => {
+      const x = m.multi;
+      if (!x) return undefined;
+      return {
+        value: `${x.pair.leaderPerR.toFixed(1)} per R / ${x.pair.followerPerP.toFixed(1)} per P (${x.pair.leaderPerSecond.toFixed(1)}/s, ${x.pair.followerPerSecond.toFixed(1)}/s)`,
+        pass: x.pair.leaderPerR <= 2 && x.pair.followerPerP <= 2,
+      };
+    }),
+    why: 'The target needs the renewals of all elections of a process batched into at most 2 statements per R (and their reads into 2 per P); the count is per process, over all 100 elections.',
+  });
+  perMode.push({
+    issue: '#6',
+    measure: `heap growth after GC, ${results.settings.multiElections} elections (leader / follower process)`,
+    target: '< 2 MB',
+    cells: per((m) => {
+      const x = m.multi;
+      if (!x) return undefined;
+      return {
+        value: `${signedMb(x.heap.leaderGrowth)} / ${signedMb(x.heap.followerGrowth)} over ${x.heap.windowS.toFixed(0)} s${x.heap.gcExposed ? '' : ' (no --expose-gc!)'}`,
+        pass:
+          x.heap.leaderGrowth < 2 * 1024 * 1024 &&
+          x.heap.followerGrowth < 2 * 1024 * 1024 &&
+          x.heap.gcExposed,
+      };
+    }),
+  });
+  perMode.push({
+    issue: '#6',
+    measure: 'peak RSS of one candidate process: 1 election / 100 elections (leader, follower)',
+    target: 'reported',
+    cells: per((m) => {
+      if (m.peakRssOneElection === undefined && !m.multi) return undefined;
+      const one = m.peakRssOneElection === undefined ? 'n/a' : mb(m.peakRssOneElection);
+      const many = m.multi ? `${mb(m.multi.maxRss.leader)}, ${mb(m.multi.maxRss.follower)}` : 'n/a';
+      return { value: `${one} / ${many}`, pass: null };
+    }),
+  });
+  perMode.push({
+    issue: '#6 #7',
+    measure: 'overlaps of leadership / terms with two holders / terms not increasing',
+    target: '0 / 0 / 0',
+    cells: per((m) => {
+      const o = m.overlaps;
+      if (!o) return undefined;
+      return {
+        value: `${o.overlaps} / ${o.termConflicts} / ${o.termsNotIncreasing} (${o.intervals} leaderships, ${o.rowObservations} row changes)`,
+        pass: o.overlaps === 0 && o.termConflicts === 0 && o.termsNotIncreasing === 0,
+      };
+    }),
+  });
+  // Explanations are given only for rows that fail in a polling mode, where the cause is known.
+  const withWhy = perMode.map((row) =>
+    row.why && row.cells.some((cell, i) => cell.pass === false && isPoll(modes[i]))
+      ? row
+      : { ...row, why: undefined },
+  );
+
+  const single: TargetRow[] = [];
+  const micro = results.micro;
+  const ns = (value: number) => `${value.toFixed(1)} ns`;
+  single.push({
+    issue: '#6',
+    measure: 'isLeader() per call, on a leader / on a follower',
+    target: '<= 200 ns',
+    cells: [
+      micro
+        ? {
+            value: `${ns(micro.isLeaderOnLeaderNs)} / ${ns(micro.isLeaderOnFollowerNs)}`,
+            pass: micro.isLeaderOnLeaderNs <= 200 && micro.isLeaderOnFollowerNs <= 200,
+          }
+        : NOT_RUN,
+    ],
+  });
+  single.push({
+    issue: '#6',
+    measure: '@LeaderOnly() wrapper overhead on a leader (wrapped minus plain method)',
+    target: '<= 1 us',
+    cells: [
+      micro
+        ? {
+            value: `${ns(micro.wrapperOverheadOnLeaderNs)} (${ns(micro.wrapperOnLeaderNs)} vs ${ns(micro.plainMethodNs)})`,
+            pass: micro.wrapperOverheadOnLeaderNs <= 1000 && micro.leaderPathChecked,
+          }
+        : NOT_RUN,
+    ],
+  });
+  single.push({
+    issue: '#6',
+    measure: '@LeaderOnly() wrapper overhead on a follower (skipped call minus plain method)',
+    target: '<= 500 ns',
+    cells: [
+      micro
+        ? {
+            value: `${ns(micro.wrapperOverheadOnFollowerNs)} (${ns(micro.wrapperOnFollowerNs)} vs ${ns(micro.plainMethodNs)})`,
+            pass: micro.wrapperOverheadOnFollowerNs <= 500 && micro.followerPathChecked,
+          }
+        : NOT_RUN,
+    ],
+  });
+  single.push({
+    issue: '#6 #7',
+    measure: 'overlaps of leadership, all runs (incl. terms with two holders, terms not increasing)',
+    target: '0',
+    cells: [
+      {
+        value: `${results.overlaps.overlaps + results.overlaps.termConflicts + results.overlaps.termsNotIncreasing} (${results.overlaps.intervals} leaderships checked)`,
+        pass:
+          results.overlaps.overlaps === 0 &&
+          results.overlaps.termConflicts === 0 &&
+          results.overlaps.termsNotIncreasing === 0,
+      },
+    ],
+  });
+  return { perMode: withWhy, single };
+}
+
+const verdict = (cell: Cell): string => (cell.pass === null ? '' : cell.pass ? ' **PASS**' : ' **FAIL**');
+const cellText = (cell: Cell): string => `${cell.value.replace(/\|/g, '\\|')}${verdict(cell)}`;
+
+export function renderMarkdown(results: BenchResults): string {
+  const { settings, machine } = results;
+  const { timing } = settings;
+  const { perMode, single } = buildTargetRows(results);
+  const lines: string[] = [];
+  lines.push('# nestjs-leader-election benchmark');
+  lines.push('');
+  lines.push(
+    `Generated ${results.generatedAt} by \`${results.command}\` in ${Math.round(results.durationS)} s` +
+      `${settings.quick ? ' (**--quick**: shorter timing, fewer rounds, smaller clusters)' : ''}, ` +
+      `library source ${results.librarySource}.`,
+  );
+  lines.push('');
+  lines.push('## Settings');
+  lines.push('');
+  lines.push(
+    `- L = ${timing.leaseMs} ms, R = ${timing.renewMs} ms, P = ${timing.pollMs} ms, M = ${timing.marginMs} ms` +
+      `${settings.quick ? ' (quick settings; the library defaults are L = 10 s, R = 2 s, P = 2 s, M = 1 s)' : ''}`,
+  );
+  lines.push(
+    `- ${settings.rounds} SIGKILL rounds and ${settings.rounds} SIGTERM rounds per mode, 3 candidates (the signalled leader is replaced each round)`,
+  );
+  lines.push(
+    `- steady state: ${settings.costWindowMs / 1000} s windows with 3 and ${settings.bigCluster} candidates` +
+      `${settings.bigCluster < 20 ? ' (reduced from 20 for --quick)' : ''}; one MySQL user per candidate, counted in information_schema.USER_STATISTICS (userstat) on a private MariaDB`,
+  );
+  lines.push(
+    `- ${settings.multiElections} elections: ${settings.aloneWindowMs / 1000} s alone, then ${settings.heapWindowMs / 1000} s with a second process (heap window${settings.heapWindowMs < 120_000 ? ', shortened from 2 minutes for --quick' : ''})`,
+  );
+  lines.push(
+    `- standby modes: ${results.modes.map((m) => `${m.mode.label}${m.mode.env ? ` (standbyMode: '${m.mode.env}')` : ' (library default)'}`).join(', ')}`,
+  );
+  lines.push(
+    '- percentiles interpolate linearly between ranks; a steady-state target passes when the count in the window is at most target x window + 1 (one statement may fall on the boundary)',
+  );
+  lines.push('');
+  lines.push('## Machine');
+  lines.push('');
+  lines.push(
+    `${machine.cores} cores (${machine.cpu}), ${machine.memoryGiB.toFixed(1)} GiB memory, Node ${machine.node}, ` +
+      `MariaDB ${machine.mariadb} (private throwaway server), ${machine.os}`,
+  );
+  if (machine.dbLatency) {
+    lines.push('');
+    lines.push(
+      `Round trip on the private server (median): SELECT by key ${machine.dbLatency.selectMs.toFixed(2)} ms, ` +
+        `autocommit single-row UPDATE ${machine.dbLatency.updateMs.toFixed(2)} ms (innodb_flush_log_at_trx_commit = 1). ` +
+        'A graceful handover needs at least the release UPDATE, a read and the acquiring UPDATE.',
+    );
+  }
+  lines.push('');
+  lines.push('## Targets of issues 6 and 7');
+  lines.push('');
+  lines.push(`| issue | measure | target | ${results.modes.map((m) => m.mode.label).join(' | ')} |`);
+  lines.push(`|---|---|---|${results.modes.map(() => '---').join('|')}|`);
+  for (const row of perMode) {
+    lines.push(`| ${row.issue} | ${row.measure} | ${row.target} | ${row.cells.map(cellText).join(' | ')} |`);
+  }
+  lines.push('');
+  lines.push('| issue | measure (in-process, independent of the standby mode) | target | measured |');
+  lines.push('|---|---|---|---|');
+  for (const row of single) {
+    lines.push(`| ${row.issue} | ${row.measure} | ${row.target} | ${cellText(row.cells[0])} |`);
+  }
+  const failing = perMode.filter((row) => row.why);
+  if (failing.length > 0) {
+    lines.push('');
+    lines.push('Why rows fail in the polling mode (from the design):');
+    lines.push('');
+    for (const row of failing) lines.push(`- ${row.measure}: ${row.why}`);
+  }
+  lines.push('');
+  lines.push('## Timeline');
+  lines.push('');
+  lines.push('![Leadership per instance over time, with SIGKILL and SIGTERM marks](timeline.svg)');
+  lines.push('');
+  lines.push('## Details');
+  for (const m of results.modes) {
+    lines.push('');
+    lines.push(`### ${m.mode.label}`);
+    lines.push('');
+    if (m.failover) {
+      lines.push(`- failover (ms): ${m.failover.rounds.map((r) => r.failoverMs.toFixed(0)).join(', ')}`);
+      lines.push(
+        `- overshoot (ms, DB clock): ${m.failover.rounds.map((r) => r.overshootMs.toFixed(1)).join(', ')}`,
+      );
+      const late = m.failover.rounds.filter((r) => r.renewedAfterRead).length;
+      if (late > 0)
+        lines.push(
+          `- ${late} kill(s) landed after a renewal sent before the kill (expiry read after the kill)`,
+        );
+      for (const error of m.failover.errors) lines.push(`- failed SIGKILL round: ${error}`);
+    }
+    if (m.handover) {
+      lines.push(`- handover (ms): ${m.handover.rounds.map((r) => r.handoverMs.toFixed(1)).join(', ')}`);
+      lines.push(
+        `- old leader revoked after SIGTERM (ms): ${m.handover.rounds.map((r) => (r.revokedMs === null ? 'n/a' : r.revokedMs.toFixed(1))).join(', ')}`,
+      );
+      lines.push(
+        `- old leader exited after SIGTERM (ms): ${m.handover.rounds.map((r) => (r.exitMs === null ? 'n/a' : r.exitMs.toFixed(1))).join(', ')}`,
+      );
+      for (const error of m.handover.errors) lines.push(`- failed SIGTERM round: ${error}`);
+    }
+    for (const cost of [m.cost3, m.costBig]) {
+      if (!cost) continue;
+      const g = cost.global;
+      lines.push(
+        `- ${cost.candidates} candidates, ${cost.windowS.toFixed(1)} s: SHOW GLOBAL STATUS deltas without the bench's monitor: ` +
+          `Questions ${g.Questions} (${g.questionsPerSecond.toFixed(2)}/s), Com_select ${g.Com_select}, ` +
+          `Com_update ${g.Com_update}, Com_insert ${g.Com_insert}; USER_STATISTICS sum ${cost.candidatesTotal}` +
+          `${cost.stableRoles ? '' : '; leadership moved during the window'}`,
+      );
+    }
+    if (m.connections) {
+      const c = m.connections;
+      lines.push(
+        `- 4 elections: standby ${c.standbyStatementsPerSecond.toFixed(3)} statements/s, leader ${c.leaderStatementsPerSecond.toFixed(3)}/s; ` +
+          `leader process up to ${c.leader.maxConnections} connections`,
+      );
+    }
+    if (m.multi) {
+      const x = m.multi;
+      lines.push(
+        `- ${x.elections} elections heap after GC: leader ${mb(x.heap.leaderStart)} -> ${mb(x.heap.leaderEnd)}, ` +
+          `follower ${mb(x.heap.followerStart)} -> ${mb(x.heap.followerEnd)}${x.stableRoles ? '' : '; leadership moved during the window'}`,
+      );
+    }
+  }
+  if (results.micro) {
+    const u = results.micro;
+    lines.push('');
+    lines.push(
+      `In-process (median of ${u.runs} runs of ${u.callsPerRun} calls, process.hrtime.bigint()): empty call ${u.emptyCallNs.toFixed(1)} ns, ` +
+        `plain method ${u.plainMethodNs.toFixed(1)} ns, wrapped on leader ${u.wrapperOnLeaderNs.toFixed(1)} ns, ` +
+        `wrapped on follower ${u.wrapperOnFollowerNs.toFixed(1)} ns.`,
+    );
+  }
+  if (results.overlaps.details.length > 0) {
+    lines.push('');
+    lines.push('Overlap findings:');
+    for (const detail of results.overlaps.details.slice(0, 50)) lines.push(`- ${detail}`);
+  }
+  const notes = [...settings.notes, ...results.errors.map((e) => `error: ${e}`)];
+  if (notes.length > 0) {
+    lines.push('');
+    lines.push('## Notes');
+    lines.push('');
+    for (const note of notes) lines.push(`- ${note}`);
+  }
+  lines.push('');
+  return lines.join('\n');
+}

@@ -1,0 +1,179 @@
+import { join } from 'node:path';
+import { ROOT } from './child';
+
+/** L, R, P, M in milliseconds. */
+export interface Timing {
+  readonly leaseMs: number;
+  readonly renewMs: number;
+  readonly pollMs: number;
+  readonly marginMs: number;
+}
+
+/** A standby mode the bench runs: `env` is passed as STANDBY_MODE, or nothing for the library default. */
+export interface Mode {
+  readonly label: string;
+  readonly env: string | undefined;
+}
+
+export const SCENARIOS = ['micro', 'failover', 'cost', 'connections', 'multi'] as const;
+export type Scenario = (typeof SCENARIOS)[number];
+
+export interface Settings {
+  readonly quick: boolean;
+  readonly timing: Timing;
+  /** SIGKILL rounds and SIGTERM rounds, each. */
+  readonly rounds: number;
+  /** Candidates of the large steady-state run (20; 8 in --quick). */
+  readonly bigCluster: number;
+  /** Steady-state window of the statement counts. */
+  readonly costWindowMs: number;
+  /** Window over which the connections of a standby are sampled. */
+  readonly connectionsWindowMs: number;
+  /** The 100-election process alone, before a second one joins. */
+  readonly aloneWindowMs: number;
+  /** Heap growth window with 100 elections (2 minutes; 30 s in --quick). */
+  readonly heapWindowMs: number;
+  readonly multiElections: number;
+  readonly modes: readonly Mode[];
+  /** Modes in which the 100-election run is made (all; only the first in --quick). */
+  readonly multiModes: readonly Mode[];
+  /** Whether the library accepts the `standbyMode` option (issue 7). */
+  readonly standbyModeSupported: boolean;
+  readonly scenarios: ReadonlySet<Scenario>;
+  readonly outDir: string;
+  /** Exit 1 when any target fails (not only on overlaps or errors). */
+  readonly strict: boolean;
+  readonly notes: string[];
+}
+
+export const USAGE = `Usage: npm run bench [-- options]
+  --quick                 short settings (L=2000,R=400,P=400,M=400; 5 rounds; 8 candidates; 30 s heap run)
+  --modes=poll,doorbell   standby modes to compare (default: poll and doorbell when the library has
+                          the standbyMode option, else the library's only behaviour, polling)
+  --rounds=N              SIGKILL and SIGTERM rounds each (default 10, quick 5)
+  --lease=MS --renew=MS --poll=MS --margin=MS    L, R, P, M
+  --big=N                 candidates of the large steady-state run (default 20, quick 8)
+  --window=S              steady-state window in seconds (default 60, quick 6)
+  --heap-seconds=S        100-election heap run (default 120, quick 30)
+  --only=a,b              scenarios: ${SCENARIOS.join(', ')}
+  --out=DIR               results directory (default bench/results)
+  --strict                exit 1 when any target fails`;
+
+/**
+ * Whether the library's option resolution keeps a `standbyMode` (issue 7 adds it). Resolved through the
+ * library's own function, so that the bench follows the library as soon as the option lands.
+ */
+export function detectStandbyModeSupport(): boolean {
+  try {
+    const { resolveLeaderElectionOptions } =
+      require('../../libs/leader-election/src/leader-election.options') as {
+        resolveLeaderElectionOptions: (options: unknown) => unknown;
+      };
+    const resolved = resolveLeaderElectionOptions({
+      connection: 'mysql://bench@127.0.0.1:3306/test',
+      standbyMode: 'doorbell',
+    });
+    return JSON.stringify(resolved).includes('doorbell');
+  } catch {
+    return false;
+  }
+}
+
+export function parseSettings(argv: readonly string[]): Settings {
+  const flags = new Map<string, string>();
+  for (const arg of argv) {
+    const match = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
+    if (!match) throw new Error(`unknown argument "${arg}"\n${USAGE}`);
+    flags.set(match[1], match[2] ?? 'true');
+  }
+  const known = ['quick', 'modes', 'rounds', 'lease', 'renew', 'poll', 'margin', 'big', 'window'];
+  known.push('heap-seconds', 'only', 'out', 'strict', 'help');
+  for (const name of flags.keys()) {
+    if (!known.includes(name)) throw new Error(`unknown option --${name}\n${USAGE}`);
+  }
+  if (flags.has('help')) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  const quick = flags.has('quick');
+  const num = (name: string, fallback: number): number => {
+    const raw = flags.get(name);
+    if (raw === undefined) return fallback;
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} must be a positive number`);
+    return value;
+  };
+  const timing: Timing = {
+    leaseMs: num('lease', quick ? 2000 : 10_000),
+    renewMs: num('renew', quick ? 400 : 2000),
+    pollMs: num('poll', quick ? 400 : 2000),
+    marginMs: num('margin', quick ? 400 : 1000),
+  };
+  const notes: string[] = [];
+  const standbyModeSupported = detectStandbyModeSupport();
+  const modes = parseModes(flags.get('modes'), standbyModeSupported, notes);
+  const only = flags.get('only');
+  const scenarios = new Set<Scenario>(
+    only ? (only.split(',').map((name) => name.trim()) as Scenario[]) : SCENARIOS,
+  );
+  for (const name of scenarios) {
+    if (!SCENARIOS.includes(name)) throw new Error(`--only: unknown scenario "${name}"`);
+  }
+  const multiModes = quick ? modes.slice(0, 1) : modes;
+  if (quick && modes.length > 1) {
+    notes.push(`--quick: the 100-election and heap run uses only the first mode (${modes[0].label}).`);
+  }
+  return {
+    quick,
+    timing,
+    rounds: Math.max(1, Math.round(num('rounds', quick ? 5 : 10))),
+    bigCluster: Math.round(num('big', quick ? 8 : 20)),
+    costWindowMs: num('window', quick ? 6 : 60) * 1000,
+    connectionsWindowMs: quick ? 3000 : 20_000,
+    aloneWindowMs: quick ? 6000 : 30_000,
+    heapWindowMs: num('heap-seconds', quick ? 30 : 120) * 1000,
+    multiElections: 100,
+    modes,
+    multiModes,
+    standbyModeSupported,
+    scenarios,
+    outDir: flags.get('out') ?? join(ROOT, 'bench', 'results'),
+    strict: flags.has('strict'),
+    notes,
+  };
+}
+
+function parseModes(raw: string | undefined, supported: boolean, notes: string[]): Mode[] {
+  if (raw === undefined) {
+    if (supported)
+      return [
+        { label: 'poll', env: 'poll' },
+        { label: 'doorbell', env: 'doorbell' },
+      ];
+    notes.push(
+      'The library has no `standbyMode` option yet (issue 7): only its polling standby was measured. ' +
+        'The bench compares poll and doorbell side by side as soon as the option exists.',
+    );
+    return [{ label: 'poll', env: undefined }];
+  }
+  const modes: Mode[] = [];
+  for (const name of raw.split(',').map((part) => part.trim())) {
+    if (!['poll', 'doorbell', 'auto', 'default'].includes(name)) {
+      throw new Error(`--modes: unknown mode "${name}" (poll, doorbell, auto, default)`);
+    }
+    if (name === 'default') {
+      modes.push({ label: 'default', env: undefined });
+    } else if (supported) {
+      modes.push({ label: name, env: name });
+    } else if (name === 'poll') {
+      notes.push('The library has no `standbyMode` option yet: "poll" ran the library default (polling).');
+      modes.push({ label: 'poll', env: undefined });
+    } else {
+      throw new Error(
+        `--modes=${name}: this version of the library has no \`standbyMode\` option (issue 7) yet.`,
+      );
+    }
+  }
+  if (modes.length === 0) throw new Error('--modes: name at least one mode');
+  return modes;
+}
