@@ -75,6 +75,9 @@ export class MysqlDoorbell implements LeaseDoorbell {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    // Released explicitly, the lock goes to a waiter at once; a dropped session frees it only once the
+    // server has noticed the disconnect.
+    if (this.held) await this.release().catch(() => undefined);
     this.closed = true;
     const conn = this.conn;
     this.conn = undefined;
