@@ -1,13 +1,16 @@
 import type { LeaseDoorbell, LeaseRow, LeaseStore } from '../store/lease-store';
 
+/** Collection window: small against R and P, large against the spread of timers due together. */
+export const BATCH_WINDOW_MS = 10;
+
 interface Pending<T> {
   readonly resolve: (value: T) => void;
   readonly reject: (error: unknown) => void;
 }
 
 /**
- * Coalesces the reads and renewals that several elections of one process issue in the same turn of the
- * event loop into one statement each (`name IN (...)`), so that a process in 100 elections costs about
+ * Coalesces the reads and renewals that several elections of one process issue within a few milliseconds
+ * of each other into one statement each (`name IN (...)`), so that a process in 100 elections costs about
  * one read per P and one renewal per R, not 100. Elections align their regular steps on a common grid
  * so that they do issue them together. Everything else passes straight through.
  */
@@ -25,7 +28,11 @@ export class BatchingLeaseStore implements LeaseStore {
   /** Present when the inner store has doorbells. */
   readonly openDoorbell?: (name: string) => LeaseDoorbell;
 
-  constructor(private readonly inner: LeaseStore & Required<Pick<LeaseStore, 'readMany' | 'renewMany'>>) {
+  constructor(
+    private readonly inner: LeaseStore & Required<Pick<LeaseStore, 'readMany' | 'renewMany'>>,
+    /** How long statements are collected before one is sent. */
+    private readonly windowMs = BATCH_WINDOW_MS,
+  ) {
     if (inner.openDoorbell) this.openDoorbell = (name) => inner.openDoorbell!(name);
   }
 
@@ -74,12 +81,13 @@ export class BatchingLeaseStore implements LeaseStore {
   private queueFlush(): void {
     if (this.flushQueued) return;
     this.flushQueued = true;
-    // After the timers phase: every election whose step fell due in it has queued its statement.
-    setImmediate(() => {
+    // Steps due on the same grid point do not all fire in one turn of the event loop (timers are kept
+    // per millisecond, and a busy turn delays the next): collect for a few milliseconds.
+    setTimeout(() => {
       this.flushQueued = false;
       void this.flushReads();
       void this.flushRenewals();
-    });
+    }, this.windowMs);
   }
 
   private async flushReads(): Promise<void> {

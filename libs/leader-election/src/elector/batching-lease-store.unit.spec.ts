@@ -1,7 +1,7 @@
 import { LeaseStoreError, type LeaseDoorbell, type LeaseRow, type LeaseStore } from '../store/lease-store';
-import { BatchingLeaseStore } from './batching-lease-store';
+import { BATCH_WINDOW_MS, BatchingLeaseStore } from './batching-lease-store';
 
-// BatchingLeaseStore flushes with a real setImmediate: these tests use real timers and no database.
+// BatchingLeaseStore flushes after a short real-time window: these tests use real timers and no database.
 
 const row = (holder: string, term: number): LeaseRow => ({
   holder,
@@ -137,6 +137,15 @@ describe('BatchingLeaseStore (fake inner store, real timers)', () => {
       inner.rows.set('a', row('x', 1));
       expect(await store.read('a')).toEqual(row('x', 1));
       expect(inner.calls).toEqual([{ method: 'read', name: 'a' }]);
+    });
+
+    it('reads a few milliseconds apart, within the collection window, are still one statement', async () => {
+      inner.rows.set('a', row('x', 1));
+      inner.rows.set('b', row('x', 2));
+      const first = store.read('a');
+      await new Promise((resolve) => setTimeout(resolve, BATCH_WINDOW_MS / 2));
+      expect(await Promise.all([first, store.read('b')])).toEqual([row('x', 1), row('x', 2)]);
+      expect(inner.calls).toEqual([{ method: 'readMany', names: ['a', 'b'] }]);
     });
 
     it('reads in different turns are separate statements', async () => {
