@@ -26,4 +26,6 @@ module.exports = {
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
   testTimeout: 60_000,
   maxWorkers: 2,
+  // Every test's name in the output: the names say which behaviour each one proves.
+  verbose: true,
 };
