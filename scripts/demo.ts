@@ -453,7 +453,8 @@ function summary(ok: boolean): string[] {
       : []),
     graceful
       ? `  graceful handover: SIGTERM ${graceful.from} (term ${graceful.fromTerm}) -> ${graceful.to} leads (term ${graceful.toTerm}) ` +
-        `after ${seconds(graceful.ms)}  [expected: about P = ${seconds(TIMING.pollIntervalMs)} or less]`
+        `after ${seconds(graceful.ms)}  [expected: milliseconds with the default doorbell, seen here at the ` +
+        `${SAMPLE_MS} ms sampling step; at most about P = ${seconds(TIMING.pollIntervalMs)} when standbys poll]`
       : '  graceful handover: not measured',
     `  samples:           ${rounds} rounds of GET /leader on every instance, every ${SAMPLE_MS} ms; ${jobRuns} leader-only job runs`,
     `  terms:             ${terms.join(', ') || 'none'}`,
