@@ -2,6 +2,7 @@
 // through runFenced every 100 ms while leaders are paused inside a transaction, killed, stopped and
 // resumed. The ledger, read in id (commit) order, must never show a lower term after a higher one, and
 // each term's rows must come from one instance. (Renewals against a held transaction: fencing.e2e-spec.ts.)
+import { sleep, waitFor } from './support/candidates';
 import { createTestDatabase, type TestDatabase } from './support/database';
 import {
   buildIfStale,
@@ -34,28 +35,6 @@ const PAUSE_TIMING: DemoTiming = {
   safetyMarginMs: 300,
 };
 const JOB_MS = 100;
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Polls `probe` every 50 ms until it returns a value (not `undefined`); a failed probe counts as not yet. */
-async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(
-        `Timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ''}.`,
-      );
-    }
-    await sleep(50);
-  }
-}
 
 /** Waits until exactly one of `instances` reports itself leader under a term above `aboveTerm`. */
 function waitForLeader(instances: DemoProcess[], aboveTerm: number, timeoutMs: number) {

@@ -2,6 +2,7 @@
 // a paused leader, health while the database goes away, and no password in any output.
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { sleep, waitFor } from './support/candidates';
 import { createTestDatabase, type TestDatabase } from './support/database';
 import {
   buildIfStale,
@@ -21,28 +22,6 @@ const TIMING: DemoTiming = {
 };
 const L = TIMING.leaseDurationMs;
 const P = TIMING.pollIntervalMs;
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Polls `probe` every 50 ms until it returns something other than `undefined`; failed probes count as not yet. */
-async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(
-        `Timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ''}.`,
-      );
-    }
-    await sleep(50);
-  }
-}
 
 /** `/leader` of every instance that answers. */
 async function states(instances: DemoProcess[]): Promise<{ instance: DemoProcess; state: LeaderJson }[]> {

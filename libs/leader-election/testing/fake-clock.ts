@@ -198,3 +198,42 @@ export class FakeProcessClock implements Clock {
     return this.base.pendingCountOf(this.owner);
   }
 }
+
+/**
+ * Advances `clock` by `ms`, stopping at every timer that falls due to run `check` (an invariant such as
+ * "at most one candidate leads"), and once more at the end.
+ */
+export async function runTimers(clock: FakeClock, ms: number, check: () => void): Promise<void> {
+  const target = clock.now() + ms;
+  for (let guard = 0; ; guard++) {
+    if (guard > 1_000_000) throw new Error('runTimers(): too many timers');
+    const next = clock.nextDueAt();
+    if (next === undefined || next > target) break;
+    await clock.advanceTo(next);
+    check();
+  }
+  await clock.advanceTo(target);
+  check();
+}
+
+/**
+ * Runs `clock` timer by timer, checking `check` at each, until `predicate` holds; throws when it does not
+ * within `limitMs` of fake time.
+ */
+export async function runTimersUntil(
+  clock: FakeClock,
+  predicate: () => boolean,
+  limitMs: number,
+  what: string,
+  check: () => void,
+): Promise<void> {
+  const limit = clock.now() + limitMs;
+  await clock.advance(0);
+  check();
+  while (!predicate()) {
+    const next = clock.nextDueAt();
+    if (next === undefined || next > limit) throw new Error(`runUntil: no ${what} within ${limitMs} ms`);
+    await clock.advanceTo(next);
+    check();
+  }
+}

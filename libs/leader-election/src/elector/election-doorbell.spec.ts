@@ -1,4 +1,4 @@
-import { FakeClock, type FakeProcessClock } from '../../testing/fake-clock';
+import { FakeClock, runTimers, runTimersUntil, type FakeProcessClock } from '../../testing/fake-clock';
 import {
   MemoryLeaseStore,
   type MemoryDoorbell,
@@ -95,32 +95,9 @@ function harness(storeOptions: MemoryLeaseStoreOptions = {}) {
     }
   };
 
-  /** Advances `ms`, stopping at every timer to check the invariant. */
-  const run = async (ms: number) => {
-    const target = clock.now() + ms;
-    for (let guard = 0; ; guard++) {
-      if (guard > 1_000_000) throw new Error('run(): too many timers');
-      const next = clock.nextDueAt();
-      if (next === undefined || next > target) break;
-      await clock.advanceTo(next);
-      check();
-    }
-    await clock.advanceTo(target);
-    check();
-  };
-
-  /** Runs timer by timer until `predicate` holds; fails when it does not within `limitMs`. */
-  const runUntil = async (predicate: () => boolean, limitMs: number, what: string) => {
-    const limit = clock.now() + limitMs;
-    await clock.advance(0);
-    check();
-    while (!predicate()) {
-      const next = clock.nextDueAt();
-      if (next === undefined || next > limit) throw new Error(`runUntil: no ${what} within ${limitMs} ms`);
-      await clock.advanceTo(next);
-      check();
-    }
-  };
+  const run = (ms: number) => runTimers(clock, ms, check);
+  const runUntil = (predicate: () => boolean, limitMs: number, what: string) =>
+    runTimersUntil(clock, predicate, limitMs, what, check);
 
   return { clock, store, violations, believers, check, run, runUntil };
 }

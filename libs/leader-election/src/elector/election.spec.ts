@@ -1,4 +1,4 @@
-import { FakeClock, type FakeProcessClock } from '../../testing/fake-clock';
+import { FakeClock, runTimers, runTimersUntil, type FakeProcessClock } from '../../testing/fake-clock';
 import { MemoryLeaseStore, type StatementRecord } from '../../testing/memory-lease-store';
 import type { LeaseErrorKind, LeaseStore } from '../store/lease-store';
 import { Election } from './election';
@@ -130,31 +130,9 @@ function world(options: Options = {}) {
     return c;
   };
 
-  /** Advances `ms`, stopping at every timer to check that at most one candidate leads. */
-  const run = async (ms: number) => {
-    const target = clock.now() + ms;
-    for (let guard = 0; ; guard++) {
-      if (guard > 1_000_000) throw new Error('run(): too many timers');
-      const next = clock.nextDueAt();
-      if (next === undefined || next > target) break;
-      await clock.advanceTo(next);
-      checkInvariant();
-    }
-    await clock.advanceTo(target);
-    checkInvariant();
-  };
-
-  /** Runs timer by timer until `predicate` holds; fails when it does not within `limitMs`. */
-  const runUntil = async (predicate: () => boolean, limitMs: number, what: string) => {
-    const limit = clock.now() + limitMs;
-    await clock.advance(0);
-    while (!predicate()) {
-      const next = clock.nextDueAt();
-      if (next === undefined || next > limit) throw new Error(`runUntil: no ${what} within ${limitMs} ms`);
-      await clock.advanceTo(next);
-      checkInvariant();
-    }
-  };
+  const run = (ms: number) => runTimers(clock, ms, checkInvariant);
+  const runUntil = (predicate: () => boolean, limitMs: number, what: string) =>
+    runTimersUntil(clock, predicate, limitMs, what, checkInvariant);
 
   return {
     clock,
