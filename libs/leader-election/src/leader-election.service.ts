@@ -318,11 +318,10 @@ export class LeaderElectionService
 
   private election(name: string | undefined): Election {
     const key = name ?? this.options.elections[0];
-    if (typeof key !== 'string') {
+    const election = this.elector.election(key);
+    if (!election) {
       throw new LeaderElectionConfigError(unknownElectionMessage(String(key), this.options.elections));
     }
-    const election = this.elector.election(key);
-    if (!election) throw new LeaderElectionConfigError(unknownElectionMessage(key, this.options.elections));
     return election;
   }
 }

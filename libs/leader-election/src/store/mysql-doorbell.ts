@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createConnection, type Connection, type PoolOptions } from 'mysql2';
 import { LeaseStoreError, type LeaseDoorbell } from './lease-store';
-import { classifyMysqlError, type DriverErrorLike } from './mysql-errors';
-import { redactSecrets } from './redact';
+import { toLeaseStoreError } from './mysql-errors';
 
 /** MySQL and MariaDB limit lock names to 64 characters. */
 const MAX_LOCK_NAME = 64;
@@ -157,18 +156,7 @@ export class MysqlDoorbell implements LeaseDoorbell {
         this.held = false;
         conn.destroy();
       }
-      throw this.toStoreError(error);
+      throw toLeaseStoreError(error, this.deps.secrets);
     }
-  }
-
-  private toStoreError(error: unknown): LeaseStoreError {
-    if (error instanceof LeaseStoreError) return error;
-    const driver = (error ?? {}) as DriverErrorLike & { message?: string };
-    const errno = typeof driver.errno === 'number' && driver.errno > 0 ? driver.errno : undefined;
-    return new LeaseStoreError(
-      classifyMysqlError(driver),
-      redactSecrets(String(driver.message ?? error), this.deps.secrets),
-      errno ?? driver.code,
-    );
   }
 }
