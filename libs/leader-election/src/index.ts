@@ -3,7 +3,8 @@ export { LeaderElectionModule } from './leader-election.module';
 export type { LeaderElectionModuleExtras } from './leader-election.module-definition';
 export { LEADER_ELECTION_MODULE_OPTIONS } from './leader-election.module-definition';
 export { LeaderElectionService, type Leadership } from './leader-election.service';
-export type { LeaderElectionModuleOptions, ResolvedLeaderElectionOptions } from './leader-election.options';
+export type { LeaderElectionModuleOptions, LeaderElectionSettings } from './leader-election.options';
+export type { FencedDatabase, FencedTransaction, TransactionOf } from './leader-election.interfaces';
 export type { ElectionEvent, ElectionEventType, ElectionRole, ElectionState } from './elector/election-state';
 export { LeaderOnly, type LeaderOnlyOptions, type OnFollower } from './decorators/leader-only.decorator';
 export {

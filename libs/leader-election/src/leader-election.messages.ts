@@ -62,3 +62,19 @@ export const fenceTableInvisibleMessage = (tableName: string, detail: string): s
 export const fenceLostMessage = (election: string, term: number): string =>
   `Fenced write refused: this instance no longer holds term ${term} of election "${election}" on the ` +
   'database (the lease expired or was taken over). The transaction is rolled back.';
+
+export const assertLeaderNeedsTransactionMessage = (): string =>
+  'assertLeader() needs a kysely Transaction, not a Kysely instance: the shared lock on the lease row ends ' +
+  'with the statement outside a transaction, so nothing after it would be fenced. Call it inside ' +
+  'db.transaction().execute(async (trx) => { await leaderElection.assertLeader(trx); ... }), or use ' +
+  'leaderElection.runFenced(db, work), which opens the transaction for you.';
+
+export const fenceConnectionLostMessage = (election: string, term: number): string =>
+  `Fenced write refused: the connection of the fenced transaction under term ${term} of election ` +
+  `"${election}" was closed (this process was paused or cut off longer than the lease, or the server went ` +
+  'away) and this instance no longer holds that term. The transaction was rolled back by the server; ' +
+  'the driver error is the cause.';
+
+export const waitAfterShutdownMessage = (election: string): string =>
+  `waitForLeadership("${election}"): the application is shutting down or shut down, so this instance ` +
+  'will not lead again. Call it while the application runs, and pass a signal to stop waiting at shutdown.';

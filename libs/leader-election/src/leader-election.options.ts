@@ -61,9 +61,11 @@ export interface LeaderElectionModuleOptions {
   maxDoorbells?: number;
 }
 
-/** Options after defaults and validation; frozen. */
-export interface ResolvedLeaderElectionOptions {
-  readonly connection: string | PoolOptions;
+/**
+ * The module's settings after defaults and validation, without the connection (which may hold a
+ * password): what integrations such as health indicators and dashboards need. Frozen.
+ */
+export interface LeaderElectionSettings {
   readonly elections: readonly string[];
   readonly candidateIdPrefix: string | undefined;
   readonly leaseDurationMs: number;
@@ -76,6 +78,18 @@ export interface ResolvedLeaderElectionOptions {
   readonly drainTimeoutMs: number;
   readonly standbyMode: 'auto' | 'doorbell' | 'poll';
   readonly maxDoorbells: number;
+}
+
+/** Options after defaults and validation, connection included; frozen. Internal to the module. */
+export interface ResolvedLeaderElectionOptions extends LeaderElectionSettings {
+  readonly connection: string | PoolOptions;
+}
+
+/** The settings without the connection, frozen. */
+export function publicSettings(options: ResolvedLeaderElectionOptions): LeaderElectionSettings {
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars -- the connection is left out on purpose
+  const { connection, ...settings } = options;
+  return Object.freeze(settings);
 }
 
 const fail = (option: string, rule: string, got: unknown): never => {

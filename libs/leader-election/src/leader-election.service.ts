@@ -6,7 +6,7 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import type { Kysely, Transaction } from 'kysely';
+import type { Kysely } from 'kysely';
 import { Observable, Subject } from 'rxjs';
 import { LeaderElector, generateCandidateId } from './elector/leader-elector';
 import type { Election } from './elector/election';
@@ -15,13 +15,29 @@ import { LeaderElectionConfigError } from './errors/leader-election-config.error
 import { LEADER_ELECTION_MODULE_OPTIONS } from './leader-election.module-definition';
 import { NotLeaderError } from './errors/not-leader.error';
 import {
+  waitAfterShutdownMessage,
+  assertLeaderNeedsTransactionMessage,
+  fenceConnectionLostMessage,
   fenceLostMessage,
   fenceTableInvisibleMessage,
   unknownElectionMessage,
 } from './leader-election.messages';
-import { isLeaseTableInvisible, limitIdleTransaction, lockLeaseRow } from './store/lease-fence';
 import {
+  isConnectionLost,
+  isLeaseTableInvisible,
+  limitIdleTransaction,
+  lockLeaseRow,
+} from './store/lease-fence';
+import type {
+  FencedDatabase,
+  FencedTransaction,
+  Leadership,
+  TransactionOf,
+} from './leader-election.interfaces';
+import {
+  publicSettings,
   resolveLeaderElectionOptions,
+  type LeaderElectionSettings,
   type LeaderElectionModuleOptions,
   type ResolvedLeaderElectionOptions,
 } from './leader-election.options';
@@ -31,14 +47,10 @@ import { LeaderOnlyRuntime } from './leader-only.runtime';
 /** @internal Where the explorer finds this app's leader-only runtime. */
 export const LEADER_ONLY_RUNTIME = Symbol('nestjs-leader-election:runtime');
 
-/** The leadership this instance holds in one election. */
-export interface Leadership {
-  readonly election: string;
-  /** The fencing token of this leadership: strictly greater than every earlier term of the election. */
-  readonly term: number;
-  /** Aborted the moment this leadership ends (step-down, resign, shutdown). */
-  readonly signal: AbortSignal;
-}
+export type { Leadership } from './leader-election.interfaces';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the fence runs on any user database type
+type AnyKysely = Kysely<any>;
 
 /**
  * Leadership of this instance, per election. Campaigning starts at application bootstrap; leases are
@@ -52,6 +64,7 @@ export class LeaderElectionService
 {
   private readonly logger = new Logger('LeaderElection');
   private readonly options: ResolvedLeaderElectionOptions;
+  private readonly publicSettings: LeaderElectionSettings;
   private readonly elector: LeaderElector;
   private readonly events = new Subject<ElectionEvent>();
   private stopped: Promise<void> | undefined;
@@ -63,6 +76,7 @@ export class LeaderElectionService
 
   constructor(@Inject(LEADER_ELECTION_MODULE_OPTIONS) options: LeaderElectionModuleOptions) {
     this.options = resolveLeaderElectionOptions(options);
+    this.publicSettings = publicSettings(this.options);
     const store = new MysqlLeaseStore({
       connection: this.options.connection,
       tableName: this.options.tableName,
@@ -104,9 +118,12 @@ export class LeaderElectionService
     return this.options.elections;
   }
 
-  /** Resolved options (frozen), for integrations such as the health indicator. */
-  get settings(): ResolvedLeaderElectionOptions {
-    return this.options;
+  /**
+   * The settings in effect (timing, table, elections, standby mode; frozen), for integrations such as the
+   * health indicator. Never holds the connection options or a password.
+   */
+  get settings(): LeaderElectionSettings {
+    return this.publicSettings;
   }
 
   /**
@@ -181,7 +198,13 @@ export class LeaderElectionService
       return Promise.reject(error);
     }
     const { signal } = options;
+    if (this.stopped) return Promise.reject(new Error(waitAfterShutdownMessage(target.name)));
     return new Promise<Leadership>((resolve, reject) => {
+      let subscription: { unsubscribe(): void } | undefined;
+      const cleanup = () => {
+        subscription?.unsubscribe();
+        signal?.removeEventListener('abort', onAbort);
+      };
       const settle = (): boolean => {
         const leadership = this.getLeadership(target.name);
         if (!leadership) return false;
@@ -193,20 +216,16 @@ export class LeaderElectionService
         cleanup();
         reject(signal?.reason ?? new Error('waitForLeadership was aborted.'));
       };
-      const subscription = this.events.subscribe({
+      if (signal?.aborted) return onAbort();
+      subscription = this.events.subscribe({
         next: (event) => {
           if (event.election === target.name && event.type === 'elected') settle();
         },
         complete: () => {
           cleanup();
-          reject(new Error(`waitForLeadership("${target.name}"): the application shut down first.`));
+          reject(new Error(waitAfterShutdownMessage(target.name)));
         },
       });
-      const cleanup = () => {
-        subscription.unsubscribe();
-        signal?.removeEventListener('abort', onAbort);
-      };
-      if (signal?.aborted) return onAbort();
       signal?.addEventListener('abort', onAbort, { once: true });
       settle();
     });
@@ -234,14 +253,22 @@ export class LeaderElectionService
    * });
    * ```
    */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any user database type
-  async assertLeader(trx: Transaction<any> | Kysely<any>, election?: string): Promise<Leadership> {
+  async assertLeader(trx: FencedTransaction, election?: string): Promise<Leadership> {
     const target = this.election(election);
+    if (trx?.isTransaction !== true) {
+      throw new LeaderElectionConfigError(assertLeaderNeedsTransactionMessage());
+    }
     const leadership = this.getLeadership(target.name);
     if (!leadership) throw new NotLeaderError(target.name, target.getState().leaderId);
     let held: boolean;
     try {
-      held = await lockLeaseRow(trx, this.options.tableName, target.name, this.candidateId, leadership.term);
+      held = await lockLeaseRow(
+        trx as unknown as AnyKysely,
+        this.options.tableName,
+        target.name,
+        this.candidateId,
+        leadership.term,
+      );
     } catch (error) {
       if (isLeaseTableInvisible(error)) {
         throw new LeaderElectionConfigError(
@@ -270,24 +297,44 @@ export class LeaderElectionService
    * });
    * ```
    */
-  async runFenced<DB, T>(
-    db: Kysely<DB>,
-    work: (trx: Transaction<DB>, leadership: Leadership) => Promise<T>,
+  async runFenced<D extends FencedDatabase, T>(
+    db: D,
+    work: (trx: TransactionOf<D>, leadership: Leadership) => Promise<T>,
     election?: string,
   ): Promise<T> {
     const target = this.election(election);
     if (!target.isLeader()) throw new NotLeaderError(target.name, target.getState().leaderId);
-    return db.connection().execute(async (conn) => {
-      const restore = await limitIdleTransaction(conn, this.options.leaseDurationMs / 1000);
-      try {
-        return await conn
-          .transaction()
-          .execute(async (trx) => work(trx, await this.assertLeader(trx, target.name)));
-      } finally {
-        // The server may have closed the connection (idle timeout); nothing to restore then.
-        await restore?.().catch(() => undefined);
+    const kysely = db as unknown as AnyKysely;
+    let term: number | undefined;
+    try {
+      return await kysely.connection().execute(async (conn) => {
+        const restore = await limitIdleTransaction(conn, this.options.leaseDurationMs / 1000, kysely);
+        try {
+          return await conn.transaction().execute(async (trx) => {
+            const leadership = await this.assertLeader(trx, target.name);
+            term = leadership.term;
+            return work(trx as TransactionOf<D>, leadership);
+          });
+        } finally {
+          // The server may have closed the connection (idle timeout); nothing to restore then.
+          await restore().catch(() => undefined);
+        }
+      });
+    } catch (error) {
+      // A paused or cut-off leader: the server closed the fenced transaction's connection (rolling it
+      // back) and another instance may lead by now. Say so, with the driver error as the cause.
+      if (term !== undefined && isConnectionLost(error) && this.getLeadership(target.name)?.term !== term) {
+        throw new NotLeaderError(
+          target.name,
+          target.getState().leaderId,
+          fenceConnectionLostMessage(target.name, term),
+          {
+            cause: error,
+          },
+        );
       }
-    });
+      throw error;
+    }
   }
 
   /** @internal Starts campaigning. */
