@@ -7,7 +7,7 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import type { Kysely } from 'kysely';
-import { Observable, Subject } from 'rxjs';
+import { Observable, Subject, Subscription } from 'rxjs';
 import { LeaderElector, generateCandidateId } from './elector/leader-elector';
 import type { Election } from './elector/election';
 import type { ElectionEvent, ElectionState } from './elector/election-state';
@@ -200,9 +200,9 @@ export class LeaderElectionService
     const { signal } = options;
     if (this.stopped) return Promise.reject(new Error(waitAfterShutdownMessage(target.name)));
     return new Promise<Leadership>((resolve, reject) => {
-      let subscription: { unsubscribe(): void } | undefined;
+      const subscription = new Subscription();
       const cleanup = () => {
-        subscription?.unsubscribe();
+        subscription.unsubscribe();
         signal?.removeEventListener('abort', onAbort);
       };
       const settle = (): boolean => {
@@ -217,15 +217,17 @@ export class LeaderElectionService
         reject(signal?.reason ?? new Error('waitForLeadership was aborted.'));
       };
       if (signal?.aborted) return onAbort();
-      subscription = this.events.subscribe({
-        next: (event) => {
-          if (event.election === target.name && event.type === 'elected') settle();
-        },
-        complete: () => {
-          cleanup();
-          reject(new Error(waitAfterShutdownMessage(target.name)));
-        },
-      });
+      subscription.add(
+        this.events.subscribe({
+          next: (event) => {
+            if (event.election === target.name && event.type === 'elected') settle();
+          },
+          complete: () => {
+            cleanup();
+            reject(new Error(waitAfterShutdownMessage(target.name)));
+          },
+        }),
+      );
       signal?.addEventListener('abort', onAbort, { once: true });
       settle();
     });
