@@ -36,3 +36,33 @@ export type TransactionOf<D> = D extends {
 }
   ? Trx
   : never;
+
+/** What `@LeaderOnly()` does when this instance is not the leader. */
+export type OnFollower = 'skip' | 'throw';
+
+/** `@LeaderOnly()`'s options after normalisation, as stored in the wrapper's metadata. */
+export interface LeaderOnlyMetadata {
+  /** The election, or `undefined` for the module's first one. */
+  readonly election: string | undefined;
+  readonly onFollower: OnFollower;
+}
+
+/** Which transition a leadership hook follows. */
+export type LeadershipHookKind = 'granted' | 'revoked';
+
+/** Metadata of a leadership hook method (a method may carry several). */
+export interface LeadershipHookMetadata {
+  readonly kind: LeadershipHookKind;
+  readonly election: string | undefined;
+}
+
+/** The argument passed to `@OnLeadershipGranted()` / `@OnLeadershipRevoked()` methods. */
+export interface LeadershipChange {
+  readonly election: string;
+  readonly term: number;
+  /**
+   * The signal of that leadership: aborted when it ends. In a granted hook, stop what the hook started
+   * when it aborts; in a revoked hook it is already aborted.
+   */
+  readonly signal: AbortSignal;
+}

@@ -10,7 +10,13 @@ import {
   DEFAULT_RENEW_INTERVAL_MS,
   DEFAULT_SAFETY_MARGIN_MS,
 } from './leader-election.constants';
-import { invalidOptionMessage, invalidTableNameMessage, timingRuleMessage } from './leader-election.messages';
+import {
+  invalidOptionMessage,
+  invalidTableNameMessage,
+  numericStringMessage,
+  timingRuleMessage,
+  unknownOptionMessage,
+} from './leader-election.messages';
 import { LeaderElectionConfigError } from './errors/leader-election-config.error';
 import {
   DEFAULT_LEASE_TABLE,
@@ -96,8 +102,16 @@ const fail = (option: string, rule: string, got: unknown): never => {
   throw new LeaderElectionConfigError(invalidOptionMessage(option, rule, got));
 };
 
+/** A number given as a string (ConfigService, process.env): say to convert it rather than "must be a number". */
+function rejectNumericString(option: string, value: unknown): void {
+  if (typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value))) {
+    throw new LeaderElectionConfigError(numericStringMessage(option, value));
+  }
+}
+
 function positiveMs(option: string, value: unknown, fallback: number, allowZero = false): number {
   if (value === undefined) return fallback;
+  rejectNumericString(option, value);
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
     fail(option, `must be a ${allowZero ? 'non-negative' : 'positive'} number of milliseconds`, value);
   }
@@ -155,6 +169,60 @@ function validateElections(elections: unknown): string[] {
   return [...seen];
 }
 
+/** Every option `forRoot()` / `forRootAsync()` accepts (the latter's factory result is not type-checked). */
+const OPTION_KEYS: readonly (keyof LeaderElectionModuleOptions)[] = [
+  'connection',
+  'elections',
+  'candidateId',
+  'leaseDurationMs',
+  'renewIntervalMs',
+  'pollIntervalMs',
+  'safetyMarginMs',
+  'operationTimeoutMs',
+  'tableName',
+  'createTable',
+  'drainTimeoutMs',
+  'standbyMode',
+  'maxDoorbells',
+];
+
+function rejectUnknownOptions(options: object): void {
+  for (const key of Object.keys(options)) {
+    if ((OPTION_KEYS as readonly string[]).includes(key)) continue;
+    throw new LeaderElectionConfigError(unknownOptionMessage(key, closestOption(key), OPTION_KEYS));
+  }
+}
+
+/** The valid option nearest to `key` by edit distance (case-insensitive), when it is a plausible typo. */
+function closestOption(key: string): string | undefined {
+  let best: { option: string; distance: number } | undefined;
+  for (const option of OPTION_KEYS) {
+    const distance = editDistance(key.toLowerCase(), option.toLowerCase());
+    if (!best || distance < best.distance) best = { option, distance };
+  }
+  const close =
+    best &&
+    (best.distance <= Math.max(2, Math.floor(key.length / 3)) ||
+      best.option.toLowerCase().startsWith(key.toLowerCase()));
+  return close ? best!.option : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(
+        previous[j] + 1,
+        current[j - 1] + 1,
+        previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    previous = current;
+  }
+  return previous[b.length];
+}
+
 /**
  * Applies defaults and checks every rule of DESIGN.md, throwing a `LeaderElectionConfigError` that names
  * the option and the rule.
@@ -167,6 +235,7 @@ export function resolveLeaderElectionOptions(
       'LeaderElectionModule.forRoot() needs an options object with at least "connection".',
     );
   }
+  rejectUnknownOptions(options);
   const connection = validateConnection(options.connection);
   const elections = validateElections(options.elections);
 
@@ -219,6 +288,7 @@ export function resolveLeaderElectionOptions(
     fail('standbyMode', "must be 'auto', 'doorbell' or 'poll'", standbyMode);
   }
   const maxDoorbells = options.maxDoorbells ?? DEFAULT_MAX_DOORBELLS;
+  rejectNumericString('maxDoorbells', maxDoorbells);
   if (typeof maxDoorbells !== 'number' || !Number.isInteger(maxDoorbells) || maxDoorbells < 0) {
     fail('maxDoorbells', 'must be a whole number, 0 or more', maxDoorbells);
   }

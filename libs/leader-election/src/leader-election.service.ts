@@ -1,33 +1,12 @@
-import {
-  Inject,
-  Injectable,
-  Logger,
-  type BeforeApplicationShutdown,
-  type OnApplicationBootstrap,
-  type OnApplicationShutdown,
-} from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import type { Kysely } from 'kysely';
-import { Observable, Subject, Subscription } from 'rxjs';
-import { LeaderElector, generateCandidateId } from './elector/leader-elector';
+import { Observable, Subscription } from 'rxjs';
 import type { Election } from './elector/election';
 import type { ElectionEvent, ElectionState } from './elector/election-state';
+import type { LeaderElector } from './elector/leader-elector';
 import { LeaderElectionConfigError } from './errors/leader-election-config.error';
-import { LEADER_ELECTION_MODULE_OPTIONS } from './leader-election.module-definition';
 import { NotLeaderError } from './errors/not-leader.error';
-import {
-  waitAfterShutdownMessage,
-  assertLeaderNeedsTransactionMessage,
-  fenceConnectionLostMessage,
-  fenceLostMessage,
-  fenceTableInvisibleMessage,
-  unknownElectionMessage,
-} from './leader-election.messages';
-import {
-  isConnectionLost,
-  isLeaseTableInvisible,
-  limitIdleTransaction,
-  lockLeaseRow,
-} from './store/lease-fence';
+import { LEADER_ELECTION_SETTINGS, LEADER_ELECTOR } from './leader-election.constants';
 import type {
   FencedDatabase,
   FencedTransaction,
@@ -35,17 +14,27 @@ import type {
   TransactionOf,
 } from './leader-election.interfaces';
 import {
+  assertLeaderNeedsTransactionMessage,
+  fenceConnectionLostMessage,
+  fenceLostMessage,
+  fenceTableInvisibleMessage,
+  notLeaderSignalReason,
+  unknownElectionMessage,
+  waitAbortedMessage,
+  waitAfterShutdownMessage,
+} from './leader-election.messages';
+import {
   publicSettings,
-  resolveLeaderElectionOptions,
   type LeaderElectionSettings,
-  type LeaderElectionModuleOptions,
   type ResolvedLeaderElectionOptions,
 } from './leader-election.options';
-import { MysqlLeaseStore } from './store/mysql-lease-store';
-import { LeaderOnlyRuntime } from './leader-only.runtime';
-
-/** @internal Where the explorer finds this app's leader-only runtime. */
-export const LEADER_ONLY_RUNTIME = Symbol('nestjs-leader-election:runtime');
+import { LeaderElectionOrchestrator } from './leader-election.orchestrator';
+import {
+  isConnectionLost,
+  isLeaseTableInvisible,
+  limitIdleTransaction,
+  lockLeaseRow,
+} from './store/lease-fence';
 
 export type { Leadership } from './leader-election.interfaces';
 
@@ -59,53 +48,19 @@ type AnyKysely = Kysely<any>;
  * `election` arguments default to the first configured election (`'default'` unless configured).
  */
 @Injectable()
-export class LeaderElectionService
-  implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown
-{
-  private readonly logger = new Logger('LeaderElection');
-  private readonly options: ResolvedLeaderElectionOptions;
+export class LeaderElectionService {
   private readonly publicSettings: LeaderElectionSettings;
-  private readonly elector: LeaderElector;
-  private readonly events = new Subject<ElectionEvent>();
-  private stopped: Promise<void> | undefined;
-  /** @internal */
-  readonly [LEADER_ONLY_RUNTIME]: LeaderOnlyRuntime;
 
   /** Every transition of every election: elected, revoked, leader-changed, health-changed. */
-  readonly changes$: Observable<ElectionEvent> = this.events.asObservable();
+  readonly changes$: Observable<ElectionEvent>;
 
-  constructor(@Inject(LEADER_ELECTION_MODULE_OPTIONS) options: LeaderElectionModuleOptions) {
-    this.options = resolveLeaderElectionOptions(options);
-    this.publicSettings = publicSettings(this.options);
-    const store = new MysqlLeaseStore({
-      connection: this.options.connection,
-      tableName: this.options.tableName,
-      operationTimeoutMs: this.options.operationTimeoutMs,
-      // With doorbells a process holds one connection per waited election already: keep the pool at one.
-      poolSize: this.options.standbyMode === 'poll' || this.options.maxDoorbells === 0 ? 2 : 1,
-    });
-    this.elector = new LeaderElector({
-      store,
-      elections: this.options.elections,
-      candidateId: generateCandidateId(this.options.candidateIdPrefix),
-      timing: this.options,
-      createTable: this.options.createTable,
-      logger: this.logger,
-      standbyMode: this.options.standbyMode,
-      maxDoorbells: this.options.maxDoorbells,
-    });
-    this[LEADER_ONLY_RUNTIME] = new LeaderOnlyRuntime(
-      {
-        defaultElection: this.options.elections[0],
-        leadership: (name) => this.getLeadership(name),
-        leaderId: (name) => this.election(name).getState().leaderId,
-      },
-      this.logger,
-    );
-    this.elector.onEvent((event) => {
-      this[LEADER_ONLY_RUNTIME].onEvent(event);
-      this.events.next(event);
-    });
+  constructor(
+    @Inject(LEADER_ELECTION_SETTINGS) private readonly options: ResolvedLeaderElectionOptions,
+    @Inject(LEADER_ELECTOR) private readonly elector: LeaderElector,
+    private readonly orchestrator: LeaderElectionOrchestrator,
+  ) {
+    this.publicSettings = publicSettings(options);
+    this.changes$ = orchestrator.changes$;
   }
 
   /** This instance's candidate id (unique per process start). */
@@ -145,12 +100,11 @@ export class LeaderElectionService
   }
 
   /**
-   * The current leadership (term and abort signal), or `undefined` when this instance is not leader.
+   * The leadership this instance holds in the election right now (term and abort signal), or `undefined`
+   * when it is not leader. Unlike `currentLeadership()`, it does not depend on the call it is made from.
    */
-  getLeadership(election?: string): Leadership | undefined {
-    const target = this.election(election);
-    const current = target.currentLeadership();
-    return current && { election: target.name, ...current };
+  leadershipOf(election?: string): Leadership | undefined {
+    return this.orchestrator.leadershipOf(this.election(election).name);
   }
 
   /**
@@ -171,7 +125,7 @@ export class LeaderElectionService
    * ```
    */
   currentLeadership(): Leadership | undefined {
-    return this[LEADER_ONLY_RUNTIME].current();
+    return this.orchestrator.current();
   }
 
   /**
@@ -180,7 +134,9 @@ export class LeaderElectionService
    */
   leadershipSignal(election?: string): AbortSignal {
     const current = this.election(election).currentLeadership();
-    return current?.signal ?? AbortSignal.abort(new Error('This instance is not the leader.'));
+    return (
+      current?.signal ?? AbortSignal.abort(new Error(notLeaderSignalReason(this.election(election).name)))
+    );
   }
 
   /**
@@ -198,7 +154,7 @@ export class LeaderElectionService
       return Promise.reject(error);
     }
     const { signal } = options;
-    if (this.stopped) return Promise.reject(new Error(waitAfterShutdownMessage(target.name)));
+    if (this.orchestrator.stopping) return Promise.reject(new Error(waitAfterShutdownMessage(target.name)));
     return new Promise<Leadership>((resolve, reject) => {
       const subscription = new Subscription();
       const cleanup = () => {
@@ -206,7 +162,7 @@ export class LeaderElectionService
         signal?.removeEventListener('abort', onAbort);
       };
       const settle = (): boolean => {
-        const leadership = this.getLeadership(target.name);
+        const leadership = this.leadershipOf(target.name);
         if (!leadership) return false;
         cleanup();
         resolve(leadership);
@@ -214,11 +170,11 @@ export class LeaderElectionService
       };
       const onAbort = () => {
         cleanup();
-        reject(signal?.reason ?? new Error('waitForLeadership was aborted.'));
+        reject(signal?.reason ?? new Error(waitAbortedMessage(target.name)));
       };
       if (signal?.aborted) return onAbort();
       subscription.add(
-        this.events.subscribe({
+        this.changes$.subscribe({
           next: (event) => {
             if (event.election === target.name && event.type === 'elected') settle();
           },
@@ -260,7 +216,7 @@ export class LeaderElectionService
     if (trx?.isTransaction !== true) {
       throw new LeaderElectionConfigError(assertLeaderNeedsTransactionMessage());
     }
-    const leadership = this.getLeadership(target.name);
+    const leadership = this.leadershipOf(target.name);
     if (!leadership) throw new NotLeaderError(target.name, target.getState().leaderId);
     let held: boolean;
     try {
@@ -325,7 +281,7 @@ export class LeaderElectionService
     } catch (error) {
       // A paused or cut-off leader: the server closed the fenced transaction's connection (rolling it
       // back) and another instance may lead by now. Say so, with the driver error as the cause.
-      if (term !== undefined && isConnectionLost(error) && this.getLeadership(target.name)?.term !== term) {
+      if (term !== undefined && isConnectionLost(error) && this.leadershipOf(target.name)?.term !== term) {
         throw new NotLeaderError(
           target.name,
           target.getState().leaderId,
@@ -337,32 +293,6 @@ export class LeaderElectionService
       }
       throw error;
     }
-  }
-
-  /** @internal Starts campaigning. */
-  onApplicationBootstrap(): void {
-    this.elector.start();
-  }
-
-  /**
-   * @internal Ends leadership for the application (signals aborted, no new leader-only calls), waits for
-   * running calls up to `drainTimeoutMs` while still holding the leases, then releases them.
-   */
-  async beforeApplicationShutdown(): Promise<void> {
-    this.stopped ??= this.shutdown();
-    await this.stopped;
-  }
-
-  /** @internal Safety net when only `onApplicationShutdown` runs. */
-  async onApplicationShutdown(): Promise<void> {
-    await this.beforeApplicationShutdown();
-  }
-
-  private async shutdown(): Promise<void> {
-    this.elector.beginShutdown();
-    await this[LEADER_ONLY_RUNTIME].drain(this.options.drainTimeoutMs);
-    await this.elector.stop();
-    this.events.complete();
   }
 
   private election(name: string | undefined): Election {
