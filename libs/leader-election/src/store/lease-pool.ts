@@ -10,7 +10,7 @@ export const DEFAULT_LEASE_POOL_SIZE = 2;
 
 // Short lock waits: a lease statement that waits on a lock is better failed and retried inside its
 // deadline. UTC session time zone so that nothing on these connections depends on the server's zone.
-const SESSION_SETUP = "SET SESSION innodb_lock_wait_timeout = 1, lock_wait_timeout = 5, time_zone = '+00:00'";
+export const SESSION_SETUP = "SET SESSION innodb_lock_wait_timeout = 1, lock_wait_timeout = 5, time_zone = '+00:00'";
 
 /** The result of one statement: rows for a SELECT, `affectedRows` for a write. */
 export interface StatementResult {
@@ -53,6 +53,8 @@ export class LeasePool {
     connection: LeaseConnectionOptions,
     connectTimeoutMs: number,
     poolSize: number = DEFAULT_LEASE_POOL_SIZE,
+    /** The statement that prepares each new connection (replaceable so that tests can make it fail). */
+    private readonly sessionSetup: string = SESSION_SETUP,
   ) {
     this.secrets = connectionSecrets(connection);
     const base: PoolOptions = typeof connection === 'string' ? { uri: connection } : { ...connection };
@@ -91,7 +93,7 @@ export class LeasePool {
     // becoming unhandled 'error' events.
     this.pool.on('connection', (conn) => {
       conn.on('error', () => undefined);
-      conn.query(SESSION_SETUP, () => undefined);
+      conn.query(this.sessionSetup, () => undefined);
     });
   }
 
