@@ -8,9 +8,12 @@ import { mustDestroyConnection, toLeaseStoreError, type DriverErrorLike } from '
  */
 export const DEFAULT_LEASE_POOL_SIZE = 2;
 
+// autocommit = 1: a server whose default is autocommit=0 (my.cnf, init_connect) would otherwise leave every
+// lease statement in an open transaction that a dropped connection rolls back: two leaders of one term.
 // Short lock waits: a lease statement that waits on a lock is better failed and retried inside its
 // deadline. UTC session time zone so that nothing on these connections depends on the server's zone.
-export const SESSION_SETUP = "SET SESSION innodb_lock_wait_timeout = 1, lock_wait_timeout = 5, time_zone = '+00:00'";
+export const SESSION_SETUP =
+  "SET SESSION autocommit = 1, innodb_lock_wait_timeout = 1, lock_wait_timeout = 5, time_zone = '+00:00'";
 
 /** The result of one statement: rows for a SELECT, `affectedRows` for a write. */
 export interface StatementResult {
@@ -48,6 +51,8 @@ export class LeasePool {
   /** The user's connection settings without pool settings, for single connections (doorbells). */
   readonly connectionOptions: PoolOptions;
   private closed = false;
+  /** Connections whose session setup succeeded; any other connection runs it before its first statement. */
+  private readonly prepared = new WeakSet<PoolConnection>();
 
   constructor(
     connection: LeaseConnectionOptions,
@@ -93,7 +98,6 @@ export class LeasePool {
     // becoming unhandled 'error' events.
     this.pool.on('connection', (conn) => {
       conn.on('error', () => undefined);
-      conn.query(this.sessionSetup, () => undefined);
     });
   }
 
@@ -167,10 +171,27 @@ export class LeasePool {
               }
             });
           });
-        work(query).then(
-          (value) => finish(undefined, value),
-          (err: unknown) => finish(err),
-        );
+        const start = () =>
+          work(query).then(
+            (value) => finish(undefined, value),
+            (err: unknown) => finish(err),
+          );
+        if (this.prepared.has(connection)) {
+          start();
+          return;
+        }
+        // The first statement on a new connection waits for its setup; a connection whose setup failed
+        // is destroyed and never used (it could be in autocommit=0, on another time zone...).
+        connection.query(this.sessionSetup, (setupError) => {
+          if (settled) return; // the deadline passed and destroyed it
+          if (setupError) {
+            destroy();
+            finish(this.toStoreError(setupError));
+            return;
+          }
+          this.prepared.add(connection);
+          start();
+        });
       });
     });
   }

@@ -1,0 +1,89 @@
+import { createConnection } from 'mysql2/promise';
+import { LeasePool } from '../libs/leader-election/src/store/lease-pool';
+import { LeaseStoreError } from '../libs/leader-election/src/store/lease-store';
+import { MysqlLeaseStore } from '../libs/leader-election/src/store/mysql-lease-store';
+import { createTestDatabase, type TestDatabase } from './support/database';
+import { startThrowawayServer, type ThrowawayServer } from './support/mysql-server';
+
+// The lease pool's session: what every lease connection is set to before its first statement, and what
+// happens when that setup cannot be done.
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+describe('lease session setup', () => {
+  describe('on a server whose default is autocommit=0', () => {
+    let server: ThrowawayServer;
+    const stores: MysqlLeaseStore[] = [];
+
+    beforeAll(async () => {
+      server = await startThrowawayServer(undefined, ['--autocommit=0']);
+    }, 60_000);
+    afterAll(async () => {
+      await Promise.all(stores.map((store) => store.close().catch(() => undefined)));
+      await server?.stop();
+    });
+
+    const newStore = () => {
+      const store = new MysqlLeaseStore({
+        connection: server.url,
+        tableName: 'lease_autocommit',
+        operationTimeoutMs: 3_000,
+      });
+      stores.push(store);
+      return store;
+    };
+
+    it("an acquisition is committed: another session sees it, and once the winner's connections are gone nobody else wins the same term", async () => {
+      const first = newStore();
+      await first.ensureSchema();
+      await first.ensureRow('jobs');
+      expect(await first.acquire('jobs', 'holder-a', 0, 30_000)).toBe(true);
+
+      // A fresh session (itself autocommit=0 here) reads only committed rows.
+      const observer = await createConnection({ uri: server.url, supportBigNumbers: true });
+      const [rows] = await observer.query("SELECT holder, term FROM lease_autocommit WHERE name = 'jobs'");
+      await observer.end();
+      expect((rows as Record<string, unknown>[])[0]).toEqual({ holder: 'holder-a', term: 1 });
+
+      // The winner's connections die (crash, pool recycling): an uncommitted acquisition would roll back.
+      await first.close();
+      const second = newStore();
+      expect(await second.acquire('jobs', 'holder-b', 0, 30_000)).toBe(false);
+      expect(await second.read('jobs')).toMatchObject({ holder: 'holder-a', term: 1, valid: true });
+    });
+  });
+
+  describe('when the setup statement fails', () => {
+    let db: TestDatabase;
+    beforeAll(async () => {
+      db = await createTestDatabase('lease_session');
+    });
+    afterAll(async () => {
+      await db.drop();
+    });
+
+    it('a lease connection whose session setup fails surfaces the error, runs no statement and is destroyed', async () => {
+      const { user, url } = await db.createUser();
+      const pool = new LeasePool(url, 3_000, 2, 'SET SESSION no_such_variable_for_this_test = 1');
+      const work = jest.fn(async () => 'ran');
+      try {
+        const outcome = await pool.run(3_000, work).catch((error: unknown) => error);
+        expect(outcome).toBeInstanceOf(LeaseStoreError);
+        expect(work).not.toHaveBeenCalled();
+        // The connection was destroyed, not returned to the pool for a later statement.
+        let sessions = -1;
+        for (let i = 0; i < 40 && sessions !== 0; i++) {
+          const rows = await db.query<{ n: number }[]>(
+            'SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE USER = ?',
+            [user],
+          );
+          sessions = Number(rows[0].n);
+          if (sessions !== 0) await sleep(50);
+        }
+        expect(sessions).toBe(0);
+      } finally {
+        await pool.close();
+      }
+    });
+  });
+});
