@@ -1,6 +1,6 @@
 import { sql, type RawBuilder } from 'kysely';
 import { LeaseStoreError, type LeaseDoorbell, type LeaseRow, type LeaseStore } from './lease-store';
-import { doorbellLockName, MysqlDoorbell } from './mysql-doorbell';
+import { MysqlDoorbell } from './mysql-doorbell';
 import { LeasePool, type LeaseConnectionOptions, type StatementResult } from './lease-pool';
 import {
   createLeaseTableSql,
@@ -150,7 +150,7 @@ export class MysqlLeaseStore implements LeaseStore {
   }
 
   openDoorbell(name: string): LeaseDoorbell {
-    return new MysqlDoorbell(doorbellLockName(this.options.tableName, name), {
+    return new MysqlDoorbell(this.options.tableName, name, {
       connection: this.pool.connectionOptions,
       secrets: this.pool.secrets,
       operationTimeoutMs: this.options.operationTimeoutMs,
