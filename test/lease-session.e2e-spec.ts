@@ -1,14 +1,54 @@
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { createConnection } from 'mysql2/promise';
 import { LeasePool } from '../libs/leader-election/src/store/lease-pool';
 import { LeaseStoreError } from '../libs/leader-election/src/store/lease-store';
 import { MysqlLeaseStore } from '../libs/leader-election/src/store/mysql-lease-store';
-import { createTestDatabase, type TestDatabase } from './support/database';
+import { createTestDatabase, mysqlUrl, type TestDatabase } from './support/database';
 import { startThrowawayServer, type ThrowawayServer } from './support/mysql-server';
 
 // The lease pool's session: what every lease connection is set to before its first statement, and what
 // happens when that setup cannot be done.
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * A proxy to the test server that resets (TCP RST) the connections for which `reset(n)` says so, `n`
+ * counting accepted connections from 1, before the server's greeting: a connect failure, no statement sent.
+ */
+async function startResettingProxy(reset: (n: number) => boolean) {
+  const target = new URL(mysqlUrl());
+  const sockets = new Set<Socket>();
+  let accepted = 0;
+  const server: Server = createServer((client) => {
+    sockets.add(client);
+    client.on('error', () => undefined);
+    if (reset(++accepted)) {
+      client.resetAndDestroy();
+      return;
+    }
+    const upstream = connect(Number(target.port || 3306), target.hostname);
+    sockets.add(upstream);
+    upstream.on('error', () => client.destroy());
+    client.pipe(upstream);
+    upstream.pipe(client);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  const url = new URL(mysqlUrl());
+  url.hostname = '127.0.0.1';
+  url.port = String(port);
+  return {
+    url: url.toString(),
+    accepted: () => accepted,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
 
 describe('lease session setup', () => {
   describe('on a server whose default is autocommit=0', () => {
@@ -83,6 +123,34 @@ describe('lease session setup', () => {
         expect(sessions).toBe(0);
       } finally {
         await pool.close();
+      }
+    });
+  });
+
+  describe('connect failures (no statement sent)', () => {
+    it('a connection reset during the handshake fails as unreachable, never outcome-unknown', async () => {
+      const proxy = await startResettingProxy(() => true);
+      const pool = new LeasePool(proxy.url, 3_000);
+      try {
+        const error = await pool.run(3_000, (query) => query('SELECT 1', [])).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(LeaseStoreError);
+        expect((error as LeaseStoreError).kind).toBe('unreachable');
+      } finally {
+        await pool.close();
+        await proxy.close();
+      }
+    });
+
+    it('a fresh connection that fails its handshake is retried once on another connection within the deadline', async () => {
+      const proxy = await startResettingProxy((n) => n === 1);
+      const pool = new LeasePool(proxy.url, 3_000);
+      try {
+        const result = await pool.run(3_000, (query) => query('SELECT 1 AS one', []));
+        expect(result.rows).toEqual([{ one: 1 }]);
+        expect(proxy.accepted()).toBe(2);
+      } finally {
+        await pool.close();
+        await proxy.close();
       }
     });
   });

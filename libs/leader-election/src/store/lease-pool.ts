@@ -144,55 +144,74 @@ export class LeasePool {
         );
       }, deadlineMs);
 
-      this.pool.getConnection((error, connection) => {
-        if (settled) {
-          // The deadline passed while waiting: give the connection straight back.
-          connection?.release();
-          return;
-        }
-        if (error) {
-          finish(this.toStoreError(error));
-          return;
-        }
-        conn = connection;
-        const query = (sql: string, params: readonly unknown[]) =>
-          new Promise<StatementResult>((res, rej) => {
-            sent = true;
-            connection.query(sql, params as unknown[], (err, result) => {
-              if (err) {
-                if (mustDestroyConnection(err as DriverErrorLike)) destroy();
-                rej(this.toStoreError(err));
-                return;
-              }
-              if (Array.isArray(result)) {
-                res({ rows: result as Record<string, unknown>[], affectedRows: 0 });
-              } else {
-                res({ rows: [], affectedRows: (result as { affectedRows: number }).affectedRows });
-              }
-            });
-          });
-        const start = () =>
-          work(query).then(
-            (value) => finish(undefined, value),
-            (err: unknown) => finish(err),
-          );
-        if (this.prepared.has(connection)) {
-          start();
-          return;
-        }
-        // The first statement on a new connection waits for its setup; a connection whose setup failed
-        // is destroyed and never used (it could be in autocommit=0, on another time zone...).
-        connection.query(this.sessionSetup, (setupError) => {
-          if (settled) return; // the deadline passed and destroyed it
-          if (setupError) {
-            destroy();
-            finish(this.toStoreError(setupError));
+      // Before any statement was sent (handshake reset, connect timeout, failed setup) nothing can have
+      // applied: such a failure is `unreachable`, never `outcome-unknown`, and is tried once more on
+      // another connection while the deadline allows. A leader must not step down because a fresh
+      // connection could not be opened.
+      let attemptsLeft = 2;
+      const connectFailed = (error: unknown) => {
+        const storeError = this.toStoreError(error);
+        const failure =
+          storeError.kind === 'outcome-unknown'
+            ? new LeaseStoreError('unreachable', storeError.message, storeError.code)
+            : storeError;
+        destroy();
+        conn = undefined;
+        destroyed = false;
+        if (--attemptsLeft > 0 && failure.kind !== 'configuration') obtain();
+        else finish(failure);
+      };
+
+      const obtain = () =>
+        this.pool.getConnection((error, connection) => {
+          if (settled) {
+            // The deadline passed while waiting: give the connection straight back.
+            connection?.release();
             return;
           }
-          this.prepared.add(connection);
-          start();
+          if (error) {
+            connectFailed(error);
+            return;
+          }
+          conn = connection;
+          const query = (sql: string, params: readonly unknown[]) =>
+            new Promise<StatementResult>((res, rej) => {
+              sent = true;
+              connection.query(sql, params as unknown[], (err, result) => {
+                if (err) {
+                  if (mustDestroyConnection(err as DriverErrorLike)) destroy();
+                  rej(this.toStoreError(err));
+                  return;
+                }
+                if (Array.isArray(result)) {
+                  res({ rows: result as Record<string, unknown>[], affectedRows: 0 });
+                } else {
+                  res({ rows: [], affectedRows: (result as { affectedRows: number }).affectedRows });
+                }
+              });
+            });
+          const start = () =>
+            work(query).then(
+              (value) => finish(undefined, value),
+              (err: unknown) => finish(err),
+            );
+          if (this.prepared.has(connection)) {
+            start();
+            return;
+          }
+          // The first statement on a new connection waits for its setup; a connection whose setup failed
+          // is destroyed and never used (it could be in autocommit=0, on another time zone...).
+          connection.query(this.sessionSetup, (setupError) => {
+            if (settled) return; // the deadline passed and destroyed it
+            if (setupError) {
+              connectFailed(setupError);
+              return;
+            }
+            this.prepared.add(connection);
+            start();
+          });
         });
-      });
+      obtain();
     });
   }
 
