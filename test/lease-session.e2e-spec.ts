@@ -4,7 +4,7 @@ import { LeasePool } from '../libs/leader-election/src/store/lease-pool';
 import { LeaseStoreError } from '../libs/leader-election/src/store/lease-store';
 import { MysqlLeaseStore } from '../libs/leader-election/src/store/mysql-lease-store';
 import { createTestDatabase, mysqlUrl, type TestDatabase } from './support/database';
-import { startThrowawayServer, type ThrowawayServer } from './support/mysql-server';
+import { freePort, startThrowawayServer, type ThrowawayServer } from './support/mysql-server';
 
 // The lease pool's session: what every lease connection is set to before its first statement, and what
 // happens when that setup cannot be done.
@@ -152,6 +152,47 @@ describe('lease session setup', () => {
         await pool.close();
         await proxy.close();
       }
+    });
+  });
+
+  describe('Galera (wsrep_on)', () => {
+    const syncWaitOf = async (url: string) => {
+      const pool = new LeasePool(url, 3_000);
+      try {
+        const { rows } = await pool.run(3_000, (query) =>
+          query('SELECT @@SESSION.wsrep_sync_wait AS syncWait', []),
+        );
+        return Number(rows[0].syncWait);
+      } finally {
+        await pool.close();
+      }
+    };
+
+    it('on a (single-node) Galera cluster every lease session reads causally: wsrep_sync_wait = 1', async () => {
+      const galeraPort = await freePort();
+      const server = await startThrowawayServer(undefined, [
+        '--wsrep-on=ON',
+        '--wsrep-provider=/usr/lib/galera/libgalera_smm.so',
+        '--wsrep-cluster-address=gcomm://',
+        `--wsrep-provider-options=gmcast.listen_addr=tcp://127.0.0.1:${galeraPort}`,
+        '--wsrep-node-address=127.0.0.1',
+        '--binlog-format=ROW',
+        '--innodb-autoinc-lock-mode=2',
+      ]);
+      try {
+        expect(await syncWaitOf(server.url)).toBe(1);
+      } finally {
+        await server.stop();
+      }
+    }, 60_000);
+
+    it('without Galera the session keeps the server default wsrep_sync_wait', async () => {
+      const rows = await createConnection({ uri: mysqlUrl() }).then(async (conn) => {
+        const [result] = await conn.query('SELECT @@wsrep_sync_wait AS syncWait');
+        await conn.end();
+        return result as { syncWait: number }[];
+      });
+      expect(await syncWaitOf(mysqlUrl())).toBe(Number(rows[0].syncWait));
     });
   });
 });

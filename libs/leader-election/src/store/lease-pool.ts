@@ -15,6 +15,18 @@ export const DEFAULT_LEASE_POOL_SIZE = 2;
 export const SESSION_SETUP =
   "SET SESSION autocommit = 1, innodb_lock_wait_timeout = 1, lock_wait_timeout = 5, time_zone = '+00:00'";
 
+/** Asks whether the connection is a Galera node (MySQL without wsrep answers 1193, unknown variable). */
+const WSREP_PROBE = 'SELECT @@wsrep_on AS wsrep';
+const UNKNOWN_VARIABLE = 1193;
+
+/**
+ * The extra setup of a session on a Galera node (`wsrep_on` = 1): `wsrep_sync_wait = 1` makes its reads
+ * wait until the node has applied every write the cluster committed before them (DESIGN.md, "Galera").
+ */
+export function wsrepSessionSetup(wsrepOn: unknown): string | undefined {
+  return Number(wsrepOn) === 1 ? 'SET SESSION wsrep_sync_wait = 1' : undefined;
+}
+
 /** The result of one statement: rows for a SELECT, `affectedRows` for a write. */
 export interface StatementResult {
   readonly rows: readonly Record<string, unknown>[];
@@ -201,18 +213,34 @@ export class LeasePool {
           }
           // The first statement on a new connection waits for its setup; a connection whose setup failed
           // is destroyed and never used (it could be in autocommit=0, on another time zone...).
-          connection.query(this.sessionSetup, (setupError) => {
-            if (settled) return; // the deadline passed and destroyed it
-            if (setupError) {
-              connectFailed(setupError);
-              return;
-            }
-            this.prepared.add(connection);
-            start();
-          });
+          this.prepare(connection).then(
+            () => {
+              if (settled) return; // the deadline passed and destroyed it
+              this.prepared.add(connection);
+              start();
+            },
+            (setupError: unknown) => {
+              if (!settled) connectFailed(setupError);
+            },
+          );
         });
       obtain();
     });
+  }
+
+  /** The session setup of a new connection, then Galera's causal reads where the server is a Galera node. */
+  private async prepare(connection: PoolConnection): Promise<void> {
+    const statement = (text: string) =>
+      new Promise<unknown>((resolve, reject) =>
+        connection.query(text, (error, rows) => (error ? reject(error) : resolve(rows))),
+      );
+    await statement(this.sessionSetup);
+    const probe = (await statement(WSREP_PROBE).catch((error: DriverErrorLike) => {
+      if (error.errno === UNKNOWN_VARIABLE) return [];
+      throw error;
+    })) as { wsrep?: unknown }[];
+    const galera = wsrepSessionSetup(probe[0]?.wsrep);
+    if (galera) await statement(galera);
   }
 
   /** Ends the pool; statements in flight fail, none are accepted afterwards. */
