@@ -1,5 +1,11 @@
+import { Kysely, MysqlDialect } from 'kysely';
+import { createPool } from 'mysql2';
 import { LeaseStoreError } from '../libs/leader-election/src/store/lease-store';
-import { createLeaseTableSql, upgradeLeaseTableSql } from '../libs/leader-election/src/store/lease-table';
+import {
+  createLeaseTableMigration,
+  createLeaseTableSql,
+  upgradeLeaseTableSql,
+} from '../libs/leader-election/src/store/lease-table';
 import { MysqlLeaseStore } from '../libs/leader-election/src/store/mysql-lease-store';
 import { createTestDatabase, mysqlUrl, withDatabase, type TestDatabase } from './support/database';
 
@@ -57,6 +63,21 @@ describe('lease table', () => {
     expect(await store.read('jobs ')).toMatchObject({ holder: 'holder-2', term: 1 });
     const rows = await db.query<{ name: string }[]>('SELECT name FROM lease_exact_names');
     expect(rows.map((row) => row.name).sort()).toEqual([...names].sort());
+  });
+
+  it("the table of createLeaseTableMigration() keeps 'jobs' and 'jobs ' apart too (createTable: false)", async () => {
+    const kysely = new Kysely<Record<string, never>>({
+      dialect: new MysqlDialect({ pool: createPool({ uri: db.url, connectionLimit: 1 }) }),
+    });
+    try {
+      await createLeaseTableMigration('lease_migrated_names').up(kysely);
+    } finally {
+      await kysely.destroy();
+    }
+    const store = newStore('lease_migrated_names');
+    for (const name of ['jobs', 'jobs ']) await store.ensureRow(name);
+    expect(await store.acquire('jobs', 'holder-a', 0, 30_000)).toBe(true);
+    expect(await store.acquire('jobs ', 'holder-b', 0, 30_000)).toBe(true);
   });
 
   it("holders that differ only in case are different holders: one cannot renew or release the other's lease", async () => {

@@ -21,6 +21,21 @@ export type LeaseKeyCollation = 'utf8mb4_bin' | 'utf8mb4_nopad_bin' | 'utf8mb4_0
 /** Valid on every supported server; `ensureSchema` uses the server's NO PAD binary collation when it has one. */
 export const DEFAULT_LEASE_KEY_COLLATION: LeaseKeyCollation = 'utf8mb4_bin';
 
+/**
+ * Asks the server for its NO PAD binary collation (none on MySQL 5.7: then `utf8mb4_bin` it is). Used by
+ * `ensureSchema` and the migration, so that both create the same table.
+ */
+export const NO_PAD_BINARY_COLLATION_QUERY = sql<{ name: string }>`
+  SELECT COLLATION_NAME AS name FROM information_schema.COLLATIONS
+  WHERE COLLATION_NAME IN ('utf8mb4_nopad_bin', 'utf8mb4_0900_bin')
+  ORDER BY COLLATION_NAME DESC`;
+
+/** The first row of `NO_PAD_BINARY_COLLATION_QUERY`'s answer as a collation, or the portable default. */
+export function pickKeyCollation(rows: readonly { name?: unknown }[]): LeaseKeyCollation {
+  const found = rows[0]?.name;
+  return found === undefined ? DEFAULT_LEASE_KEY_COLLATION : (String(found) as LeaseKeyCollation);
+}
+
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]{0,63}$/;
 
 /** True when `name` can be used as the lease table's name without quoting surprises. */
@@ -111,7 +126,8 @@ export function createLeaseTableMigration(tableName: string = DEFAULT_LEASE_TABL
   return {
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- kysely's Migration signature
     async up(db: Kysely<any>): Promise<void> {
-      await leaseTableDdl(tableName).execute(db);
+      const { rows } = await NO_PAD_BINARY_COLLATION_QUERY.execute(db);
+      await leaseTableDdl(tableName, pickKeyCollation(rows)).execute(db);
     },
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- kysely's Migration signature
     async down(db: Kysely<any>): Promise<void> {

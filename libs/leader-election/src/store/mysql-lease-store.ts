@@ -4,10 +4,11 @@ import { MysqlDoorbell } from './mysql-doorbell';
 import { LeasePool, type LeaseConnectionOptions, type StatementResult } from './lease-pool';
 import {
   createLeaseTableSql,
-  DEFAULT_LEASE_KEY_COLLATION,
   EXPIRED_AT,
   isBinaryCollation,
   leaseTableDdl,
+  NO_PAD_BINARY_COLLATION_QUERY,
+  pickKeyCollation,
   upgradeLeaseTableSql,
   type LeaseKeyCollation,
 } from './lease-table';
@@ -230,12 +231,8 @@ export class MysqlLeaseStore implements LeaseStore {
    * The server's binary collation that also keeps trailing spaces significant (NO PAD), else `utf8mb4_bin`.
    */
   private async keyCollation(): Promise<LeaseKeyCollation> {
-    const { rows } = await this.execute(sql`
-      SELECT COLLATION_NAME AS name FROM information_schema.COLLATIONS
-      WHERE COLLATION_NAME IN ('utf8mb4_nopad_bin', 'utf8mb4_0900_bin')
-      ORDER BY COLLATION_NAME DESC`);
-    const found = rows[0]?.name;
-    return found === undefined ? DEFAULT_LEASE_KEY_COLLATION : (String(found) as LeaseKeyCollation);
+    const { rows } = await this.execute(NO_PAD_BINARY_COLLATION_QUERY);
+    return pickKeyCollation(rows);
   }
 }
 
