@@ -44,6 +44,8 @@ export interface StatementRecord {
   readonly holder?: string;
   /** `acquire`: the observed term; `renew` / `release`: the term held. */
   readonly term?: number;
+  /** `acquire`: the term it takes when it wins. */
+  readonly newTerm?: number;
   readonly leaseMs?: number;
   /** `waitLock`: the timeout the server applies (whole seconds, as `MysqlDoorbell` sends it), in ms. */
   readonly waitMs?: number;
@@ -144,7 +146,7 @@ interface HungStatement {
  * derived from a `FakeClock`:
  *
  * - acquire: compare-and-swap on the observed term, only when `expires_at <= now OR holder = me`; the new
- *   term is observed + 1;
+ *   term is the one passed (observed + 1 by default);
  * - renew: only when holder and term match and the lease has not expired;
  * - release: `expires_at` goes to 1970, holder and term stay;
  * - read: `valid` and `remainingUs` on the database's clock.
@@ -206,8 +208,14 @@ export class MemoryLeaseStore implements LeaseStore {
   read(name: string): Promise<LeaseRow | undefined> {
     return this.viaClient(undefined).read(name);
   }
-  acquire(name: string, holder: string, observedTerm: number, leaseMs: number): Promise<boolean> {
-    return this.viaClient(undefined).acquire(name, holder, observedTerm, leaseMs);
+  acquire(
+    name: string,
+    holder: string,
+    observedTerm: number,
+    leaseMs: number,
+    newTerm?: number,
+  ): Promise<boolean> {
+    return this.viaClient(undefined).acquire(name, holder, observedTerm, leaseMs, newTerm);
   }
   renew(name: string, holder: string, term: number, leaseMs: number): Promise<boolean> {
     return this.viaClient(undefined).renew(name, holder, term, leaseMs);
@@ -251,6 +259,15 @@ export class MemoryLeaseStore implements LeaseStore {
       renewedAt: now,
       expiresAt: now + row.expiresInMs,
     });
+  }
+
+  /**
+   * Deletes a row (or every row: a table dropped and re-created), as an operator would; the next
+   * `ensureRow` creates it again at term 0.
+   */
+  deleteRow(name?: string): void {
+    if (name === undefined) this.rows.clear();
+    else this.rows.delete(name);
   }
 
   /** The fake monotonic time at which `expires_at` of the row is (or was) reached on the DB's clock. */
@@ -553,20 +570,23 @@ export class MemoryLeaseStore implements LeaseStore {
             remainingUs: Math.round((row.expiresAt - now) * 1000),
           };
         }),
-      acquire: (name, holder, observedTerm, leaseMs) =>
-        this.submit({ kind: 'acquire', client, name, holder, term: observedTerm, leaseMs }, (now) => {
-          const row = this.rows.get(name);
-          if (!row || row.term !== observedTerm || !(row.expiresAt <= now || row.holder === holder))
-            return false;
-          this.rows.set(name, {
-            holder,
-            term: observedTerm + 1,
-            acquiredAt: now,
-            renewedAt: now,
-            expiresAt: now + leaseMs,
-          });
-          return true;
-        }),
+      acquire: (name, holder, observedTerm, leaseMs, newTerm = observedTerm + 1) =>
+        this.submit(
+          { kind: 'acquire', client, name, holder, term: observedTerm, leaseMs, newTerm },
+          (now) => {
+            const row = this.rows.get(name);
+            if (!row || row.term !== observedTerm || !(row.expiresAt <= now || row.holder === holder))
+              return false;
+            this.rows.set(name, {
+              holder,
+              term: newTerm,
+              acquiredAt: now,
+              renewedAt: now,
+              expiresAt: now + leaseMs,
+            });
+            return true;
+          },
+        ),
       renew: (name, holder, term, leaseMs) =>
         this.submit({ kind: 'renew', client, name, holder, term, leaseMs }, (now) => {
           const row = this.rows.get(name);
@@ -586,7 +606,7 @@ export class MemoryLeaseStore implements LeaseStore {
   }
 
   private submit<T extends boolean | LeaseRow | undefined>(
-    info: Pick<StatementRecord, 'kind' | 'client' | 'name' | 'holder' | 'term' | 'leaseMs'>,
+    info: Pick<StatementRecord, 'kind' | 'client' | 'name' | 'holder' | 'term' | 'newTerm' | 'leaseMs'>,
     statement: (dbNow: number) => T,
   ): Promise<T> {
     const record: StatementRecord = {

@@ -49,8 +49,14 @@ export class BatchingLeaseStore implements LeaseStore {
   ensureRow(name: string): Promise<void> {
     return this.inner.ensureRow(name);
   }
-  acquire(name: string, holder: string, observedTerm: number, leaseMs: number): Promise<boolean> {
-    return this.inner.acquire(name, holder, observedTerm, leaseMs);
+  acquire(
+    name: string,
+    holder: string,
+    observedTerm: number,
+    leaseMs: number,
+    newTerm?: number,
+  ): Promise<boolean> {
+    return this.inner.acquire(name, holder, observedTerm, leaseMs, newTerm);
   }
   release(name: string, holder: string, term: number): Promise<boolean> {
     return this.inner.release(name, holder, term);

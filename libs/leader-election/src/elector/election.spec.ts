@@ -380,6 +380,54 @@ describe('Election (fake clock, in-memory lease store)', () => {
       ]);
       expect(w.violations).toEqual([]);
     });
+
+    it('a lease row deleted and re-created (term 0) while leading or following: every later term is above every term seen, none handed out twice', async () => {
+      const w = world();
+      // Deleting the row is exactly what the backing check would flag: the leader learns at its next renewal.
+      w.skipLeaseBackingCheck();
+      await w.store.ensureRow(NAME);
+      w.store.seed(NAME, { holder: 'ghost', term: 7, expiresInMs: 100 });
+      w.store.latency = 10;
+      const a = w.candidate('a');
+      const b = w.candidate('b');
+      a.election.start();
+      b.election.start();
+      await w.runUntil(() => w.leaders().length === 1, L, 'a leader');
+      const [first, second] = a.election.isLeader() ? [a, b] : [b, a];
+      const firstTerm = first.election.currentLeadership()!.term;
+      expect(firstTerm).toBe(8);
+
+      // Deleted while `first` leads: whoever re-creates it starts at term 0 and must go above 8.
+      w.store.deleteRow(NAME);
+      await w.runUntil(
+        () => w.leaders().some((c) => c.election.currentLeadership()!.term !== firstTerm),
+        L + P,
+        'a leader after the deletion',
+      );
+      const afterLeading = w.leaders().find((c) => c.election.currentLeadership()!.term !== firstTerm)!;
+      const secondTerm = afterLeading.election.currentLeadership()!.term;
+      expect(secondTerm).toBeGreaterThan(firstTerm);
+
+      // Deleted while the other one follows: the leader dies, its belief ends, then the row goes.
+      const follower = afterLeading === first ? second : first;
+      afterLeading.clock.pause();
+      // Its belief ends at t_send + L - M, before the lease expires on the database: no timer needed.
+      await w.clock.advanceTo(lastOf(w.store.wins()).sentAt + L - M);
+      expect(afterLeading.election.isLeader()).toBe(false);
+      w.store.deleteRow(NAME);
+      await w.runUntil(() => follower.election.isLeader(), L + P, 'the follower elected');
+      const thirdTerm = follower.election.currentLeadership()!.term;
+      expect(thirdTerm).toBeGreaterThan(secondTerm);
+
+      // Every term the database handed out, in order: strictly increasing, never one already used.
+      const taken = w.store.wins().map((s) => s.after!.term);
+      expect(taken).toEqual([firstTerm, secondTerm, thirdTerm]);
+      const elected = [...a.events, ...b.events]
+        .filter(({ event }) => event.type === 'elected')
+        .sort((x, y) => x.at - y.at)
+        .map(({ event }) => event.term);
+      expect(elected).toEqual(taken);
+    });
   });
 
   describe('error classes map to the actions of DESIGN.md', () => {

@@ -66,6 +66,12 @@ export class Election {
   /** Term this candidate holds in the database and has not released, even while not acting on it. */
   private ownedTerm: number | undefined;
   private term = 0;
+  /**
+   * The highest term this candidate has seen, held, or may hold (an acquisition whose outcome is
+   * unknown): the next acquisition goes above it, so that a row deleted and re-created at term 0 never
+   * hands out a fencing token again.
+   */
+  private highestTerm = 0;
   private leaderId: string | null = null;
   private leaseEndsAtWall: number | null = null;
   private lastRenewedAtWall: number | null = null;
@@ -351,17 +357,28 @@ export class Election {
 
   private async tryAcquire(observedTerm: number): Promise<boolean> {
     const { store, name, candidateId, timing, clock } = this.deps;
+    // The CAS still compares the observed term; the new one also goes above every term seen before.
+    const term = Math.max(observedTerm, this.highestTerm) + 1;
     const tSend = clock.now();
-    const won = await store.acquire(name, candidateId, observedTerm, timing.leaseDurationMs);
+    let won: boolean;
+    try {
+      won = await store.acquire(name, candidateId, observedTerm, timing.leaseDurationMs, term);
+    } catch (error) {
+      // It may have applied: never hand out this term again either.
+      if (error instanceof LeaseStoreError && error.kind === 'outcome-unknown') this.seeTerm(term);
+      throw error;
+    }
     this.contact();
+    // Lost: somebody took at least `observedTerm + 1` (unless the read was stale); never hand that out
+    // either, even if the row is deleted before this candidate reads the winner's term.
+    this.seeTerm(won ? term : observedTerm + 1);
     if (!won || this.status !== 'running') {
       if (won) {
         // Stopped while acquiring: hand it straight back.
-        this.ownedTerm = observedTerm + 1;
+        this.ownedTerm = term;
       }
       return won;
     }
-    const term = observedTerm + 1;
     this.ownedTerm = term;
     this.term = term;
     this.leadership = { term, controller: new AbortController() };
@@ -484,6 +501,7 @@ export class Election {
   private observe(row: LeaseRow): void {
     const { clock, candidateId } = this.deps;
     if (row.term > this.term) this.term = row.term;
+    this.seeTerm(row.term);
     if (row.valid) {
       this.leaseEndsAtWall = clock.wallNow() + row.remainingUs / 1000;
       this.setLeader(row.holder === candidateId && !this.leadership ? null : row.holder);
@@ -491,6 +509,10 @@ export class Election {
       this.leaseEndsAtWall = null;
       this.setLeader(null);
     }
+  }
+
+  private seeTerm(term: number): void {
+    if (term > this.highestTerm) this.highestTerm = term;
   }
 
   private setLeader(leaderId: string | null): void {
