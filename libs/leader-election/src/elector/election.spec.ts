@@ -430,6 +430,67 @@ describe('Election (fake clock, in-memory lease store)', () => {
     });
   });
 
+  describe('losing the race', () => {
+    it('a follower whose reads disagree with the CAS (stale replica reads) backs off instead of spinning, and warns once', async () => {
+      const w = world({ latencyMs: 10 });
+      const a = w.candidate('a');
+      a.election.start();
+      await w.runUntil(() => a.election.isLeader(), 1_000, 'leader a');
+
+      // b's SELECTs go to a replica that is stuck before a's acquisition: the lease always looks free.
+      const view = w.store.client('b');
+      let stale = true;
+      const staleStore: LeaseStore = {
+        ...view,
+        read: async (name) => {
+          const row = await view.read(name);
+          return stale ? { holder: '', term: 0, valid: false, remainingUs: -1_000_000 } : row;
+        },
+      };
+      const b = w.candidate('b', { store: staleStore });
+      b.election.start();
+      const window = 10_000;
+      await w.run(window);
+
+      const sent = w.store.find({ client: 'b', kind: ['read', 'acquire'] });
+      expect(sent.filter((s) => s.kind === 'acquire' && s.result === true)).toEqual([]);
+      // About one read and one CAS per P once backed off, plus the few quick ones before that.
+      expect(sent.length).toBeLessThanOrEqual(2 * (window / P + 10));
+      expect(a.election.isLeader()).toBe(true);
+      const warnings = b.logger.at('warn');
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatch(/disagree with the compare-and-swap.*replica/);
+
+      // Reads agree again: b follows a, with one line saying so and no further warning.
+      stale = false;
+      await w.run(2 * P);
+      expect(b.election.getState()).toMatchObject({ role: 'follower', leaderId: 'a' });
+      expect(b.logger.at('warn')).toHaveLength(1);
+      expect(b.logger.at('log').filter((line) => /agree/.test(line))).toHaveLength(1);
+      expect(w.violations).toEqual([]);
+    });
+
+    it('a normal lost race re-reads at once and follows the winner, without a warning', async () => {
+      const w = world({ latencyMs: 10 });
+      const a = w.candidate('a');
+      const b = w.candidate('b');
+      a.election.start();
+      b.election.start();
+      await w.runUntil(() => w.leaders().length === 1, 1_000, 'a leader');
+      const [winner, loser] = a.election.isLeader() ? [a, b] : [b, a];
+      const lost = w.store.find({ kind: 'acquire', holder: loser.id });
+      expect(lost.map((s) => s.result)).toEqual([false]);
+      await w.run(50);
+      const reread = w.store
+        .find({ kind: 'read', holder: undefined, client: undefined })
+        .filter((s) => s.sentAt >= lost[0].settledAt!);
+      expect(reread.length).toBeGreaterThan(0);
+      expect(reread[0].sentAt).toBe(lost[0].settledAt);
+      expect(loser.election.getState().leaderId).toBe(winner.id);
+      expect(loser.logger.at('warn')).toEqual([]);
+    });
+  });
+
   describe('error classes map to the actions of DESIGN.md', () => {
     it.each<LeaseErrorKind>(['not-applied', 'unreachable'])(
       'a renewal failing with %s is retried with growing backoff while validUntil is ahead, and the leader keeps leading',
