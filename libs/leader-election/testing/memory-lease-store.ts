@@ -8,7 +8,8 @@ import {
 import type { FakeClock } from './fake-clock';
 
 /** The statements of DESIGN.md, by the `LeaseStore` method that sends them. */
-export type LeaseStatementKind = 'ensureSchema' | 'ensureRow' | 'read' | 'acquire' | 'renew' | 'release';
+export type LeaseStatementKind =
+  'ensureSchema' | 'ensureRow' | 'read' | 'acquire' | 'renew' | 'release' | 'readMany' | 'renewMany';
 
 /**
  * The named-lock statements of a doorbell (`store/mysql-doorbell.ts`):
@@ -46,6 +47,8 @@ export interface StatementRecord {
   readonly term?: number;
   /** `acquire`: the term it takes when it wins. */
   readonly newTerm?: number;
+  /** `readMany` / `renewMany`: the elections it covers. */
+  readonly names?: readonly string[];
   readonly leaseMs?: number;
   /** `waitLock`: the timeout the server applies (whole seconds, as `MysqlDoorbell` sends it), in ms. */
   readonly waitMs?: number;
@@ -63,7 +66,7 @@ export interface StatementRecord {
    * What it returned (`affectedRows === 1` for updates; the row for reads; whether `GET_LOCK` got the
    * lock; the outcome of a wait), when it ran.
    */
-  result?: boolean | LeaseRow | WaitOutcome;
+  result?: boolean | number | LeaseRow | Map<string, LeaseRow> | WaitOutcome;
   /** Fake time at which the caller got its answer. */
   settledAt?: number;
   error?: LeaseStoreError;
@@ -106,6 +109,11 @@ export interface MemoryLeaseStoreOptions {
    * (named locks work). Can be changed later through `doorbellUnsupported`.
    */
   readonly doorbellUnsupportedReason?: string;
+  /**
+   * `readMany` and `renewMany` (one statement for several elections), so that `BatchingLeaseStore` can
+   * wrap the store. Off by default, so that several elections on one store keep one statement each.
+   */
+  readonly batching?: boolean;
 }
 
 /** A change of a named lock on the database's side, for assertions about ordering. */
@@ -181,8 +189,17 @@ export class MemoryLeaseStore implements LeaseStore {
   readonly openDoorbell?: (name: string) => MemoryDoorbell;
   /** Present only with the `doorbells` option; answers `doorbellUnsupported`. */
   readonly doorbellUnsupportedReason?: () => Promise<string | undefined>;
+  /** Present only with the `batching` option: reads several rows in one statement. */
+  readonly readMany?: (names: readonly string[]) => Promise<Map<string, LeaseRow>>;
+  /** Present only with the `batching` option: renews several of one holder's leases in one statement. */
+  readonly renewMany?: (
+    holder: string,
+    leases: readonly { name: string; term: number }[],
+    leaseMs: number,
+  ) => Promise<number>;
   private readonly locks = new Map<string, NamedLock>();
   private nextSessionId = 1;
+  private readonly batching: boolean;
 
   constructor(
     private readonly clock: FakeClock,
@@ -191,6 +208,12 @@ export class MemoryLeaseStore implements LeaseStore {
     this.dbClockOffsetMs = options.dbClockOffsetMs ?? Date.UTC(2030, 5, 1, 12) + 123.456;
     this.latency = options.latencyMs ?? 0;
     this.doorbellUnsupported = options.doorbellUnsupportedReason;
+    this.batching = options.batching ?? false;
+    if (options.batching) {
+      const view = this.viaClient(undefined);
+      this.readMany = view.readMany;
+      this.renewMany = view.renewMany;
+    }
     if (options.doorbells) {
       this.openDoorbell = (name) => this.newDoorbell(name, undefined);
       this.doorbellUnsupportedReason = () => Promise.resolve(this.doorbellUnsupported);
@@ -543,8 +566,36 @@ export class MemoryLeaseStore implements LeaseStore {
           doorbellUnsupportedReason: () => Promise.resolve(this.doorbellUnsupported),
         }
       : {};
+    const batching: Pick<LeaseStore, 'readMany' | 'renewMany'> = this.batching
+      ? {
+          readMany: (names) =>
+            this.submit({ kind: 'readMany', client, names: [...names] }, (now) => {
+              const rows = new Map<string, LeaseRow>();
+              for (const name of names) {
+                const row = this.rows.get(name);
+                if (row) rows.set(name, toLeaseRow(row, now));
+              }
+              return rows;
+            }),
+          renewMany: (holder, leases, leaseMs) =>
+            this.submit(
+              { kind: 'renewMany', client, holder, names: leases.map((l) => l.name), leaseMs },
+              (now) => {
+                let renewed = 0;
+                for (const { name, term } of leases) {
+                  const row = this.rows.get(name);
+                  if (!row || row.holder !== holder || row.term !== term || !(row.expiresAt > now)) continue;
+                  this.rows.set(name, { ...row, renewedAt: now, expiresAt: now + leaseMs });
+                  renewed++;
+                }
+                return renewed;
+              },
+            ),
+        }
+      : {};
     return {
       ...doorbells,
+      ...batching,
       ensureSchema: () => this.submit({ kind: 'ensureSchema', client }, () => undefined),
       ensureRow: (name) =>
         this.submit({ kind: 'ensureRow', client, name }, () => {
@@ -562,13 +613,7 @@ export class MemoryLeaseStore implements LeaseStore {
       read: (name) =>
         this.submit({ kind: 'read', client, name }, (now) => {
           const row = this.rows.get(name);
-          if (!row) return undefined;
-          return {
-            holder: row.holder,
-            term: row.term,
-            valid: row.expiresAt > now,
-            remainingUs: Math.round((row.expiresAt - now) * 1000),
-          };
+          return row && toLeaseRow(row, now);
         }),
       acquire: (name, holder, observedTerm, leaseMs, newTerm = observedTerm + 1) =>
         this.submit(
@@ -605,8 +650,11 @@ export class MemoryLeaseStore implements LeaseStore {
     };
   }
 
-  private submit<T extends boolean | LeaseRow | undefined>(
-    info: Pick<StatementRecord, 'kind' | 'client' | 'name' | 'holder' | 'term' | 'newTerm' | 'leaseMs'>,
+  private submit<T extends boolean | number | LeaseRow | Map<string, LeaseRow> | undefined>(
+    info: Pick<
+      StatementRecord,
+      'kind' | 'client' | 'name' | 'names' | 'holder' | 'term' | 'newTerm' | 'leaseMs'
+    >,
     statement: (dbNow: number) => T,
   ): Promise<T> {
     const record: StatementRecord = {
@@ -869,6 +917,15 @@ export class MemoryDoorbell implements LeaseDoorbell {
   ): Promise<T> {
     return this.store.sendLockStatement<T>({ ...info, client: this.client, name: this.name }, session, run);
   }
+}
+
+function toLeaseRow(row: LeaseRowSnapshot, dbNow: number): LeaseRow {
+  return {
+    holder: row.holder,
+    term: row.term,
+    valid: row.expiresAt > dbNow,
+    remainingUs: Math.round((row.expiresAt - dbNow) * 1000),
+  };
 }
 
 function matches(statement: StatementRecord, match: StatementMatch | undefined): boolean {
