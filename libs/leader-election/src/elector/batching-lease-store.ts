@@ -146,14 +146,17 @@ export class BatchingLeaseStore implements LeaseStore {
             group.forEach((renewal) => renewal.pending.resolve(true));
             return;
           }
-          // Some lease was lost: find out which, one statement each (they renew again, harmlessly). Each
-          // answers its own caller: one election's failure must not end another's leadership.
-          for (const renewal of group) {
-            await this.inner.renew(renewal.name, holder, renewal.term, leaseMs).then(
-              (renewed) => renewal.pending.resolve(renewed),
-              (error: unknown) => renewal.pending.reject(error),
-            );
-          }
+          // Some lease was lost: find out which, one statement each (they renew again, harmlessly), all
+          // at once so that they share one deadline instead of queueing one behind another. Each answers
+          // its own caller: one election's failure must not end another's leadership.
+          await Promise.all(
+            group.map((renewal) =>
+              this.inner.renew(renewal.name, holder, renewal.term, leaseMs).then(
+                (renewed) => renewal.pending.resolve(renewed),
+                (error: unknown) => renewal.pending.reject(error),
+              ),
+            ),
+          );
         } catch (error) {
           group.forEach((renewal) => renewal.pending.reject(error));
         }
