@@ -509,6 +509,29 @@ describe('Election with a doorbell (fake clock, in-memory named locks)', () => {
       expect(w.violations).toEqual([]);
     });
 
+    it('GET_LOCK failing transiently for good is tried again with a backoff up to a few P, with one log line in all, while standbys poll every P', async () => {
+      const w = world();
+      const [a, b] = ['a', 'b'].map((id) => w.candidate(id));
+      a.election.start();
+      await w.runUntil(() => a.election.isLeader(), 1_000, 'leader a');
+      w.store.failGetLock(Infinity, 'not-applied', { client: 'b', message: 'max_statement_time exceeded' });
+      b.election.start();
+      const windowStart = w.clock.now();
+      await w.run(30 * P);
+
+      const tries = w.store.find({ kind: 'waitLock', client: 'b' });
+      // Once at start, then after P, 2P, 4P, 4P, ...: about 9 in 30 P; never one per poll.
+      expect(tries.length).toBeGreaterThanOrEqual(5);
+      expect(tries.length).toBeLessThanOrEqual(12);
+      const gaps = tries.slice(1).map((t, i) => t.sentAt - tries[i].sentAt);
+      expect(Math.max(...gaps)).toBeLessThanOrEqual(5 * P);
+      const reads = after(w.store.find({ kind: 'read', client: 'b' }), windowStart);
+      expect(reads.length).toBeGreaterThanOrEqual(28);
+      expect(b.logger.lines.filter((line) => line.level !== 'log')).toHaveLength(1);
+      expect(b.election.isLeader()).toBe(false);
+      expect(w.violations).toEqual([]);
+    });
+
     it('a GET_LOCK error on the leader falls back to polling with one log line, and standbys still take over within P', async () => {
       const w = world();
       const [a, b] = ['a', 'b'].map((id) => w.candidate(id));
