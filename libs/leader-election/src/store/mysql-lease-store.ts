@@ -115,12 +115,18 @@ export class MysqlLeaseStore implements LeaseStore {
     return affectedRows;
   }
 
-  async acquire(name: string, holder: string, observedTerm: number, leaseMs: number): Promise<boolean> {
+  async acquire(
+    name: string,
+    holder: string,
+    observedTerm: number,
+    leaseMs: number,
+    newTerm = observedTerm + 1,
+  ): Promise<boolean> {
     // Compare-and-swap on the observed term. `term = IF(holder = ?, ...)` would be evaluated after
     // `holder` was already assigned (single-table SET runs left to right), hence the explicit new term.
     const { affectedRows } = await this.execute(sql`
       UPDATE ${this.table}
-      SET term = ${observedTerm + 1}, holder = ${holder},
+      SET term = ${newTerm}, holder = ${holder},
           acquired_at = UTC_TIMESTAMP(6), renewed_at = UTC_TIMESTAMP(6),
           expires_at = UTC_TIMESTAMP(6) + INTERVAL ${toMicros(leaseMs)} MICROSECOND
       WHERE name = ${name} AND term = ${observedTerm}
