@@ -18,5 +18,11 @@ export { LeaderOnly, type LeaderOnlyOptions } from './decorators/leader-only.dec
 export { OnLeadershipGranted, OnLeadershipRevoked } from './decorators/leadership-hooks.decorator';
 export { LeaderElectionConfigError } from './errors/leader-election-config.error';
 export { NotLeaderError } from './errors/not-leader.error';
-export { createLeaseTableMigration, createLeaseTableSql, DEFAULT_LEASE_TABLE } from './store/lease-table';
+export {
+  createLeaseTableMigration,
+  createLeaseTableSql,
+  DEFAULT_LEASE_TABLE,
+  upgradeLeaseTableSql,
+  type LeaseKeyCollation,
+} from './store/lease-table';
 export { DEFAULT_ELECTION } from './leader-election.constants';
