@@ -364,14 +364,17 @@ describe('leadership context, signal, hooks and drain', () => {
     expect(a.logger.lines.some((l) => l.level === 'error' && l.message.includes('Hooks.failing'))).toBe(true);
   }, 30_000);
 
-  it('shutdown waits for a running leader-only call before releasing the lease', async () => {
+  it('shutdown waits for a running leader-only call before releasing the lease, and starts no new call once it began', async () => {
     @Injectable()
     class Slow {
+      started = 0;
       finishedAt: number | undefined;
       @LeaderOnly()
       async work() {
+        this.started++;
         await sleep(800);
         this.finishedAt = performance.now();
+        return 'ran';
       }
     }
     const tableName = `lease_ctx_${++table}`;
@@ -392,13 +395,17 @@ describe('leadership context, signal, hooks and drain', () => {
     const slow = a.app.get(Slow);
     const work = slow.work();
     await sleep(50);
-    await a.close();
-    await work;
+    const closing = a.close();
+    await waitUntil(() => a.service.getState().status === 'draining', 5_000, 'a to start draining');
+    // Shutdown has begun while the first call still runs (the lease is still held): a new call is refused.
+    expect(await slow.work()).toBeUndefined();
+    expect(slow.started).toBe(1);
+    await closing;
+    expect(await work).toBe('ran');
     await waitUntil(() => b.service.isLeader(), 5_000, 'b to lead');
     expect(bLeadsAt!).toBeGreaterThan(slow.finishedAt!);
-    // No new leader-only call starts once shutdown began.
-    const called = await slow.work();
-    expect(called).toBeUndefined();
+    expect(await slow.work()).toBeUndefined();
+    expect(slow.started).toBe(1);
   }, 30_000);
 });
 
