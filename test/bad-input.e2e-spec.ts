@@ -8,7 +8,14 @@ import {
   type LeaderElectionModuleOptions,
 } from 'nestjs-leader-election';
 import { resolveLeaderElectionOptions } from '../libs/leader-election/src/leader-election.options';
-import { FAST_TIMING, sleep, startCandidate, waitUntil, type Candidate } from './support/candidates';
+import {
+  CandidatePool,
+  FAST_TIMING,
+  sleep,
+  startCandidate,
+  waitUntil,
+  type Candidate,
+} from './support/candidates';
 import { createTestDatabase, mysqlUrl, type TestDatabase } from './support/database';
 import { freePort, startThrowawayServer, type ThrowawayServer } from './support/mysql-server';
 
@@ -18,7 +25,7 @@ import { freePort, startThrowawayServer, type ThrowawayServer } from './support/
 
 describe('bad input (real Nest apps, real MariaDB)', () => {
   let db: TestDatabase;
-  let candidates: Candidate[] = [];
+  const pool = new CandidatePool(() => db.url, {});
 
   /** Boots an app with `options`; returns the error that app creation failed with. */
   const bootError = async (options: unknown): Promise<LeaderElectionConfigError> => {
@@ -32,20 +39,13 @@ describe('bad input (real Nest apps, real MariaDB)', () => {
     await candidate.close();
     throw new Error('The application booted although its options are invalid.');
   };
-  const boot = async (options: LeaderElectionModuleOptions) => {
-    const candidate = await startCandidate({ options });
-    candidates.push(candidate);
-    return candidate;
-  };
+  const boot = (options: LeaderElectionModuleOptions) => pool.startApp({ options });
   const valid = (): LeaderElectionModuleOptions => ({ connection: db.url, ...FAST_TIMING });
 
   beforeAll(async () => {
     db = await createTestDatabase('bad_input');
   });
-  afterEach(async () => {
-    await Promise.all(candidates.map((candidate) => candidate.close()));
-    candidates = [];
-  });
+  afterEach(() => pool.closeAll());
   afterAll(async () => {
     await db.drop();
   });
@@ -184,8 +184,7 @@ describe('bad input (real Nest apps, real MariaDB)', () => {
         });
         await candidate.close();
       } finally {
-        await Promise.all(candidates.map((candidate) => candidate.close()));
-        candidates = [];
+        await pool.closeAll();
         await server?.stop();
       }
     }, 120_000);

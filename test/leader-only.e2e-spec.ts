@@ -14,7 +14,7 @@ import {
   type LeadershipChange,
 } from 'nestjs-leader-election';
 import { createTestDatabase, type TestDatabase } from './support/database';
-import { FAST_TIMING, sleep, startCandidate, waitUntil, type Candidate } from './support/candidates';
+import { CandidatePool, FAST_TIMING, sleep, waitUntil, type Candidate } from './support/candidates';
 
 /** One run of a job: which app, when it started and ended (monotonic ms). */
 interface Run {
@@ -34,16 +34,13 @@ const SCHEDULE_KEYS = ['SCHEDULE_INTERVAL_OPTIONS', 'SCHEDULE_CRON_OPTIONS', 'SC
 
 describe('@LeaderOnly() with real @nestjs/schedule, three apps in one process', () => {
   let db: TestDatabase;
-  let candidates: Candidate[] = [];
+  const pool = new CandidatePool(() => db.url, FAST_TIMING);
   let table = 0;
 
   beforeAll(async () => {
     db = await createTestDatabase('leader_only');
   });
-  afterEach(async () => {
-    await Promise.all(candidates.map((c) => c.close()));
-    candidates = [];
-  });
+  afterEach(() => pool.closeAll());
   afterAll(async () => {
     await db.drop();
   });
@@ -51,19 +48,19 @@ describe('@LeaderOnly() with real @nestjs/schedule, three apps in one process', 
   /** Starts three apps that each run `jobClass` (its instance records into the shared `runs`). */
   async function startThree(jobClass: Type, runs: Run[], extraImports: Type[] = []) {
     const tableName = `lease_lo_${++table}`;
-    candidates = await Promise.all(
+    await Promise.all(
       ['a', 'b', 'c'].map((name) =>
-        startCandidate({
+        pool.startApp({
           options: { connection: db.url, tableName, candidateId: name, ...FAST_TIMING },
           imports: [ScheduleModule.forRoot() as never, ...extraImports],
           providers: [jobClass, { provide: 'RUNS', useValue: runs }, { provide: 'APP', useValue: name }],
         }),
       ),
     );
-    await waitUntil(() => candidates.some((c) => c.service.isLeader()), 5_000, 'a leader');
-    return candidates;
+    await waitUntil(() => pool.all.some((c) => c.service.isLeader()), 5_000, 'a leader');
+    return pool.all;
   }
-  const leaderOf = () => candidates.find((c) => !c.closed && c.service.isLeader());
+  const leaderOf = () => pool.all.find((c) => !c.closed && c.service.isLeader());
   const appName = (c: Candidate) => c.app.get<string>('APP');
 
   function jobClass(kind: 'interval-below' | 'interval-above' | 'cron-below' | 'cron-above'): Type {
@@ -96,7 +93,7 @@ describe('@LeaderOnly() with real @nestjs/schedule, three apps in one process', 
       await sleep(5_000);
       const byApp = (name: string) => runs.filter((r) => r.app === name).length;
       expect(byApp(appName(first))).toBeGreaterThanOrEqual(20);
-      for (const other of candidates.filter((c) => c !== first)) expect(byApp(appName(other))).toBe(0);
+      for (const other of pool.all.filter((c) => c !== first)) expect(byApp(appName(other))).toBe(0);
 
       await first.close();
       await waitUntil(() => leaderOf() !== undefined, 5_000, 'a new leader');
@@ -106,7 +103,7 @@ describe('@LeaderOnly() with real @nestjs/schedule, three apps in one process', 
       const newRuns = runs.filter((r) => r.app === appName(second));
       expect(newRuns.length).toBeGreaterThanOrEqual(5);
       expect(Math.max(...oldRuns.map((r) => r.end))).toBeLessThan(Math.min(...newRuns.map((r) => r.start)));
-      const third = candidates.find((c) => c !== first && c !== second)!;
+      const third = pool.all.find((c) => c !== first && c !== second)!;
       expect(byApp(appName(third))).toBe(0);
     },
     30_000,
@@ -119,7 +116,7 @@ describe('@LeaderOnly() with real @nestjs/schedule, three apps in one process', 
       await startThree(jobClass(kind), runs);
       const leader = leaderOf()!;
       await sleep(4_200);
-      const counts = candidates.map((c) => runs.filter((r) => r.app === appName(c)).length);
+      const counts = pool.all.map((c) => runs.filter((r) => r.app === appName(c)).length);
       expect(runs.filter((r) => r.app === appName(leader)).length).toBeGreaterThanOrEqual(3);
       expect(counts.filter((n) => n > 0)).toHaveLength(1);
     },
@@ -193,7 +190,7 @@ describe('@LeaderOnly() with real @nestjs/schedule, three apps in one process', 
       }
     }
     await startThree(Listener, runs, [EventEmitterModule.forRoot() as never]);
-    for (const c of candidates) c.app.get(EventEmitter2).emit('order.created', {});
+    for (const c of pool.all) c.app.get(EventEmitter2).emit('order.created', {});
     await sleep(50);
     expect(runs.map((r) => r.app)).toEqual([appName(leaderOf()!)]);
   }, 30_000);
@@ -222,17 +219,15 @@ describe('@LeaderOnly() with real @nestjs/schedule, three apps in one process', 
     proto.tick = counting;
 
     const tableName = `lease_lo_${++table}`;
-    const leader = await startCandidate({
+    const leader = await pool.startApp({
       options: { connection: db.url, tableName, candidateId: 'leader', ...FAST_TIMING },
     });
-    candidates.push(leader);
     await waitUntil(() => leader.service.isLeader(), 5_000, 'the first app to lead');
-    const follower = await startCandidate({
+    const follower = await pool.startApp({
       options: { connection: db.url, tableName, candidateId: 'follower', ...FAST_TIMING },
       imports: [ScheduleModule.forRoot() as never],
       providers: [FastJob],
     });
-    candidates.push(follower);
     await waitUntil(
       () => follower.service.getState().leaderId !== null,
       5_000,
@@ -248,16 +243,13 @@ describe('@LeaderOnly() with real @nestjs/schedule, three apps in one process', 
 
 describe('leadership context, signal, hooks and drain', () => {
   let db: TestDatabase;
-  let candidates: Candidate[] = [];
+  const pool = new CandidatePool(() => db.url, FAST_TIMING);
   let table = 0;
 
   beforeAll(async () => {
     db = await createTestDatabase('leadership_hooks');
   });
-  afterEach(async () => {
-    await Promise.all(candidates.map((c) => c.close()));
-    candidates = [];
-  });
+  afterEach(() => pool.closeAll());
   afterAll(async () => {
     await db.drop();
   });
@@ -282,11 +274,10 @@ describe('leadership context, signal, hooks and drain', () => {
     job: LongJob;
     revokedAt: () => number | undefined;
   }> {
-    const candidate = await startCandidate({
+    const candidate = await pool.startApp({
       options: { connection: db.url, tableName: `lease_ctx_${++table}`, ...FAST_TIMING },
       providers: [LongJob],
     });
-    candidates.push(candidate);
     let revokedAt: number | undefined;
     candidate.service.changes$.subscribe((event) => {
       if (event.type === 'revoked') revokedAt = performance.now();
@@ -345,8 +336,7 @@ describe('leadership context, signal, hooks and drain', () => {
     }
     const tableName = `lease_ctx_${++table}`;
     const options = { connection: db.url, tableName, ...FAST_TIMING };
-    const a = await startCandidate({ options: { ...options, candidateId: 'a' }, providers: [Hooks] });
-    candidates.push(a);
+    const a = await pool.startApp({ options: { ...options, candidateId: 'a' }, providers: [Hooks] });
     await waitUntil(() => a.service.isLeader(), 5_000, 'a to lead');
     const firstTerm = a.service.getState().term;
     await a.service.resign();
@@ -378,16 +368,14 @@ describe('leadership context, signal, hooks and drain', () => {
       }
     }
     const tableName = `lease_ctx_${++table}`;
-    const a = await startCandidate({
+    const a = await pool.startApp({
       options: { connection: db.url, tableName, candidateId: 'a', ...FAST_TIMING },
       providers: [Slow],
     });
-    candidates.push(a);
     await waitUntil(() => a.service.isLeader(), 5_000, 'a to lead');
-    const b = await startCandidate({
+    const b = await pool.startApp({
       options: { connection: db.url, tableName, candidateId: 'b', ...FAST_TIMING },
     });
-    candidates.push(b);
     let bLeadsAt: number | undefined;
     b.service.changes$.subscribe((e) => {
       if (e.type === 'elected') bLeadsAt = performance.now();
