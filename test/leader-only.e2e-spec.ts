@@ -1,4 +1,4 @@
-import { Controller, Get, Inject, Injectable, Scope, SetMetadata, type Type } from '@nestjs/common';
+import { Controller, Get, Inject, Injectable, Scope, type Type } from '@nestjs/common';
 import { EventEmitter2, EventEmitterModule, OnEvent } from '@nestjs/event-emitter';
 import { Cron, Interval, ScheduleModule, Timeout } from '@nestjs/schedule';
 import { Test } from '@nestjs/testing';
@@ -29,8 +29,6 @@ async function recordRun(runs: Run[], app: string): Promise<void> {
   await sleep(30);
   runs.push({ app, start, end: performance.now() });
 }
-
-const SCHEDULE_KEYS = ['SCHEDULE_INTERVAL_OPTIONS', 'SCHEDULE_CRON_OPTIONS', 'SCHEDULE_TIMEOUT_OPTIONS'];
 
 describe('@LeaderOnly() with real @nestjs/schedule, three apps in one process', () => {
   let db: TestDatabase;
@@ -150,30 +148,6 @@ describe('@LeaderOnly() with real @nestjs/schedule, three apps in one process', 
     },
     30_000,
   );
-
-  it("keeps other decorators' metadata on the wrapped method, whichever order they are written in", () => {
-    class Stacked {
-      @Interval(100)
-      @SetMetadata('custom', 'below')
-      @LeaderOnly()
-      below() {}
-
-      @LeaderOnly()
-      @SetMetadata('custom', 'above')
-      @Cron('*/5 * * * * *')
-      above() {}
-    }
-    const below = Stacked.prototype.below;
-    const above = Stacked.prototype.above;
-    expect(Reflect.getMetadata('custom', below)).toBe('below');
-    expect(Reflect.getMetadata('custom', above)).toBe('above');
-    expect(Reflect.getMetadata('SCHEDULE_INTERVAL_OPTIONS', below)).toEqual({ timeout: 100 });
-    expect(Reflect.getMetadata('SCHEDULE_CRON_OPTIONS', above)).toMatchObject({ cronTime: '*/5 * * * * *' });
-    expect(SCHEDULE_KEYS.filter((key) => Reflect.getMetadata(key, above) !== undefined)).toEqual([
-      'SCHEDULE_CRON_OPTIONS',
-    ]);
-    expect(below.name).toBe('below');
-  });
 
   it('@OnEvent handler under @LeaderOnly() runs on the leader only', async () => {
     const runs: Run[] = [];
@@ -481,30 +455,6 @@ describe('@LeaderOnly() on HTTP handlers and misuse', () => {
     expect(() => strict.act()).toThrow(NotLeaderError);
     await expect(strict.actAsync()).rejects.toBeInstanceOf(NotLeaderError);
     await moduleRef.close();
-  });
-
-  it('an instance the explorer never saw does not run (fails closed)', () => {
-    class Unseen {
-      calls = 0;
-      @LeaderOnly()
-      act() {
-        this.calls++;
-        return 'acted';
-      }
-    }
-    const unseen = new Unseen();
-    expect(unseen.act()).toBeUndefined();
-    expect(unseen.calls).toBe(0);
-  });
-
-  it('rejects @LeaderOnly() on something that is not a method, naming it', () => {
-    const target = { constructor: { name: 'Config' } } as object;
-    const getter: PropertyDescriptor = { get: () => 1, configurable: true };
-    expect(() => LeaderOnly()(target, 'value', getter)).toThrow(LeaderElectionConfigError);
-    expect(() => LeaderOnly()(target, 'value', getter)).toThrow(
-      /@LeaderOnly\(\) can only decorate a method, but Config\.value/,
-    );
-    expect(() => LeaderOnly({ onFollower: 'explode' as never })).toThrow(/onFollower\?: 'skip' \| 'throw'/);
   });
 
   it('rejects @LeaderOnly() on a request-scoped provider at boot, naming class and method', async () => {
