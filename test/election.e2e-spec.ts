@@ -1,40 +1,22 @@
 import type { LeaderElectionModuleOptions } from 'nestjs-leader-election';
 import { createTestDatabase, type TestDatabase } from './support/database';
-import {
-  CandidatePool,
-  FAST_TIMING,
-  sleep,
-  startCandidate,
-  waitUntil,
-  type Candidate,
-} from './support/candidates';
+import { CandidatePool, FAST_TIMING, sleep, waitUntil, type Candidate } from './support/candidates';
 
 describe('election among three Nest apps in one process (real MariaDB)', () => {
   let db: TestDatabase;
-  let candidates: Candidate[] = [];
+  const pool = new CandidatePool(() => db.url, FAST_TIMING);
 
   beforeAll(async () => {
     db = await createTestDatabase('election');
   });
-  afterEach(async () => {
-    await Promise.all(candidates.map((c) => c.close()));
-    candidates = [];
-  });
+  afterEach(() => pool.closeAll());
   afterAll(async () => {
     await db.drop();
   });
 
-  const startThree = async (tableName: string) => {
-    candidates = await Promise.all(
-      [1, 2, 3].map((i) =>
-        startCandidate({
-          options: { connection: db.url, tableName, candidateId: `app${i}`, ...FAST_TIMING },
-        }),
-      ),
-    );
-    return candidates;
-  };
-  const leaders = () => candidates.filter((c) => !c.closed && c.service.isLeader());
+  const startThree = (tableName: string) =>
+    Promise.all([1, 2, 3].map((i) => pool.start(`app${i}`, tableName)));
+  const leaders = () => pool.leaders();
 
   it('elects exactly one leader, seen at every 50 ms sample over 10 s', async () => {
     await startThree('lease_exactly_one');

@@ -8,7 +8,7 @@ import {
   type LeaderElectionModuleOptions,
 } from 'nestjs-leader-election';
 import { createTestDatabase, type TestDatabase } from './support/database';
-import { sleep, startCandidate, waitUntil, type Candidate } from './support/candidates';
+import { CandidatePool, sleep, waitUntil, type Candidate } from './support/candidates';
 
 interface Ledger {
   ledger: { id?: number; term: number; instance: string };
@@ -21,7 +21,7 @@ const TIMING = { leaseDurationMs: 3_000, renewIntervalMs: 500, pollIntervalMs: 5
 describe('fenced writes (runFenced / assertLeader) on real MariaDB', () => {
   let db: TestDatabase;
   let kysely: Kysely<Ledger>;
-  let candidates: Candidate[] = [];
+  const pool = new CandidatePool(() => db.url, TIMING);
   let table = 0;
 
   beforeAll(async () => {
@@ -34,8 +34,7 @@ describe('fenced writes (runFenced / assertLeader) on real MariaDB', () => {
     });
   });
   afterEach(async () => {
-    await Promise.all(candidates.map((c) => c.close()));
-    candidates = [];
+    await pool.closeAll();
     await db.query('DELETE FROM ledger');
   });
   afterAll(async () => {
@@ -43,13 +42,8 @@ describe('fenced writes (runFenced / assertLeader) on real MariaDB', () => {
     await db.drop();
   });
 
-  const start = async (name: string, tableName: string, extra: Partial<LeaderElectionModuleOptions> = {}) => {
-    const candidate = await startCandidate({
-      options: { connection: db.url, tableName, candidateId: name, ...TIMING, ...extra },
-    });
-    candidates.push(candidate);
-    return candidate;
-  };
+  const start = (name: string, tableName: string, extra: Partial<LeaderElectionModuleOptions> = {}) =>
+    pool.start(name, tableName, extra);
   const events = (candidate: Candidate) => {
     const seen: (ElectionEvent & { at: number })[] = [];
     candidate.service.changes$.subscribe((event) => seen.push({ ...event, at: performance.now() }));

@@ -124,6 +124,11 @@ export async function waitFor<T>(
   }
 }
 
+/** A `CandidateSetup` whose options may leave out what the pool provides (connection, defaults). */
+export type PoolCandidateSetup = Omit<CandidateSetup, 'options'> & {
+  options?: Partial<LeaderElectionModuleOptions>;
+};
+
 /**
  * The candidates one test file starts against one database: started with shared defaults, closed
  * together after each test.
@@ -142,8 +147,17 @@ export class CandidatePool {
   }
 
   async start(name: string, tableName: string, extra: Partial<LeaderElectionModuleOptions> = {}) {
+    return this.startApp({ options: { tableName, candidateId: name, ...extra } });
+  }
+
+  /**
+   * Starts a candidate from a full setup (imports, providers, controllers); its options are laid over the
+   * pool's connection and defaults. Closed by `closeAll()` like every other.
+   */
+  async startApp(setup: PoolCandidateSetup): Promise<Candidate> {
     const candidate = await startCandidate({
-      options: { connection: this.url(), tableName, candidateId: name, ...this.defaults, ...extra },
+      ...setup,
+      options: { connection: this.url(), ...this.defaults, ...setup.options },
     });
     this.started.push(candidate);
     return candidate;

@@ -13,9 +13,11 @@ import { freePort } from '../../../../test/support/mysql-server';
 import { LeaseStoreError } from './lease-store';
 import { MysqlLeaseStore, type MysqlLeaseStoreOptions } from './mysql-lease-store';
 
-// The lease store against the real server: every statement of DESIGN.md, its deadline, and how it recovers
-// from connections that die. No test here uses the default table name, so that the "configurable table
-// name" test can check that the default table was never created.
+// The lease store against the real server, what only MySQL shows: the schema, the columns each statement
+// writes, its deadline, and how it recovers from connections that die. The behaviours every LeaseStore
+// shares are in the contract (test/support/lease-store-contract.ts, run by
+// test/mysql-lease-store-contract.e2e-spec.ts). No test here uses the default table name, so that the
+// "configurable table name" test can check that the default table was never created.
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -150,13 +152,6 @@ describe('MysqlLeaseStore on a real MariaDB', () => {
       expect(await engineOf(db.name, 'lease_schema')).toBe('InnoDB');
     });
 
-    it('ensureSchema is idempotent and keeps the rows already there', async () => {
-      const store = await storeWithRow('lease_schema_twice');
-      expect(await store.acquire('e1', 'a', 0, 5_000)).toBe(true);
-      await store.ensureSchema();
-      expect(await store.read('e1')).toMatchObject({ holder: 'a', term: 1, valid: true });
-    });
-
     it('createLeaseTableSql() and createLeaseTableMigration() from the barrel create the same table as ensureSchema', async () => {
       await newStore('lease_by_store').ensureSchema();
       await db.query(createLeaseTableSql('lease_by_sql'));
@@ -226,29 +221,6 @@ describe('MysqlLeaseStore on a real MariaDB', () => {
   });
 
   describe('rows and statements', () => {
-    it('read of an election without a row resolves undefined', async () => {
-      const store = newStore('lease_read_missing');
-      await store.ensureSchema();
-      expect(await store.read('nobody')).toBeUndefined();
-    });
-
-    it('ensureRow inserts an unheld, expired row once and a second call changes nothing', async () => {
-      const store = newStore('lease_ensure_row');
-      await store.ensureSchema();
-      await store.ensureRow('e1');
-      const fresh = await store.read('e1');
-      expect(fresh).toMatchObject({ holder: '', term: 0, valid: false });
-      expect(fresh!.remainingUs).toBeLessThan(0);
-
-      expect(await store.acquire('e1', 'a', 0, 5_000)).toBe(true);
-      const before = await rawRow('lease_ensure_row', 'e1');
-      await store.ensureRow('e1');
-      await store.ensureRow('e1');
-      expect(await rawRow('lease_ensure_row', 'e1')).toEqual(before);
-      expect(before).toHaveLength(1);
-      expect(before[0]).toMatchObject({ holder: 'a', term: 1 });
-    });
-
     it('acquire with the observed term wins and sets term = observed + 1, holder and timestamps', async () => {
       const store = await storeWithRow('lease_acquire');
       expect(await store.acquire('e1', 'a', 0, 5_000)).toBe(true);
@@ -260,49 +232,6 @@ describe('MysqlLeaseStore on a real MariaDB', () => {
         `SELECT TIMESTAMPDIFF(MICROSECOND, acquired_at, expires_at) AS lease_us FROM \`${db.name}\`.lease_acquire WHERE name = 'e1'`,
       )) as unknown as [[{ lease_us: number }]];
       expect(Number(check.lease_us)).toBe(5_000_000);
-    });
-
-    it('a second acquire with the same, now stale, observed term loses even once the lease has expired', async () => {
-      const store = await storeWithRow('lease_stale_term');
-      // Both candidates observed term 0; "a" wins with a lease that expires almost at once.
-      expect(await store.acquire('e1', 'a', 0, 1)).toBe(true);
-      await waitFor(
-        async () => ((await store.read('e1'))!.valid ? undefined : true),
-        5_000,
-        'the lease to expire',
-      );
-      expect(await store.acquire('e1', 'b', 0, 5_000)).toBe(false);
-      expect(await store.acquire('e1', 'a', 0, 5_000)).toBe(false);
-      expect(await store.read('e1')).toMatchObject({ holder: 'a', term: 1, valid: false });
-      // With the term it now observes, "b" wins and takes the next term.
-      expect(await store.acquire('e1', 'b', 1, 5_000)).toBe(true);
-      expect(await store.read('e1')).toMatchObject({ holder: 'b', term: 2, valid: true });
-    });
-
-    it('acquire of a valid lease held by another holder loses and changes nothing; of an expired one wins', async () => {
-      const store = await storeWithRow('lease_takeover');
-      expect(await store.acquire('e1', 'a', 0, 1_500)).toBe(true);
-      const before = await rawRow('lease_takeover', 'e1');
-      expect(await store.acquire('e1', 'b', 1, 5_000)).toBe(false);
-      expect(await rawRow('lease_takeover', 'e1')).toEqual(before);
-
-      await waitFor(
-        async () => ((await store.read('e1'))!.valid ? undefined : true),
-        10_000,
-        'the lease to expire',
-      );
-      expect(await store.acquire('e1', 'b', 1, 5_000)).toBe(true);
-      expect(await store.read('e1')).toMatchObject({ holder: 'b', term: 2, valid: true });
-    });
-
-    it('the holder may re-acquire its own valid lease, which takes a new term and a full lease', async () => {
-      const store = await storeWithRow('lease_reacquire');
-      expect(await store.acquire('e1', 'a', 0, 2_000)).toBe(true);
-      await sleep(300);
-      expect(await store.acquire('e1', 'a', 1, 5_000)).toBe(true);
-      const row = (await store.read('e1'))!;
-      expect(row).toMatchObject({ holder: 'a', term: 2, valid: true });
-      expect(row.remainingUs).toBeGreaterThan(4_000_000);
     });
 
     it('renew extends the lease only for the matching holder and term while it is unexpired', async () => {
@@ -322,18 +251,6 @@ describe('MysqlLeaseStore on a real MariaDB', () => {
       expect(String(after.renewed_at) > String(before[0].renewed_at)).toBe(true);
       expect(String(after.expires_at) > String(before[0].expires_at)).toBe(true);
       expect((await store.read('e1'))!.remainingUs).toBeGreaterThan(4_000_000);
-    });
-
-    it('renew of an expired lease fails even for its holder and term, and leaves it expired', async () => {
-      const store = await storeWithRow('lease_renew_expired');
-      expect(await store.acquire('e1', 'a', 0, 200)).toBe(true);
-      await waitFor(
-        async () => ((await store.read('e1'))!.valid ? undefined : true),
-        5_000,
-        'the lease to expire',
-      );
-      expect(await store.renew('e1', 'a', 1, 5_000)).toBe(false);
-      expect(await store.read('e1')).toMatchObject({ holder: 'a', term: 1, valid: false });
     });
 
     it('release expires the lease at once but keeps holder and term, and only for the matching holder and term', async () => {
