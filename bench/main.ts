@@ -1,4 +1,4 @@
-// The benchmark of issues 6 and 7: `npm run bench` (full) or `npm run bench -- --quick` (CI, < 2 min).
+// The benchmark: `npm run bench` (full) or `npm run bench -- --quick` (CI, < 2 min).
 // Runs real candidate processes (bench/candidate.ts) against private throwaway MariaDB servers and writes
 // bench/results/latest.{json,md} and timeline.svg. See bench/README.md.
 import { execFileSync } from 'node:child_process';

@@ -37,7 +37,8 @@ export interface Cell {
 }
 
 export interface TargetRow {
-  readonly issue: string;
+  /** What the row is about: failover, handover, cost, elections, memory, overhead, safety. */
+  readonly area: string;
   readonly measure: string;
   readonly target: string;
   /** One per mode for per-mode rows; a single cell for mode-independent rows. */
@@ -85,7 +86,7 @@ export function buildTargetRows(results: BenchResults): { perMode: TargetRow[]; 
   const perMode: TargetRow[] = [];
 
   perMode.push({
-    issue: '#6',
+    area: 'failover',
     measure: `crash failover p90 (SIGKILL of the leader to the new leader's election, ${results.settings.rounds} rounds)`,
     target: `<= L + 0.3 s (${ms(L + 300)})`,
     cells: per((m) => {
@@ -98,7 +99,7 @@ export function buildTargetRows(results: BenchResults): { perMode: TargetRow[]; 
     }),
   });
   perMode.push({
-    issue: '#6',
+    area: 'failover',
     measure: 'crash failover p50 / max',
     target: 'reported',
     cells: per((m) => {
@@ -111,7 +112,7 @@ export function buildTargetRows(results: BenchResults): { perMode: TargetRow[]; 
     }),
   });
   perMode.push({
-    issue: '#7',
+    area: 'failover',
     measure: 'crash takeover overshoot (new acquired_at - old expires_at, DB clock): p50 / p90 / min',
     target: 'p90 <= 50 ms, never negative',
     cells: per((m) => {
@@ -122,7 +123,7 @@ export function buildTargetRows(results: BenchResults): { perMode: TargetRow[]; 
     why: 'Followers read every P; a read that finds the lease valid schedules an attempt at its DB-reported expiry only when less than P remains, so the overshoot is the jitter plus the statement latency.',
   });
   perMode.push({
-    issue: '#6',
+    area: 'handover',
     measure: `graceful handover p90 (SIGTERM of the leader to the new leader's election, ${results.settings.rounds} rounds)`,
     target: `<= P + 0.3 s (${ms(P + 300)})`,
     cells: per((m) => {
@@ -132,7 +133,7 @@ export function buildTargetRows(results: BenchResults): { perMode: TargetRow[]; 
     }),
   });
   perMode.push({
-    issue: '#6',
+    area: 'handover',
     measure: 'graceful handover p50',
     target: `<= P/2 + 0.2 s (${ms(P / 2 + 200)})`,
     cells: per((m) => {
@@ -143,7 +144,7 @@ export function buildTargetRows(results: BenchResults): { perMode: TargetRow[]; 
     why: 'A polling follower learns of the release only at its next read, uniformly within P: the median is about P/2 plus the shutdown itself.',
   });
   perMode.push({
-    issue: '#7',
+    area: 'handover',
     measure: 'graceful handover p50 / p90 / max',
     target: 'p50 <= 20 ms, p90 <= 50 ms',
     cells: per((m) => {
@@ -154,14 +155,14 @@ export function buildTargetRows(results: BenchResults): { perMode: TargetRow[]; 
         pass: h.handoverMs.p50 <= 20 && h.handoverMs.p90 <= 50,
       };
     }),
-    why: 'Without a wake-up (the doorbell of issue 7) a standby notices a release only at its next read, up to P later.',
+    why: 'Without a wake-up (the doorbell) a standby notices a release only at its next read, up to P later.',
   });
   for (const [key, label] of [
     ['cost3', '3 candidates'],
     ['costBig', `${results.settings.bigCluster} candidates`],
   ] as const) {
     perMode.push({
-      issue: '#6 #7',
+      area: 'cost',
       measure: `statements/s per leader, ${label}`,
       target: `<= 1/R (${rate(1000 / R)})`,
       cells: per((m) => {
@@ -174,7 +175,7 @@ export function buildTargetRows(results: BenchResults): { perMode: TargetRow[]; 
       }),
     });
     perMode.push({
-      issue: '#6',
+      area: 'cost',
       measure: `statements/s per follower (max of ${label === '3 candidates' ? '2' : results.settings.bigCluster - 1}), ${label}`,
       target: `<= 1/P + one aligned attempt per lease (${rate(1000 / P + 1000 / L)})`,
       cells: per((m) => {
@@ -187,7 +188,7 @@ export function buildTargetRows(results: BenchResults): { perMode: TargetRow[]; 
       }),
     });
     perMode.push({
-      issue: '#7',
+      area: 'cost',
       measure: `statements/s per standby (max), ${label}`,
       target: `<= 2/L (${rate(2000 / L)})`,
       cells: per((m) => {
@@ -198,11 +199,11 @@ export function buildTargetRows(results: BenchResults): { perMode: TargetRow[]; 
           pass: c.followerStatementsMax <= allowed(2000 / L, c.windowS),
         };
       }),
-      why: 'A polling standby reads every P (1/P per second); only aligned reads (issue 7) bring it to about 2 per lease period.',
+      why: 'A polling standby reads every P (1/P per second); only aligned reads (doorbell standbys) bring it to about 2 per lease period.',
     });
   }
   perMode.push({
-    issue: '#7',
+    area: 'cost',
     measure: 'connections per standby process, 4 elections (max seen, with its GET_LOCK waits)',
     target: '<= 1 + doorbell waits',
     cells: per((m) => {
@@ -215,7 +216,7 @@ export function buildTargetRows(results: BenchResults): { perMode: TargetRow[]; 
     }),
   });
   perMode.push({
-    issue: '#6',
+    area: 'elections',
     measure: `${results.settings.multiElections} elections, one process alone: statements per R (all renewals)`,
     target: '<= 2 per R',
     cells: per((m) => {
@@ -229,7 +230,7 @@ export function buildTargetRows(results: BenchResults): { perMode: TargetRow[]; 
     why: 'The target needs the renewals of all elections of a process batched into at most 2 statements per R (and their reads into 2 per P); the count is per process, over all 100 elections.',
   });
   perMode.push({
-    issue: '#6',
+    area: 'elections',
     measure: `${results.settings.multiElections} elections, two processes: leader per R / follower per P`,
     target: '<= 2 per R / <= 2 per P',
     cells: per((m) => {
@@ -243,7 +244,7 @@ export function buildTargetRows(results: BenchResults): { perMode: TargetRow[]; 
     why: 'The target needs the renewals of all elections of a process batched into at most 2 statements per R (and their reads into 2 per P); the count is per process, over all 100 elections.',
   });
   perMode.push({
-    issue: '#6',
+    area: 'memory',
     measure: `heap growth after GC, ${results.settings.multiElections} elections (leader / follower process)`,
     target: '< 2 MB',
     cells: per((m) => {
@@ -259,7 +260,7 @@ export function buildTargetRows(results: BenchResults): { perMode: TargetRow[]; 
     }),
   });
   perMode.push({
-    issue: '#6',
+    area: 'memory',
     measure: 'peak RSS of one candidate process: 1 election / 100 elections (leader, follower)',
     target: 'reported',
     cells: per((m) => {
@@ -270,7 +271,7 @@ export function buildTargetRows(results: BenchResults): { perMode: TargetRow[]; 
     }),
   });
   perMode.push({
-    issue: '#6 #7',
+    area: 'safety',
     measure: 'overlaps of leadership / terms with two holders / terms not increasing',
     target: '0 / 0 / 0',
     cells: per((m) => {
@@ -293,7 +294,7 @@ export function buildTargetRows(results: BenchResults): { perMode: TargetRow[]; 
   const micro = results.micro;
   const ns = (value: number) => `${value.toFixed(1)} ns`;
   single.push({
-    issue: '#6',
+    area: 'overhead',
     measure: 'isLeader() per call, on a leader / on a follower',
     target: '<= 200 ns',
     cells: [
@@ -306,7 +307,7 @@ export function buildTargetRows(results: BenchResults): { perMode: TargetRow[]; 
     ],
   });
   single.push({
-    issue: '#6',
+    area: 'overhead',
     measure: '@LeaderOnly() wrapper overhead on a leader (wrapped minus plain method)',
     target: '<= 1 us',
     cells: [
@@ -319,7 +320,7 @@ export function buildTargetRows(results: BenchResults): { perMode: TargetRow[]; 
     ],
   });
   single.push({
-    issue: '#6',
+    area: 'overhead',
     measure: '@LeaderOnly() wrapper overhead on a follower (skipped call minus plain method)',
     target: '<= 500 ns',
     cells: [
@@ -332,7 +333,7 @@ export function buildTargetRows(results: BenchResults): { perMode: TargetRow[]; 
     ],
   });
   single.push({
-    issue: '#6 #7',
+    area: 'safety',
     measure: 'overlaps of leadership, all runs (incl. terms with two holders, terms not increasing)',
     target: '0',
     cells: [
@@ -402,18 +403,18 @@ export function renderMarkdown(results: BenchResults): string {
     );
   }
   lines.push('');
-  lines.push('## Targets of issues 6 and 7');
+  lines.push('## Targets');
   lines.push('');
-  lines.push(`| issue | measure | target | ${results.modes.map((m) => m.mode.label).join(' | ')} |`);
+  lines.push(`| area | measure | target | ${results.modes.map((m) => m.mode.label).join(' | ')} |`);
   lines.push(`|---|---|---|${results.modes.map(() => '---').join('|')}|`);
   for (const row of perMode) {
-    lines.push(`| ${row.issue} | ${row.measure} | ${row.target} | ${row.cells.map(cellText).join(' | ')} |`);
+    lines.push(`| ${row.area} | ${row.measure} | ${row.target} | ${row.cells.map(cellText).join(' | ')} |`);
   }
   lines.push('');
-  lines.push('| issue | measure (in-process, independent of the standby mode) | target | measured |');
+  lines.push('| area | measure (in-process, independent of the standby mode) | target | measured |');
   lines.push('|---|---|---|---|');
   for (const row of single) {
-    lines.push(`| ${row.issue} | ${row.measure} | ${row.target} | ${cellText(row.cells[0])} |`);
+    lines.push(`| ${row.area} | ${row.measure} | ${row.target} | ${cellText(row.cells[0])} |`);
   }
   const failing = perMode.filter((row) => row.why);
   if (failing.length > 0) {

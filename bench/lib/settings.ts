@@ -37,8 +37,6 @@ export interface Settings {
   readonly modes: readonly Mode[];
   /** Modes in which the 100-election run is made (all; only the first in --quick). */
   readonly multiModes: readonly Mode[];
-  /** Whether the library accepts the `standbyMode` option (issue 7). */
-  readonly standbyModeSupported: boolean;
   readonly scenarios: ReadonlySet<Scenario>;
   readonly outDir: string;
   /** Exit 1 when any target fails (not only on overlaps or errors). */
@@ -48,8 +46,8 @@ export interface Settings {
 
 export const USAGE = `Usage: npm run bench [-- options]
   --quick                 short settings (L=2000,R=400,P=400,M=400; 5 rounds; 8 candidates; 30 s heap run)
-  --modes=poll,doorbell   standby modes to compare (default: poll and doorbell when the library has
-                          the standbyMode option, else the library's only behaviour, polling)
+  --modes=poll,doorbell   standby modes to compare (default: poll and doorbell; "default" runs the
+                          library's default without setting standbyMode)
   --rounds=N              SIGKILL and SIGTERM rounds each (default 10, quick 5)
   --lease=MS --renew=MS --poll=MS --margin=MS    L, R, P, M
   --big=N                 candidates of the large steady-state run (default 20, quick 8)
@@ -58,26 +56,6 @@ export const USAGE = `Usage: npm run bench [-- options]
   --only=a,b              scenarios: ${SCENARIOS.join(', ')}
   --out=DIR               results directory (default bench/results)
   --strict                exit 1 when any target fails`;
-
-/**
- * Whether the library's option resolution keeps a `standbyMode` (issue 7 adds it). Resolved through the
- * library's own function, so that the bench follows the library as soon as the option lands.
- */
-export function detectStandbyModeSupport(): boolean {
-  try {
-    const { resolveLeaderElectionOptions } =
-      require('../../libs/leader-election/src/leader-election.options') as {
-        resolveLeaderElectionOptions: (options: unknown) => unknown;
-      };
-    const resolved = resolveLeaderElectionOptions({
-      connection: 'mysql://bench@127.0.0.1:3306/test',
-      standbyMode: 'doorbell',
-    });
-    return JSON.stringify(resolved).includes('doorbell');
-  } catch {
-    return false;
-  }
-}
 
 export function parseSettings(argv: readonly string[]): Settings {
   const flags = new Map<string, string>();
@@ -110,8 +88,7 @@ export function parseSettings(argv: readonly string[]): Settings {
     marginMs: num('margin', quick ? 400 : 1000),
   };
   const notes: string[] = [];
-  const standbyModeSupported = detectStandbyModeSupport();
-  const modes = parseModes(flags.get('modes'), standbyModeSupported, notes);
+  const modes = parseModes(flags.get('modes'));
   const only = flags.get('only');
   const scenarios = new Set<Scenario>(
     only ? (only.split(',').map((name) => name.trim()) as Scenario[]) : SCENARIOS,
@@ -135,7 +112,6 @@ export function parseSettings(argv: readonly string[]): Settings {
     multiElections: 100,
     modes,
     multiModes,
-    standbyModeSupported,
     scenarios,
     outDir: flags.get('out') ?? join(ROOT, 'bench', 'results'),
     strict: flags.has('strict'),
@@ -143,36 +119,19 @@ export function parseSettings(argv: readonly string[]): Settings {
   };
 }
 
-function parseModes(raw: string | undefined, supported: boolean, notes: string[]): Mode[] {
+function parseModes(raw: string | undefined): Mode[] {
   if (raw === undefined) {
-    if (supported)
-      return [
-        { label: 'poll', env: 'poll' },
-        { label: 'doorbell', env: 'doorbell' },
-      ];
-    notes.push(
-      'The library has no `standbyMode` option yet (issue 7): only its polling standby was measured. ' +
-        'The bench compares poll and doorbell side by side as soon as the option exists.',
-    );
-    return [{ label: 'poll', env: undefined }];
+    return [
+      { label: 'poll', env: 'poll' },
+      { label: 'doorbell', env: 'doorbell' },
+    ];
   }
   const modes: Mode[] = [];
   for (const name of raw.split(',').map((part) => part.trim())) {
     if (!['poll', 'doorbell', 'auto', 'default'].includes(name)) {
       throw new Error(`--modes: unknown mode "${name}" (poll, doorbell, auto, default)`);
     }
-    if (name === 'default') {
-      modes.push({ label: 'default', env: undefined });
-    } else if (supported) {
-      modes.push({ label: name, env: name });
-    } else if (name === 'poll') {
-      notes.push('The library has no `standbyMode` option yet: "poll" ran the library default (polling).');
-      modes.push({ label: 'poll', env: undefined });
-    } else {
-      throw new Error(
-        `--modes=${name}: this version of the library has no \`standbyMode\` option (issue 7) yet.`,
-      );
-    }
+    modes.push(name === 'default' ? { label: 'default', env: undefined } : { label: name, env: name });
   }
   if (modes.length === 0) throw new Error('--modes: name at least one mode');
   return modes;
