@@ -29,11 +29,6 @@ export function isLeaseTableInvisible(error: unknown): boolean {
   return errno === 1146 || errno === 1142 || errno === 1049 || errno === 1044;
 }
 
-/** True for errors that say the statement was refused by configuration rather than by the lease. */
-export function isConfigurationError(error: unknown): boolean {
-  return classifyMysqlError((error ?? {}) as DriverErrorLike) === 'configuration';
-}
-
 // Which servers know `idle_transaction_timeout` (MariaDB) — asked once per Kysely instance.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any user database type
 const knowsIdleTransactionTimeout = new WeakMap<Kysely<any>, boolean>();

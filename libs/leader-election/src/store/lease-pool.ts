@@ -6,13 +6,13 @@ import { mustDestroyConnection, toLeaseStoreError, type DriverErrorLike } from '
  * Lease traffic never shares the application's pool: application load must not starve renewals. Two
  * connections when standbys poll; one when they have doorbells, which bring a connection each.
  */
-export const DEFAULT_LEASE_POOL_SIZE = 2;
+const DEFAULT_LEASE_POOL_SIZE = 2;
 
 // autocommit = 1: a server whose default is autocommit=0 (my.cnf, init_connect) would otherwise leave every
 // lease statement in an open transaction that a dropped connection rolls back: two leaders of one term.
 // Short lock waits: a lease statement that waits on a lock is better failed and retried inside its
 // deadline. UTC session time zone so that nothing on these connections depends on the server's zone.
-export const SESSION_SETUP =
+const SESSION_SETUP =
   "SET SESSION autocommit = 1, innodb_lock_wait_timeout = 1, lock_wait_timeout = 5, time_zone = '+00:00'";
 
 /** Asks whether the connection is a Galera node (MySQL without wsrep answers 1193, unknown variable). */
@@ -23,7 +23,7 @@ const UNKNOWN_VARIABLE = 1193;
  * The extra setup of a session on a Galera node (`wsrep_on` = 1): `wsrep_sync_wait = 1` makes its reads
  * wait until the node has applied every write the cluster committed before them (DESIGN.md, "Galera").
  */
-export function wsrepSessionSetup(wsrepOn: unknown): string | undefined {
+function wsrepSessionSetup(wsrepOn: unknown): string | undefined {
   return Number(wsrepOn) === 1 ? 'SET SESSION wsrep_sync_wait = 1' : undefined;
 }
 
@@ -37,7 +37,7 @@ export interface StatementResult {
 export type LeaseConnectionOptions = string | PoolOptions;
 
 /** Returns the password of a connection option, so that it can be kept out of every message. */
-export function connectionSecrets(connection: LeaseConnectionOptions): string[] {
+function connectionSecrets(connection: LeaseConnectionOptions): string[] {
   if (typeof connection !== 'string') {
     const uriSecrets = connection.uri ? connectionSecrets(connection.uri) : [];
     const password = typeof connection.password === 'string' ? connection.password : undefined;

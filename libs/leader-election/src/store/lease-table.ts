@@ -19,7 +19,7 @@ export const EXPIRED_AT = '1970-01-01 00:00:01';
 export type LeaseKeyCollation = 'utf8mb4_bin' | 'utf8mb4_nopad_bin' | 'utf8mb4_0900_bin';
 
 /** Valid on every supported server; `ensureSchema` uses the server's NO PAD binary collation when it has one. */
-export const DEFAULT_LEASE_KEY_COLLATION: LeaseKeyCollation = 'utf8mb4_bin';
+const DEFAULT_LEASE_KEY_COLLATION: LeaseKeyCollation = 'utf8mb4_bin';
 
 /**
  * Asks the server for its NO PAD binary collation (none on MySQL 5.7: then `utf8mb4_bin` it is). Used by
