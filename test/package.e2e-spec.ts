@@ -81,4 +81,12 @@ describe('the packed library (npm pack)', () => {
     });
     expect(unresolved).toEqual([]);
   });
+
+  it('points to no file outside the repository (no shared/ or DESIGN.md) in code, types or README', () => {
+    const offenders = packed.files.filter((file) => {
+      const text = read(file).replace(/"sourcesContent":.*$/s, '');
+      return /\bshared\/|DESIGN\.md/.test(text);
+    });
+    expect(offenders).toEqual([]);
+  });
 });

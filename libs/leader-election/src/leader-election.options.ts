@@ -142,7 +142,7 @@ function validateElections(elections: unknown): string[] {
 }
 
 /**
- * Applies defaults and checks every rule of DESIGN.md, throwing a `LeaderElectionConfigError` that names
+ * Applies defaults and checks every rule of docs/design.md, throwing a `LeaderElectionConfigError` that names
  * the option and the rule.
  */
 export function resolveLeaderElectionOptions(

@@ -1,7 +1,7 @@
 import type { LeaseErrorKind } from './lease-store';
 import { classifyMysqlError, mustDestroyConnection, type DriverErrorLike } from './mysql-errors';
 
-// DESIGN.md, "Errors": every errno and code listed there, with its class.
+// docs/design.md, "Errors": every errno and code listed there, with its class.
 const SERVER_ERRNOS: [number, LeaseErrorKind][] = [
   [1213, 'not-applied'], // ER_LOCK_DEADLOCK
   [1205, 'not-applied'], // ER_LOCK_WAIT_TIMEOUT

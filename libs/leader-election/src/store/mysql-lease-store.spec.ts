@@ -13,13 +13,13 @@ import { freePort } from '../../../../test/support/mysql-server';
 import { LeaseStoreError } from './lease-store';
 import { MysqlLeaseStore, type MysqlLeaseStoreOptions } from './mysql-lease-store';
 
-// The lease store against the real server: every statement of DESIGN.md, its deadline, and how it recovers
+// The lease store against the real server: every statement of docs/design.md, its deadline, and how it recovers
 // from connections that die. No test here uses the default table name, so that the "configurable table
 // name" test can check that the default table was never created.
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** DESIGN.md's columns, normalized (MariaDB reports `bigint(20)`, MySQL 8 `bigint`). */
+/** The columns of docs/design.md, normalized (MariaDB reports `bigint(20)`, MySQL 8 `bigint`). */
 const DESIGN_COLUMNS = [
   { name: 'name', type: 'varchar(191)', nullable: 'NO', default: null, key: 'PRI' },
   { name: 'holder', type: 'varchar(191)', nullable: 'NO', default: '', key: '' },
