@@ -169,4 +169,23 @@ describe('handover, killed connections, terms and several elections (real MariaD
       { name: 'beta', holder: first.service.candidateId },
     ]);
   }, 30_000);
+
+  it('waitForLeadership after shutdown rejects with an error saying the application shut down (no uncaught exception)', async () => {
+    const candidate = await start('lease_wait_after', 'w');
+    await waitUntil(() => candidate.service.isLeader(), 5_000, 'w to lead');
+    const service = candidate.service;
+    await candidate.close();
+    const uncaught: unknown[] = [];
+    const onUncaught = (error: unknown) => uncaught.push(error);
+    process.on('uncaughtException', onUncaught);
+    try {
+      await expect(service.waitForLeadership()).rejects.toThrow(
+        /waitForLeadership\("default"\): the application is shutting down or shut down/,
+      );
+      await sleep(50); // an error thrown inside an observer surfaces on a later tick
+      expect(uncaught).toEqual([]);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+    }
+  }, 30_000);
 });

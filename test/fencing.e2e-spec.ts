@@ -1,4 +1,4 @@
-import { Kysely, MysqlDialect } from 'kysely';
+import { Kysely, MysqlDialect, sql } from 'kysely';
 import { createPool } from 'mysql2';
 import { performance } from 'node:perf_hooks';
 import {
@@ -185,6 +185,47 @@ describe('fenced writes (runFenced / assertLeader) on real MariaDB', () => {
     } finally {
       await elsewhere.destroy();
       await other.drop();
+    }
+  }, 30_000);
+
+  it('assertLeader refuses a plain Kysely (not a transaction) with a LeaderElectionConfigError saying to use a transaction', async () => {
+    const tableName = `lease_fence_${++table}`;
+    const a = await start('a', tableName);
+    await waitUntil(() => a.service.isLeader(), 5_000, 'a to lead');
+    const attempt = a.service.assertLeader(kysely);
+    await expect(attempt).rejects.toBeInstanceOf(LeaderElectionConfigError);
+    await expect(a.service.assertLeader(kysely)).rejects.toThrow(
+      /assertLeader\(\) needs a kysely Transaction, not a Kysely instance.*runFenced/,
+    );
+  }, 30_000);
+
+  it("runFenced restores the session's previous wait_timeout and idle_transaction_timeout, not the server defaults", async () => {
+    const tableName = `lease_fence_${++table}`;
+    const a = await start('a', tableName);
+    await waitUntil(() => a.service.isLeader(), 5_000, 'a to lead');
+    // One connection, so that the session runFenced uses is the one whose values were set before.
+    const single = new Kysely<Ledger>({
+      dialect: new MysqlDialect({ pool: createPool({ uri: db.url, connectionLimit: 1 }) }),
+    });
+    try {
+      await sql`SET SESSION wait_timeout = 4321, idle_transaction_timeout = 1234`.execute(single);
+      const inside = await a.service.runFenced(single, async (trx) => {
+        const { rows } = await sql<{ wait: number; idle: number }>`
+          SELECT @@SESSION.wait_timeout AS wait, @@SESSION.idle_transaction_timeout AS idle`.execute(trx);
+        return rows[0];
+      });
+      // Bounded by the lease (whole seconds) while the fenced transaction runs...
+      const leaseSeconds = Math.ceil(TIMING.leaseDurationMs / 1000);
+      expect({ wait: Number(inside.wait), idle: Number(inside.idle) }).toEqual({
+        wait: leaseSeconds,
+        idle: leaseSeconds,
+      });
+      // ...and the caller's own values afterwards.
+      const { rows } = await sql<{ wait: number; idle: number }>`
+        SELECT @@SESSION.wait_timeout AS wait, @@SESSION.idle_transaction_timeout AS idle`.execute(single);
+      expect({ wait: Number(rows[0].wait), idle: Number(rows[0].idle) }).toEqual({ wait: 4321, idle: 1234 });
+    } finally {
+      await single.destroy();
     }
   }, 30_000);
 });

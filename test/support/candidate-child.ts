@@ -1,5 +1,6 @@
 // A candidate in its own OS process, for tests that need real processes (faketime, signals).
-// Configured by env: MYSQL_URL, TABLE, CANDIDATE_ID, LEASE_MS, RENEW_MS, POLL_MS, MARGIN_MS.
+// Configured by env: MYSQL_URL, TABLE, CANDIDATE_ID, LEASE_MS, RENEW_MS, POLL_MS, MARGIN_MS, and
+// SHUTDOWN_HOOKS=0 to leave app.enableShutdownHooks() out (as a user who forgot it).
 // Prints one JSON line per election event, then {"type":"ready"} after bootstrap.
 import 'reflect-metadata';
 import { Module } from '@nestjs/common';
@@ -29,7 +30,7 @@ class ChildModule {}
 
 async function main(): Promise<void> {
   const app = await NestFactory.createApplicationContext(ChildModule, { logger: ['error', 'warn'] });
-  app.enableShutdownHooks();
+  if (process.env.SHUTDOWN_HOOKS !== '0') app.enableShutdownHooks();
   const service = app.get(LeaderElectionService);
   const print = (line: object) => process.stdout.write(`${JSON.stringify({ ...line, wall: Date.now() })}\n`);
   service.changes$.subscribe((event) =>

@@ -66,9 +66,13 @@ export interface ThrowawayServer {
 /**
  * Starts a throwaway server from the installed `mariadbd`/`mysqld` on `requestedPort` (default: a free port);
  * throws with the exact install command when neither exists. Pass a port chosen in advance (see
- * `freePort()`) when a test must point a candidate at the server before it exists.
+ * `freePort()`) when a test must point a candidate at the server before it exists. `extraArgs` are
+ * appended to the server's command line, for a server with other defaults (e.g. `--autocommit=0`).
  */
-export async function startThrowawayServer(requestedPort?: number): Promise<ThrowawayServer> {
+export async function startThrowawayServer(
+  requestedPort?: number,
+  extraArgs: readonly string[] = [],
+): Promise<ThrowawayServer> {
   const server = findBinary(['mariadbd', 'mysqld']);
   if (!server) throw new Error(INSTALL_HINT);
   const dataDir = mkdtempSync(join(tmpdir(), 'le-mysql-'));
@@ -108,6 +112,7 @@ export async function startThrowawayServer(requestedPort?: number): Promise<Thro
       '--user=root',
       '--skip-log-bin',
       `--pid-file=${join(dataDir, 'pid')}`,
+      ...extraArgs,
     ],
     { stdio: 'ignore', detached: false },
   );

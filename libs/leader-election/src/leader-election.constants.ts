@@ -21,3 +21,36 @@ export const CANDIDATE_SUFFIX_LENGTH = 9;
 export const LEADER_ONLY_METADATA = 'nestjs-leader-election:leader-only';
 /** Metadata key of `@OnLeadershipGranted()` / `@OnLeadershipRevoked()`. */
 export const LEADERSHIP_HOOK_METADATA = 'nestjs-leader-election:leadership-hook';
+
+/** How long one doorbell wait (`GET_LOCK`) blocks before it is sent again. */
+export const DEFAULT_DOORBELL_WAIT_MS = 60_000;
+
+/**
+ * Connections of the lease pool: 2 when standbys poll; 1 when they have doorbells, which bring a
+ * connection each (a process then holds 1 + one per waited election).
+ */
+export function leasePoolSize(standbyMode: 'auto' | 'doorbell' | 'poll', maxDoorbells: number): number {
+  return standbyMode === 'poll' || maxDoorbells === 0 ? 2 : 1;
+}
+
+/** `@nestjs/schedule`'s metadata keys (read by name, so that the scheduler stays an optional peer). */
+export const SCHEDULE_METADATA_KINDS = [
+  ['SCHEDULE_CRON_OPTIONS', 'cron'],
+  ['SCHEDULE_INTERVAL_OPTIONS', 'interval'],
+  ['SCHEDULE_TIMEOUT_OPTIONS', 'timeout'],
+] as const;
+
+/** Class names of `@nestjs/schedule`'s providers; one of them present means `ScheduleModule.forRoot()` is. */
+export const SCHEDULER_PROVIDER_NAMES: readonly string[] = ['SchedulerRegistry', 'SchedulerOrchestrator'];
+
+/** Injection token of the module's options after defaults and validation. */
+export const LEADER_ELECTION_SETTINGS = Symbol('nestjs-leader-election:resolved-options');
+/** Injection token of the `LeaseStore` the elections run on (MySQL by default). */
+export const LEASE_STORE = Symbol('nestjs-leader-election:lease-store');
+/** Injection token of the `Clock` the elections use (the process's real clock by default). */
+export const LEADER_ELECTION_CLOCK = Symbol('nestjs-leader-election:clock');
+/** Injection token of the `LeaderElector` (the state machines of all elections of this app). */
+export const LEADER_ELECTOR = Symbol('nestjs-leader-election:elector');
+
+/** How long after bootstrap the module checks that shutdown hooks are enabled (see the orchestrator). */
+export const SHUTDOWN_HOOKS_CHECK_DELAY_MS = 1_000;

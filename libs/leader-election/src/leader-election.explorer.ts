@@ -1,63 +1,78 @@
-import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper';
-import type { LeaderOnlyMetadata } from './decorators/leader-only.decorator';
-import type { LeadershipHookMetadata } from './decorators/leadership-hooks.decorator';
 import { LeaderElectionConfigError } from './errors/leader-election-config.error';
-import { LEADER_ONLY_METADATA, LEADERSHIP_HOOK_METADATA } from './leader-election.constants';
-import { requestScopedMessage, unknownDecoratorElectionMessage } from './leader-election.messages';
-import { LeaderElectionService, LEADER_ONLY_RUNTIME } from './leader-election.service';
-import { bindLeaderOnlyInstance } from './leader-only.runtime';
+import { LEADER_ELECTION_SETTINGS, SCHEDULER_PROVIDER_NAMES } from './leader-election.constants';
+import { LeaderElectionMetadataAccessor } from './leader-election.metadata-accessor';
+import {
+  noSchedulerMessage,
+  requestScopedMessage,
+  unknownDecoratorElectionMessage,
+} from './leader-election.messages';
+import type { ResolvedLeaderElectionOptions } from './leader-election.options';
+import { LeaderElectionOrchestrator } from './leader-election.orchestrator';
+
+const HOOK_DECORATORS = { granted: 'OnLeadershipGranted', revoked: 'OnLeadershipRevoked' } as const;
 
 /**
  * Finds `@LeaderOnly()` methods and leadership hooks on every provider and controller of the app, checks
- * them, and binds their instances to this app's leadership.
+ * them, and hands them to the orchestrator. Discovery only: metadata is read by the accessor, and calls
+ * are run by the orchestrator.
  */
 @Injectable()
 export class LeaderElectionExplorer implements OnModuleInit {
+  private readonly logger = new Logger('LeaderElection');
+
   constructor(
     private readonly discovery: DiscoveryService,
     private readonly scanner: MetadataScanner,
-    private readonly service: LeaderElectionService,
+    private readonly accessor: LeaderElectionMetadataAccessor,
+    private readonly orchestrator: LeaderElectionOrchestrator,
+    @Inject(LEADER_ELECTION_SETTINGS) private readonly options: ResolvedLeaderElectionOptions,
   ) {}
 
   onModuleInit(): void {
-    for (const wrapper of [...this.discovery.getProviders(), ...this.discovery.getControllers()]) {
-      this.explore(wrapper);
+    const providers = this.discovery.getProviders();
+    const scheduled: string[] = [];
+    for (const wrapper of [...providers, ...this.discovery.getControllers()]) {
+      scheduled.push(...this.explore(wrapper));
     }
+    const hasScheduler = providers.some((wrapper) =>
+      SCHEDULER_PROVIDER_NAMES.includes(String(wrapper.metatype?.name ?? wrapper.name)),
+    );
+    if (scheduled.length > 0 && !hasScheduler) this.logger.warn(noSchedulerMessage(scheduled));
   }
 
-  private explore(wrapper: InstanceWrapper): void {
+  /** Registers the wrapper's decorated methods; returns the `Class.method` of scheduled leader-only ones. */
+  private explore(wrapper: InstanceWrapper): string[] {
     const { instance } = wrapper;
     const prototype: object | undefined =
       instance && typeof instance === 'object'
         ? Object.getPrototypeOf(instance)
         : wrapper.metatype?.prototype;
-    if (!prototype || prototype === Object.prototype) return;
+    if (!prototype || prototype === Object.prototype) return [];
     const owner = (prototype.constructor as { name?: string } | undefined)?.name ?? String(wrapper.name);
-    const runtime = this.service[LEADER_ONLY_RUNTIME];
+    const scheduled: string[] = [];
     let found = false;
     for (const methodName of this.scanner.getAllMethodNames(prototype)) {
       const method = (prototype as Record<string, unknown>)[methodName];
       if (typeof method !== 'function') continue;
-      const leaderOnly: LeaderOnlyMetadata | undefined = Reflect.getMetadata(LEADER_ONLY_METADATA, method);
-      const hooks: LeadershipHookMetadata[] = Reflect.getMetadata(LEADERSHIP_HOOK_METADATA, method) ?? [];
+      const leaderOnly = this.accessor.getLeaderOnly(method);
+      const hooks = this.accessor.getHooks(method);
       if (!leaderOnly && hooks.length === 0) continue;
       found = true;
-      const decorator = leaderOnly
-        ? 'LeaderOnly'
-        : hooks[0].kind === 'granted'
-          ? 'OnLeadershipGranted'
-          : 'OnLeadershipRevoked';
+      const decorator = leaderOnly ? 'LeaderOnly' : HOOK_DECORATORS[hooks[0].kind];
       if (!wrapper.isDependencyTreeStatic()) {
         throw new LeaderElectionConfigError(requestScopedMessage(decorator, owner, methodName));
       }
-      if (leaderOnly) this.checkElection('LeaderOnly', owner, methodName, leaderOnly.election);
+      if (leaderOnly) {
+        this.checkElection('LeaderOnly', owner, methodName, leaderOnly.election);
+        if (this.accessor.getScheduleKind(method)) scheduled.push(`${owner}.${methodName}`);
+      }
       for (const hook of hooks) {
-        const name = hook.kind === 'granted' ? 'OnLeadershipGranted' : 'OnLeadershipRevoked';
-        const election = this.checkElection(name, owner, methodName, hook.election);
-        for (const target of this.instancesOf(wrapper)) {
-          runtime.addHook({
+        const election = this.checkElection(HOOK_DECORATORS[hook.kind], owner, methodName, hook.election);
+        for (const target of instancesOf(wrapper)) {
+          this.orchestrator.addHook({
             kind: hook.kind,
             election,
             instance: target,
@@ -67,7 +82,8 @@ export class LeaderElectionExplorer implements OnModuleInit {
         }
       }
     }
-    if (found) for (const target of this.instancesOf(wrapper)) bindLeaderOnlyInstance(target, runtime);
+    if (found) for (const target of instancesOf(wrapper)) this.orchestrator.bind(target);
+    return scheduled;
   }
 
   private checkElection(
@@ -76,24 +92,26 @@ export class LeaderElectionExplorer implements OnModuleInit {
     methodName: string,
     election: string | undefined,
   ): string {
-    const name = election ?? this.service.elections[0];
-    if (!this.service.elections.includes(name)) {
+    const { elections } = this.options;
+    const name = election ?? elections[0];
+    if (!elections.includes(name)) {
       throw new LeaderElectionConfigError(
-        unknownDecoratorElectionMessage(decorator, owner, methodName, name, this.service.elections),
+        unknownDecoratorElectionMessage(decorator, owner, methodName, name, elections),
       );
     }
     return name;
   }
+}
 
-  private instancesOf(wrapper: InstanceWrapper): object[] {
-    if (wrapper.isTransient) {
-      return wrapper
-        .getStaticTransientInstances()
-        .map((entry) => entry?.instance as object | undefined)
-        .filter((value): value is object => typeof value === 'object' && value !== null);
-    }
-    return typeof wrapper.instance === 'object' && wrapper.instance !== null
-      ? [wrapper.instance as object]
-      : [];
+/** The instances of a provider: one for a singleton, each static one for a transient provider. */
+function instancesOf(wrapper: InstanceWrapper): object[] {
+  if (wrapper.isTransient) {
+    return wrapper
+      .getStaticTransientInstances()
+      .map((entry) => entry?.instance as object | undefined)
+      .filter((value): value is object => typeof value === 'object' && value !== null);
   }
+  return typeof wrapper.instance === 'object' && wrapper.instance !== null
+    ? [wrapper.instance as object]
+    : [];
 }

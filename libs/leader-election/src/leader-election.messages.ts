@@ -62,3 +62,66 @@ export const fenceTableInvisibleMessage = (tableName: string, detail: string): s
 export const fenceLostMessage = (election: string, term: number): string =>
   `Fenced write refused: this instance no longer holds term ${term} of election "${election}" on the ` +
   'database (the lease expired or was taken over). The transaction is rolled back.';
+
+export const assertLeaderNeedsTransactionMessage = (): string =>
+  'assertLeader() needs a kysely Transaction, not a Kysely instance: the shared lock on the lease row ends ' +
+  'with the statement outside a transaction, so nothing after it would be fenced. Call it inside ' +
+  'db.transaction().execute(async (trx) => { await leaderElection.assertLeader(trx); ... }), or use ' +
+  'leaderElection.runFenced(db, work), which opens the transaction for you.';
+
+export const fenceConnectionLostMessage = (election: string, term: number): string =>
+  `Fenced write refused: the connection of the fenced transaction under term ${term} of election ` +
+  `"${election}" was closed (this process was paused or cut off longer than the lease, or the server went ` +
+  'away) and this instance no longer holds that term. The transaction was rolled back by the server; ' +
+  'the driver error is the cause.';
+
+export const waitAfterShutdownMessage = (election: string): string =>
+  `waitForLeadership("${election}"): the application is shutting down or shut down, so this instance ` +
+  'will not lead again. Call it while the application runs, and pass a signal to stop waiting at shutdown.';
+
+export const notLeaderSignalReason = (election: string): string =>
+  `This instance is not the leader of election "${election}".`;
+
+export const waitAbortedMessage = (election: string): string =>
+  `waitForLeadership("${election}") was aborted.`;
+
+export const drainTimeoutMessage = (running: number, timeoutMs: number): string =>
+  `${running} @LeaderOnly() call(s) still running after drainTimeoutMs (${timeoutMs} ms); ` +
+  'releasing the lease anyway. Make long jobs watch currentLeadership().signal.';
+
+export const hookFailedMessage = (label: string, election: string, term: number, error: unknown): string =>
+  `Leadership hook ${label} failed for "${election}" (term ${term}): ` +
+  `${error instanceof Error ? error.message : String(error)}`;
+
+export const hooksSkippedMessage = (election: string, term: number): string =>
+  `Skipped the @OnLeadershipGranted() hooks of "${election}" (term ${term}): that leadership ended before ` +
+  'they could run (earlier hooks were still running). Its @OnLeadershipRevoked() hooks are skipped too.';
+
+export const noShutdownHooksMessage = (leaseDurationMs: number): string =>
+  'Shutdown hooks are not enabled: on SIGTERM this instance stops without releasing its lease, so a ' +
+  `standby takes over only when the lease runs out (leaseDurationMs = ${leaseDurationMs} ms) instead of ` +
+  'within milliseconds, and running @LeaderOnly() jobs are not drained. Call app.enableShutdownHooks() ' +
+  'in main.ts before app.listen() (or right after NestFactory.createApplicationContext()).';
+
+export const noSchedulerMessage = (methods: readonly string[]): string =>
+  `@LeaderOnly() is on scheduled method(s) ${methods.join(', ')}, but no scheduler is registered, so ` +
+  'they never run on any instance. Import ScheduleModule.forRoot() from @nestjs/schedule in your root module.';
+
+export const healthWithoutServiceMessage = (): string =>
+  'LeaderElectionHealthModule cannot find LeaderElectionService: LeaderElectionModule is registered with ' +
+  '"isGlobal: false" (or not at all). Import LeaderElectionModule.forRoot() with isGlobal: true (the ' +
+  'default), or provide LeaderElectionHealthIndicator yourself in a module that imports the ' +
+  'LeaderElectionModule.';
+
+export const unknownOptionMessage = (
+  key: string,
+  closest: string | undefined,
+  valid: readonly string[],
+): string =>
+  `LeaderElectionModule has no option "${key}"` +
+  (closest ? ` (did you mean "${closest}"?)` : '') +
+  `. Valid options: ${valid.join(', ')}.`;
+
+export const numericStringMessage = (option: string, value: string): string =>
+  `LeaderElectionModule option "${option}" must be a number, not the string ${JSON.stringify(value)}. Values from ConfigService or process.env are strings: convert them, e.g. ` +
+  `${option}: Number(config.get('...')).`;

@@ -1,7 +1,10 @@
 import { Module } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
-import { ConfigurableModuleClass } from './leader-election.module-definition';
 import { LeaderElectionExplorer } from './leader-election.explorer';
+import { LeaderElectionMetadataAccessor } from './leader-election.metadata-accessor';
+import { ConfigurableModuleClass } from './leader-election.module-definition';
+import { LeaderElectionOrchestrator } from './leader-election.orchestrator';
+import { leaderElectionProviders } from './leader-election.providers';
 import { LeaderElectionService } from './leader-election.service';
 
 /**
@@ -17,7 +20,13 @@ import { LeaderElectionService } from './leader-election.service';
  */
 @Module({
   imports: [DiscoveryModule],
-  providers: [LeaderElectionService, LeaderElectionExplorer],
+  providers: [
+    ...leaderElectionProviders,
+    LeaderElectionMetadataAccessor,
+    LeaderElectionOrchestrator,
+    LeaderElectionExplorer,
+    LeaderElectionService,
+  ],
   exports: [LeaderElectionService],
 })
 export class LeaderElectionModule extends ConfigurableModuleClass {}

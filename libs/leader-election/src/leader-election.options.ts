@@ -10,7 +10,13 @@ import {
   DEFAULT_RENEW_INTERVAL_MS,
   DEFAULT_SAFETY_MARGIN_MS,
 } from './leader-election.constants';
-import { invalidOptionMessage, invalidTableNameMessage, timingRuleMessage } from './leader-election.messages';
+import {
+  invalidOptionMessage,
+  invalidTableNameMessage,
+  numericStringMessage,
+  timingRuleMessage,
+  unknownOptionMessage,
+} from './leader-election.messages';
 import { LeaderElectionConfigError } from './errors/leader-election-config.error';
 import {
   DEFAULT_LEASE_TABLE,
@@ -61,9 +67,11 @@ export interface LeaderElectionModuleOptions {
   maxDoorbells?: number;
 }
 
-/** Options after defaults and validation; frozen. */
-export interface ResolvedLeaderElectionOptions {
-  readonly connection: string | PoolOptions;
+/**
+ * The module's settings after defaults and validation, without the connection (which may hold a
+ * password): what integrations such as health indicators and dashboards need. Frozen.
+ */
+export interface LeaderElectionSettings {
   readonly elections: readonly string[];
   readonly candidateIdPrefix: string | undefined;
   readonly leaseDurationMs: number;
@@ -78,12 +86,32 @@ export interface ResolvedLeaderElectionOptions {
   readonly maxDoorbells: number;
 }
 
+/** Options after defaults and validation, connection included; frozen. Internal to the module. */
+export interface ResolvedLeaderElectionOptions extends LeaderElectionSettings {
+  readonly connection: string | PoolOptions;
+}
+
+/** The settings without the connection, frozen. */
+export function publicSettings(options: ResolvedLeaderElectionOptions): LeaderElectionSettings {
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars -- the connection is left out on purpose
+  const { connection, ...settings } = options;
+  return Object.freeze(settings);
+}
+
 const fail = (option: string, rule: string, got: unknown): never => {
   throw new LeaderElectionConfigError(invalidOptionMessage(option, rule, got));
 };
 
+/** A number given as a string (ConfigService, process.env): say to convert it rather than "must be a number". */
+function rejectNumericString(option: string, value: unknown): void {
+  if (typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value))) {
+    throw new LeaderElectionConfigError(numericStringMessage(option, value));
+  }
+}
+
 function positiveMs(option: string, value: unknown, fallback: number, allowZero = false): number {
   if (value === undefined) return fallback;
+  rejectNumericString(option, value);
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
     fail(option, `must be a ${allowZero ? 'non-negative' : 'positive'} number of milliseconds`, value);
   }
@@ -141,6 +169,60 @@ function validateElections(elections: unknown): string[] {
   return [...seen];
 }
 
+/** Every option `forRoot()` / `forRootAsync()` accepts (the latter's factory result is not type-checked). */
+const OPTION_KEYS: readonly (keyof LeaderElectionModuleOptions)[] = [
+  'connection',
+  'elections',
+  'candidateId',
+  'leaseDurationMs',
+  'renewIntervalMs',
+  'pollIntervalMs',
+  'safetyMarginMs',
+  'operationTimeoutMs',
+  'tableName',
+  'createTable',
+  'drainTimeoutMs',
+  'standbyMode',
+  'maxDoorbells',
+];
+
+function rejectUnknownOptions(options: object): void {
+  for (const key of Object.keys(options)) {
+    if ((OPTION_KEYS as readonly string[]).includes(key)) continue;
+    throw new LeaderElectionConfigError(unknownOptionMessage(key, closestOption(key), OPTION_KEYS));
+  }
+}
+
+/** The valid option nearest to `key` by edit distance (case-insensitive), when it is a plausible typo. */
+function closestOption(key: string): string | undefined {
+  let best: { option: string; distance: number } | undefined;
+  for (const option of OPTION_KEYS) {
+    const distance = editDistance(key.toLowerCase(), option.toLowerCase());
+    if (!best || distance < best.distance) best = { option, distance };
+  }
+  const close =
+    best &&
+    (best.distance <= Math.max(2, Math.floor(key.length / 3)) ||
+      best.option.toLowerCase().startsWith(key.toLowerCase()));
+  return close ? best!.option : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(
+        previous[j] + 1,
+        current[j - 1] + 1,
+        previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    previous = current;
+  }
+  return previous[b.length];
+}
+
 /**
  * Applies defaults and checks every rule of docs/design.md, throwing a `LeaderElectionConfigError` that names
  * the option and the rule.
@@ -153,6 +235,7 @@ export function resolveLeaderElectionOptions(
       'LeaderElectionModule.forRoot() needs an options object with at least "connection".',
     );
   }
+  rejectUnknownOptions(options);
   const connection = validateConnection(options.connection);
   const elections = validateElections(options.elections);
 
@@ -205,6 +288,7 @@ export function resolveLeaderElectionOptions(
     fail('standbyMode', "must be 'auto', 'doorbell' or 'poll'", standbyMode);
   }
   const maxDoorbells = options.maxDoorbells ?? DEFAULT_MAX_DOORBELLS;
+  rejectNumericString('maxDoorbells', maxDoorbells);
   if (typeof maxDoorbells !== 'number' || !Number.isInteger(maxDoorbells) || maxDoorbells < 0) {
     fail('maxDoorbells', 'must be a whole number, 0 or more', maxDoorbells);
   }

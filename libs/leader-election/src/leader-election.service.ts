@@ -1,44 +1,45 @@
-import {
-  Inject,
-  Injectable,
-  Logger,
-  type BeforeApplicationShutdown,
-  type OnApplicationBootstrap,
-  type OnApplicationShutdown,
-} from '@nestjs/common';
-import type { Kysely, Transaction } from 'kysely';
-import { Observable, Subject } from 'rxjs';
-import { LeaderElector, generateCandidateId } from './elector/leader-elector';
+import { Inject, Injectable } from '@nestjs/common';
+import type { Kysely } from 'kysely';
+import { Observable, Subscription } from 'rxjs';
 import type { Election } from './elector/election';
 import type { ElectionEvent, ElectionState } from './elector/election-state';
+import type { LeaderElector } from './elector/leader-elector';
 import { LeaderElectionConfigError } from './errors/leader-election-config.error';
-import { LEADER_ELECTION_MODULE_OPTIONS } from './leader-election.module-definition';
 import { NotLeaderError } from './errors/not-leader.error';
+import { LEADER_ELECTION_SETTINGS, LEADER_ELECTOR } from './leader-election.constants';
+import type {
+  FencedDatabase,
+  FencedTransaction,
+  Leadership,
+  TransactionOf,
+} from './leader-election.interfaces';
 import {
+  assertLeaderNeedsTransactionMessage,
+  fenceConnectionLostMessage,
   fenceLostMessage,
   fenceTableInvisibleMessage,
+  notLeaderSignalReason,
   unknownElectionMessage,
+  waitAbortedMessage,
+  waitAfterShutdownMessage,
 } from './leader-election.messages';
-import { isLeaseTableInvisible, limitIdleTransaction, lockLeaseRow } from './store/lease-fence';
 import {
-  resolveLeaderElectionOptions,
-  type LeaderElectionModuleOptions,
+  publicSettings,
+  type LeaderElectionSettings,
   type ResolvedLeaderElectionOptions,
 } from './leader-election.options';
-import { MysqlLeaseStore } from './store/mysql-lease-store';
-import { LeaderOnlyRuntime } from './leader-only.runtime';
+import { LeaderElectionOrchestrator } from './leader-election.orchestrator';
+import {
+  isConnectionLost,
+  isLeaseTableInvisible,
+  limitIdleTransaction,
+  lockLeaseRow,
+} from './store/lease-fence';
 
-/** @internal Where the explorer finds this app's leader-only runtime. */
-export const LEADER_ONLY_RUNTIME = Symbol('nestjs-leader-election:runtime');
+export type { Leadership } from './leader-election.interfaces';
 
-/** The leadership this instance holds in one election. */
-export interface Leadership {
-  readonly election: string;
-  /** The fencing token of this leadership: strictly greater than every earlier term of the election. */
-  readonly term: number;
-  /** Aborted the moment this leadership ends (step-down, resign, shutdown). */
-  readonly signal: AbortSignal;
-}
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the fence runs on any user database type
+type AnyKysely = Kysely<any>;
 
 /**
  * Leadership of this instance, per election. Campaigning starts at application bootstrap; leases are
@@ -47,51 +48,19 @@ export interface Leadership {
  * `election` arguments default to the first configured election (`'default'` unless configured).
  */
 @Injectable()
-export class LeaderElectionService
-  implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown
-{
-  private readonly logger = new Logger('LeaderElection');
-  private readonly options: ResolvedLeaderElectionOptions;
-  private readonly elector: LeaderElector;
-  private readonly events = new Subject<ElectionEvent>();
-  private stopped: Promise<void> | undefined;
-  /** @internal */
-  readonly [LEADER_ONLY_RUNTIME]: LeaderOnlyRuntime;
+export class LeaderElectionService {
+  private readonly publicSettings: LeaderElectionSettings;
 
   /** Every transition of every election: elected, revoked, leader-changed, health-changed. */
-  readonly changes$: Observable<ElectionEvent> = this.events.asObservable();
+  readonly changes$: Observable<ElectionEvent>;
 
-  constructor(@Inject(LEADER_ELECTION_MODULE_OPTIONS) options: LeaderElectionModuleOptions) {
-    this.options = resolveLeaderElectionOptions(options);
-    const store = new MysqlLeaseStore({
-      connection: this.options.connection,
-      tableName: this.options.tableName,
-      operationTimeoutMs: this.options.operationTimeoutMs,
-      // With doorbells a process holds one connection per waited election already: keep the pool at one.
-      poolSize: this.options.standbyMode === 'poll' || this.options.maxDoorbells === 0 ? 2 : 1,
-    });
-    this.elector = new LeaderElector({
-      store,
-      elections: this.options.elections,
-      candidateId: generateCandidateId(this.options.candidateIdPrefix),
-      timing: this.options,
-      createTable: this.options.createTable,
-      logger: this.logger,
-      standbyMode: this.options.standbyMode,
-      maxDoorbells: this.options.maxDoorbells,
-    });
-    this[LEADER_ONLY_RUNTIME] = new LeaderOnlyRuntime(
-      {
-        defaultElection: this.options.elections[0],
-        leadership: (name) => this.getLeadership(name),
-        leaderId: (name) => this.election(name).getState().leaderId,
-      },
-      this.logger,
-    );
-    this.elector.onEvent((event) => {
-      this[LEADER_ONLY_RUNTIME].onEvent(event);
-      this.events.next(event);
-    });
+  constructor(
+    @Inject(LEADER_ELECTION_SETTINGS) private readonly options: ResolvedLeaderElectionOptions,
+    @Inject(LEADER_ELECTOR) private readonly elector: LeaderElector,
+    private readonly orchestrator: LeaderElectionOrchestrator,
+  ) {
+    this.publicSettings = publicSettings(options);
+    this.changes$ = orchestrator.changes$;
   }
 
   /** This instance's candidate id (unique per process start). */
@@ -104,9 +73,12 @@ export class LeaderElectionService
     return this.options.elections;
   }
 
-  /** Resolved options (frozen), for integrations such as the health indicator. */
-  get settings(): ResolvedLeaderElectionOptions {
-    return this.options;
+  /**
+   * The settings in effect (timing, table, elections, standby mode; frozen), for integrations such as the
+   * health indicator. Never holds the connection options or a password.
+   */
+  get settings(): LeaderElectionSettings {
+    return this.publicSettings;
   }
 
   /**
@@ -128,12 +100,11 @@ export class LeaderElectionService
   }
 
   /**
-   * The current leadership (term and abort signal), or `undefined` when this instance is not leader.
+   * The leadership this instance holds in the election right now (term and abort signal), or `undefined`
+   * when it is not leader. Unlike `currentLeadership()`, it does not depend on the call it is made from.
    */
-  getLeadership(election?: string): Leadership | undefined {
-    const target = this.election(election);
-    const current = target.currentLeadership();
-    return current && { election: target.name, ...current };
+  leadershipOf(election?: string): Leadership | undefined {
+    return this.orchestrator.leadershipOf(this.election(election).name);
   }
 
   /**
@@ -154,7 +125,7 @@ export class LeaderElectionService
    * ```
    */
   currentLeadership(): Leadership | undefined {
-    return this[LEADER_ONLY_RUNTIME].current();
+    return this.orchestrator.current();
   }
 
   /**
@@ -163,7 +134,9 @@ export class LeaderElectionService
    */
   leadershipSignal(election?: string): AbortSignal {
     const current = this.election(election).currentLeadership();
-    return current?.signal ?? AbortSignal.abort(new Error('This instance is not the leader.'));
+    return (
+      current?.signal ?? AbortSignal.abort(new Error(notLeaderSignalReason(this.election(election).name)))
+    );
   }
 
   /**
@@ -181,9 +154,15 @@ export class LeaderElectionService
       return Promise.reject(error);
     }
     const { signal } = options;
+    if (this.orchestrator.stopping) return Promise.reject(new Error(waitAfterShutdownMessage(target.name)));
     return new Promise<Leadership>((resolve, reject) => {
+      const subscription = new Subscription();
+      const cleanup = () => {
+        subscription.unsubscribe();
+        signal?.removeEventListener('abort', onAbort);
+      };
       const settle = (): boolean => {
-        const leadership = this.getLeadership(target.name);
+        const leadership = this.leadershipOf(target.name);
         if (!leadership) return false;
         cleanup();
         resolve(leadership);
@@ -191,22 +170,20 @@ export class LeaderElectionService
       };
       const onAbort = () => {
         cleanup();
-        reject(signal?.reason ?? new Error('waitForLeadership was aborted.'));
-      };
-      const subscription = this.events.subscribe({
-        next: (event) => {
-          if (event.election === target.name && event.type === 'elected') settle();
-        },
-        complete: () => {
-          cleanup();
-          reject(new Error(`waitForLeadership("${target.name}"): the application shut down first.`));
-        },
-      });
-      const cleanup = () => {
-        subscription.unsubscribe();
-        signal?.removeEventListener('abort', onAbort);
+        reject(signal?.reason ?? new Error(waitAbortedMessage(target.name)));
       };
       if (signal?.aborted) return onAbort();
+      subscription.add(
+        this.changes$.subscribe({
+          next: (event) => {
+            if (event.election === target.name && event.type === 'elected') settle();
+          },
+          complete: () => {
+            cleanup();
+            reject(new Error(waitAfterShutdownMessage(target.name)));
+          },
+        }),
+      );
       signal?.addEventListener('abort', onAbort, { once: true });
       settle();
     });
@@ -234,14 +211,22 @@ export class LeaderElectionService
    * });
    * ```
    */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any user database type
-  async assertLeader(trx: Transaction<any> | Kysely<any>, election?: string): Promise<Leadership> {
+  async assertLeader(trx: FencedTransaction, election?: string): Promise<Leadership> {
     const target = this.election(election);
-    const leadership = this.getLeadership(target.name);
+    if (trx?.isTransaction !== true) {
+      throw new LeaderElectionConfigError(assertLeaderNeedsTransactionMessage());
+    }
+    const leadership = this.leadershipOf(target.name);
     if (!leadership) throw new NotLeaderError(target.name, target.getState().leaderId);
     let held: boolean;
     try {
-      held = await lockLeaseRow(trx, this.options.tableName, target.name, this.candidateId, leadership.term);
+      held = await lockLeaseRow(
+        trx as unknown as AnyKysely,
+        this.options.tableName,
+        target.name,
+        this.candidateId,
+        leadership.term,
+      );
     } catch (error) {
       if (isLeaseTableInvisible(error)) {
         throw new LeaderElectionConfigError(
@@ -270,50 +255,44 @@ export class LeaderElectionService
    * });
    * ```
    */
-  async runFenced<DB, T>(
-    db: Kysely<DB>,
-    work: (trx: Transaction<DB>, leadership: Leadership) => Promise<T>,
+  async runFenced<D extends FencedDatabase, T>(
+    db: D,
+    work: (trx: TransactionOf<D>, leadership: Leadership) => Promise<T>,
     election?: string,
   ): Promise<T> {
     const target = this.election(election);
     if (!target.isLeader()) throw new NotLeaderError(target.name, target.getState().leaderId);
-    return db.connection().execute(async (conn) => {
-      const restore = await limitIdleTransaction(conn, this.options.leaseDurationMs / 1000);
-      try {
-        return await conn
-          .transaction()
-          .execute(async (trx) => work(trx, await this.assertLeader(trx, target.name)));
-      } finally {
-        // The server may have closed the connection (idle timeout); nothing to restore then.
-        await restore?.().catch(() => undefined);
+    const kysely = db as unknown as AnyKysely;
+    let term: number | undefined;
+    try {
+      return await kysely.connection().execute(async (conn) => {
+        const restore = await limitIdleTransaction(conn, this.options.leaseDurationMs / 1000, kysely);
+        try {
+          return await conn.transaction().execute(async (trx) => {
+            const leadership = await this.assertLeader(trx, target.name);
+            term = leadership.term;
+            return work(trx as TransactionOf<D>, leadership);
+          });
+        } finally {
+          // The server may have closed the connection (idle timeout); nothing to restore then.
+          await restore().catch(() => undefined);
+        }
+      });
+    } catch (error) {
+      // A paused or cut-off leader: the server closed the fenced transaction's connection (rolling it
+      // back) and another instance may lead by now. Say so, with the driver error as the cause.
+      if (term !== undefined && isConnectionLost(error) && this.leadershipOf(target.name)?.term !== term) {
+        throw new NotLeaderError(
+          target.name,
+          target.getState().leaderId,
+          fenceConnectionLostMessage(target.name, term),
+          {
+            cause: error,
+          },
+        );
       }
-    });
-  }
-
-  /** @internal Starts campaigning. */
-  onApplicationBootstrap(): void {
-    this.elector.start();
-  }
-
-  /**
-   * @internal Ends leadership for the application (signals aborted, no new leader-only calls), waits for
-   * running calls up to `drainTimeoutMs` while still holding the leases, then releases them.
-   */
-  async beforeApplicationShutdown(): Promise<void> {
-    this.stopped ??= this.shutdown();
-    await this.stopped;
-  }
-
-  /** @internal Safety net when only `onApplicationShutdown` runs. */
-  async onApplicationShutdown(): Promise<void> {
-    await this.beforeApplicationShutdown();
-  }
-
-  private async shutdown(): Promise<void> {
-    this.elector.beginShutdown();
-    await this[LEADER_ONLY_RUNTIME].drain(this.options.drainTimeoutMs);
-    await this.elector.stop();
-    this.events.complete();
+      throw error;
+    }
   }
 
   private election(name: string | undefined): Election {

@@ -8,7 +8,8 @@ import {
 import type { FakeClock } from './fake-clock';
 
 /** The statements of docs/design.md, by the `LeaseStore` method that sends them. */
-export type LeaseStatementKind = 'ensureSchema' | 'ensureRow' | 'read' | 'acquire' | 'renew' | 'release';
+export type LeaseStatementKind =
+  'ensureSchema' | 'ensureRow' | 'read' | 'acquire' | 'renew' | 'release' | 'readMany' | 'renewMany';
 
 /**
  * The named-lock statements of a doorbell (`store/mysql-doorbell.ts`):
@@ -44,6 +45,10 @@ export interface StatementRecord {
   readonly holder?: string;
   /** `acquire`: the observed term; `renew` / `release`: the term held. */
   readonly term?: number;
+  /** `acquire`: the term it takes when it wins. */
+  readonly newTerm?: number;
+  /** `readMany` / `renewMany`: the elections it covers. */
+  readonly names?: readonly string[];
   readonly leaseMs?: number;
   /** `waitLock`: the timeout the server applies (whole seconds, as `MysqlDoorbell` sends it), in ms. */
   readonly waitMs?: number;
@@ -61,7 +66,7 @@ export interface StatementRecord {
    * What it returned (`affectedRows === 1` for updates; the row for reads; whether `GET_LOCK` got the
    * lock; the outcome of a wait), when it ran.
    */
-  result?: boolean | LeaseRow | WaitOutcome;
+  result?: boolean | number | LeaseRow | Map<string, LeaseRow> | WaitOutcome;
   /** Fake time at which the caller got its answer. */
   settledAt?: number;
   error?: LeaseStoreError;
@@ -104,6 +109,11 @@ export interface MemoryLeaseStoreOptions {
    * (named locks work). Can be changed later through `doorbellUnsupported`.
    */
   readonly doorbellUnsupportedReason?: string;
+  /**
+   * `readMany` and `renewMany` (one statement for several elections), so that `BatchingLeaseStore` can
+   * wrap the store. Off by default, so that several elections on one store keep one statement each.
+   */
+  readonly batching?: boolean;
 }
 
 /** A change of a named lock on the database's side, for assertions about ordering. */
@@ -144,7 +154,7 @@ interface HungStatement {
  * derived from a `FakeClock`:
  *
  * - acquire: compare-and-swap on the observed term, only when `expires_at <= now OR holder = me`; the new
- *   term is observed + 1;
+ *   term is the one passed (observed + 1 by default);
  * - renew: only when holder and term match and the lease has not expired;
  * - release: `expires_at` goes to 1970, holder and term stay;
  * - read: `valid` and `remainingUs` on the database's clock.
@@ -179,8 +189,17 @@ export class MemoryLeaseStore implements LeaseStore {
   readonly openDoorbell?: (name: string) => MemoryDoorbell;
   /** Present only with the `doorbells` option; answers `doorbellUnsupported`. */
   readonly doorbellUnsupportedReason?: () => Promise<string | undefined>;
+  /** Present only with the `batching` option: reads several rows in one statement. */
+  readonly readMany?: (names: readonly string[]) => Promise<Map<string, LeaseRow>>;
+  /** Present only with the `batching` option: renews several of one holder's leases in one statement. */
+  readonly renewMany?: (
+    holder: string,
+    leases: readonly { name: string; term: number }[],
+    leaseMs: number,
+  ) => Promise<number>;
   private readonly locks = new Map<string, NamedLock>();
   private nextSessionId = 1;
+  private readonly batching: boolean;
 
   constructor(
     private readonly clock: FakeClock,
@@ -189,6 +208,12 @@ export class MemoryLeaseStore implements LeaseStore {
     this.dbClockOffsetMs = options.dbClockOffsetMs ?? Date.UTC(2030, 5, 1, 12) + 123.456;
     this.latency = options.latencyMs ?? 0;
     this.doorbellUnsupported = options.doorbellUnsupportedReason;
+    this.batching = options.batching ?? false;
+    if (options.batching) {
+      const view = this.viaClient(undefined);
+      this.readMany = view.readMany;
+      this.renewMany = view.renewMany;
+    }
     if (options.doorbells) {
       this.openDoorbell = (name) => this.newDoorbell(name, undefined);
       this.doorbellUnsupportedReason = () => Promise.resolve(this.doorbellUnsupported);
@@ -206,8 +231,14 @@ export class MemoryLeaseStore implements LeaseStore {
   read(name: string): Promise<LeaseRow | undefined> {
     return this.viaClient(undefined).read(name);
   }
-  acquire(name: string, holder: string, observedTerm: number, leaseMs: number): Promise<boolean> {
-    return this.viaClient(undefined).acquire(name, holder, observedTerm, leaseMs);
+  acquire(
+    name: string,
+    holder: string,
+    observedTerm: number,
+    leaseMs: number,
+    newTerm?: number,
+  ): Promise<boolean> {
+    return this.viaClient(undefined).acquire(name, holder, observedTerm, leaseMs, newTerm);
   }
   renew(name: string, holder: string, term: number, leaseMs: number): Promise<boolean> {
     return this.viaClient(undefined).renew(name, holder, term, leaseMs);
@@ -251,6 +282,15 @@ export class MemoryLeaseStore implements LeaseStore {
       renewedAt: now,
       expiresAt: now + row.expiresInMs,
     });
+  }
+
+  /**
+   * Deletes a row (or every row: a table dropped and re-created), as an operator would; the next
+   * `ensureRow` creates it again at term 0.
+   */
+  deleteRow(name?: string): void {
+    if (name === undefined) this.rows.clear();
+    else this.rows.delete(name);
   }
 
   /** The fake monotonic time at which `expires_at` of the row is (or was) reached on the DB's clock. */
@@ -526,8 +566,36 @@ export class MemoryLeaseStore implements LeaseStore {
           doorbellUnsupportedReason: () => Promise.resolve(this.doorbellUnsupported),
         }
       : {};
+    const batching: Pick<LeaseStore, 'readMany' | 'renewMany'> = this.batching
+      ? {
+          readMany: (names) =>
+            this.submit({ kind: 'readMany', client, names: [...names] }, (now) => {
+              const rows = new Map<string, LeaseRow>();
+              for (const name of names) {
+                const row = this.rows.get(name);
+                if (row) rows.set(name, toLeaseRow(row, now));
+              }
+              return rows;
+            }),
+          renewMany: (holder, leases, leaseMs) =>
+            this.submit(
+              { kind: 'renewMany', client, holder, names: leases.map((l) => l.name), leaseMs },
+              (now) => {
+                let renewed = 0;
+                for (const { name, term } of leases) {
+                  const row = this.rows.get(name);
+                  if (!row || row.holder !== holder || row.term !== term || !(row.expiresAt > now)) continue;
+                  this.rows.set(name, { ...row, renewedAt: now, expiresAt: now + leaseMs });
+                  renewed++;
+                }
+                return renewed;
+              },
+            ),
+        }
+      : {};
     return {
       ...doorbells,
+      ...batching,
       ensureSchema: () => this.submit({ kind: 'ensureSchema', client }, () => undefined),
       ensureRow: (name) =>
         this.submit({ kind: 'ensureRow', client, name }, () => {
@@ -545,28 +613,25 @@ export class MemoryLeaseStore implements LeaseStore {
       read: (name) =>
         this.submit({ kind: 'read', client, name }, (now) => {
           const row = this.rows.get(name);
-          if (!row) return undefined;
-          return {
-            holder: row.holder,
-            term: row.term,
-            valid: row.expiresAt > now,
-            remainingUs: Math.round((row.expiresAt - now) * 1000),
-          };
+          return row && toLeaseRow(row, now);
         }),
-      acquire: (name, holder, observedTerm, leaseMs) =>
-        this.submit({ kind: 'acquire', client, name, holder, term: observedTerm, leaseMs }, (now) => {
-          const row = this.rows.get(name);
-          if (!row || row.term !== observedTerm || !(row.expiresAt <= now || row.holder === holder))
-            return false;
-          this.rows.set(name, {
-            holder,
-            term: observedTerm + 1,
-            acquiredAt: now,
-            renewedAt: now,
-            expiresAt: now + leaseMs,
-          });
-          return true;
-        }),
+      acquire: (name, holder, observedTerm, leaseMs, newTerm = observedTerm + 1) =>
+        this.submit(
+          { kind: 'acquire', client, name, holder, term: observedTerm, leaseMs, newTerm },
+          (now) => {
+            const row = this.rows.get(name);
+            if (!row || row.term !== observedTerm || !(row.expiresAt <= now || row.holder === holder))
+              return false;
+            this.rows.set(name, {
+              holder,
+              term: newTerm,
+              acquiredAt: now,
+              renewedAt: now,
+              expiresAt: now + leaseMs,
+            });
+            return true;
+          },
+        ),
       renew: (name, holder, term, leaseMs) =>
         this.submit({ kind: 'renew', client, name, holder, term, leaseMs }, (now) => {
           const row = this.rows.get(name);
@@ -585,8 +650,11 @@ export class MemoryLeaseStore implements LeaseStore {
     };
   }
 
-  private submit<T extends boolean | LeaseRow | undefined>(
-    info: Pick<StatementRecord, 'kind' | 'client' | 'name' | 'holder' | 'term' | 'leaseMs'>,
+  private submit<T extends boolean | number | LeaseRow | Map<string, LeaseRow> | undefined>(
+    info: Pick<
+      StatementRecord,
+      'kind' | 'client' | 'name' | 'names' | 'holder' | 'term' | 'newTerm' | 'leaseMs'
+    >,
     statement: (dbNow: number) => T,
   ): Promise<T> {
     const record: StatementRecord = {
@@ -849,6 +917,15 @@ export class MemoryDoorbell implements LeaseDoorbell {
   ): Promise<T> {
     return this.store.sendLockStatement<T>({ ...info, client: this.client, name: this.name }, session, run);
   }
+}
+
+function toLeaseRow(row: LeaseRowSnapshot, dbNow: number): LeaseRow {
+  return {
+    holder: row.holder,
+    term: row.term,
+    valid: row.expiresAt > dbNow,
+    remainingUs: Math.round((row.expiresAt - dbNow) * 1000),
+  };
 }
 
 function matches(statement: StatementRecord, match: StatementMatch | undefined): boolean {

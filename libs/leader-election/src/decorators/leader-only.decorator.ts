@@ -1,11 +1,9 @@
 import { LEADER_ONLY_METADATA } from '../leader-election.constants';
 import { invalidLeaderOnlyOptionsMessage, leaderOnlyNotMethodMessage } from '../leader-election.messages';
 import { LeaderElectionConfigError } from '../errors/leader-election-config.error';
-import { invokeLeaderOnly } from '../leader-only.runtime';
+import type { LeaderOnlyMetadata, OnFollower } from '../leader-election.interfaces';
+import { invokeLeaderOnly } from '../leader-only.registry';
 import { copyMethodMetadata } from '../utils/copy-method-metadata';
-
-/** What `@LeaderOnly()` does when this instance is not the leader. */
-export type OnFollower = 'skip' | 'throw';
 
 /** Options of `@LeaderOnly()`. */
 export interface LeaderOnlyOptions {
@@ -16,12 +14,6 @@ export interface LeaderOnlyOptions {
    * methods), silently. `throw`: throw `NotLeaderError` (an HTTP 503 in controllers).
    */
   onFollower?: OnFollower;
-}
-
-/** Normalised options stored as metadata on the wrapper. */
-export interface LeaderOnlyMetadata {
-  readonly election: string | undefined;
-  readonly onFollower: OnFollower;
 }
 
 function normalize(arg: string | LeaderOnlyOptions | undefined): LeaderOnlyMetadata {

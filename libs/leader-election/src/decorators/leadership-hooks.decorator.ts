@@ -1,21 +1,7 @@
 import { LEADERSHIP_HOOK_METADATA } from '../leader-election.constants';
 import { leaderOnlyNotMethodMessage } from '../leader-election.messages';
 import { LeaderElectionConfigError } from '../errors/leader-election-config.error';
-
-/** Which transition a leadership hook follows. */
-export type LeadershipHookKind = 'granted' | 'revoked';
-
-/** Metadata of a leadership hook method (a method may carry several). */
-export interface LeadershipHookMetadata {
-  readonly kind: LeadershipHookKind;
-  readonly election: string | undefined;
-}
-
-/** The argument passed to leadership hooks. */
-export interface LeadershipChange {
-  readonly election: string;
-  readonly term: number;
-}
+import type { LeadershipHookKind, LeadershipHookMetadata } from '../leader-election.interfaces';
 
 function leadershipHook(kind: LeadershipHookKind, decorator: string, election?: string): MethodDecorator {
   return (target: object, key: string | symbol, descriptor?: PropertyDescriptor) => {
@@ -31,8 +17,10 @@ function leadershipHook(kind: LeadershipHookKind, decorator: string, election?: 
 }
 
 /**
- * Called with `{ election, term }` each time this instance becomes leader of the election (for example
- * to start a queue consumer). Hooks run one at a time, in order of transitions; errors are logged.
+ * Called with `{ election, term, signal }` each time this instance becomes leader of the election (for
+ * example to start a queue consumer; stop it when `signal` aborts). Hooks run one at a time, in order of
+ * transitions; errors are logged. A granted hook whose leadership already ended by the time its turn
+ * comes (an earlier hook was slow) is skipped, and so are that leadership's revoked hooks.
  *
  * @example
  * ```ts
@@ -45,8 +33,8 @@ export function OnLeadershipGranted(election?: string): MethodDecorator {
 }
 
 /**
- * Called with `{ election, term }` each time this instance's leadership of the election ends (step-down,
- * resign, shutdown), after its signal was aborted.
+ * Called with `{ election, term, signal }` each time this instance's leadership of the election ends
+ * (step-down, resign, shutdown), after its signal was aborted.
  */
 export function OnLeadershipRevoked(election?: string): MethodDecorator {
   return leadershipHook('revoked', 'OnLeadershipRevoked', election);

@@ -1,7 +1,16 @@
 import type { LeaseDoorbell, LeaseRow, LeaseStore } from '../store/lease-store';
+import { systemClock, type Clock } from './clock';
 
 /** Collection window: small against R and P, large against the spread of timers due together. */
 export const BATCH_WINDOW_MS = 10;
+
+/** Settings of a `BatchingLeaseStore`. */
+export interface BatchingLeaseStoreOptions {
+  /** The clock whose timers time the collection window (the elector's, so that tests can fake it). */
+  readonly clock?: Clock;
+  /** How long statements are collected before one is sent. Default `BATCH_WINDOW_MS`. */
+  readonly windowMs?: number;
+}
 
 interface Pending<T> {
   readonly resolve: (value: T) => void;
@@ -24,15 +33,18 @@ export class BatchingLeaseStore implements LeaseStore {
     pending: Pending<boolean>;
   }[] = [];
   private flushQueued = false;
+  private readonly clock: Clock;
+  private readonly windowMs: number;
 
   /** Present when the inner store has doorbells. */
   readonly openDoorbell?: (name: string) => LeaseDoorbell;
 
   constructor(
     private readonly inner: LeaseStore & Required<Pick<LeaseStore, 'readMany' | 'renewMany'>>,
-    /** How long statements are collected before one is sent. */
-    private readonly windowMs = BATCH_WINDOW_MS,
+    options: BatchingLeaseStoreOptions = {},
   ) {
+    this.clock = options.clock ?? systemClock;
+    this.windowMs = options.windowMs ?? BATCH_WINDOW_MS;
     if (inner.openDoorbell) this.openDoorbell = (name) => inner.openDoorbell!(name);
   }
 
@@ -49,8 +61,14 @@ export class BatchingLeaseStore implements LeaseStore {
   ensureRow(name: string): Promise<void> {
     return this.inner.ensureRow(name);
   }
-  acquire(name: string, holder: string, observedTerm: number, leaseMs: number): Promise<boolean> {
-    return this.inner.acquire(name, holder, observedTerm, leaseMs);
+  acquire(
+    name: string,
+    holder: string,
+    observedTerm: number,
+    leaseMs: number,
+    newTerm?: number,
+  ): Promise<boolean> {
+    return this.inner.acquire(name, holder, observedTerm, leaseMs, newTerm);
   }
   release(name: string, holder: string, term: number): Promise<boolean> {
     return this.inner.release(name, holder, term);
@@ -83,7 +101,7 @@ export class BatchingLeaseStore implements LeaseStore {
     this.flushQueued = true;
     // Steps due on the same grid point do not all fire in one turn of the event loop (timers are kept
     // per millisecond, and a busy turn delays the next): collect for a few milliseconds.
-    setTimeout(() => {
+    this.clock.setTimeout(() => {
       this.flushQueued = false;
       void this.flushReads();
       void this.flushRenewals();
@@ -128,14 +146,17 @@ export class BatchingLeaseStore implements LeaseStore {
             group.forEach((renewal) => renewal.pending.resolve(true));
             return;
           }
-          // Some lease was lost: find out which, one statement each (they renew again, harmlessly). Each
-          // answers its own caller: one election's failure must not end another's leadership.
-          for (const renewal of group) {
-            await this.inner.renew(renewal.name, holder, renewal.term, leaseMs).then(
-              (renewed) => renewal.pending.resolve(renewed),
-              (error: unknown) => renewal.pending.reject(error),
-            );
-          }
+          // Some lease was lost: find out which, one statement each (they renew again, harmlessly), all
+          // at once so that they share one deadline instead of queueing one behind another. Each answers
+          // its own caller: one election's failure must not end another's leadership.
+          await Promise.all(
+            group.map((renewal) =>
+              this.inner.renew(renewal.name, holder, renewal.term, leaseMs).then(
+                (renewed) => renewal.pending.resolve(renewed),
+                (error: unknown) => renewal.pending.reject(error),
+              ),
+            ),
+          );
         } catch (error) {
           group.forEach((renewal) => renewal.pending.reject(error));
         }

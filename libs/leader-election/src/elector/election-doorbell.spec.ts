@@ -436,8 +436,8 @@ describe('Election with a doorbell (fake clock, in-memory named locks)', () => {
   });
 
   describe('fallback to polling', () => {
-    it.each<LeaseErrorKind>(['not-applied', 'configuration'])(
-      'a GET_LOCK error (%s) falls back to polling every P, with exactly one log line; standbyMode becomes poll',
+    it.each<LeaseErrorKind>(['configuration'])(
+      'a GET_LOCK error (%s) falls back to polling every P for good, with exactly one log line; standbyMode becomes poll',
       async (kind) => {
         const w = world();
         const [a, b] = ['a', 'b'].map((id) => w.candidate(id));
@@ -473,6 +473,64 @@ describe('Election with a doorbell (fake clock, in-memory named locks)', () => {
         expect(w.violations).toEqual([]);
       },
     );
+
+    it('a transient GET_LOCK failure (not-applied: a killed query, max_statement_time) polls for a while, then the doorbell is re-armed: one line off, one line back, instant handover again', async () => {
+      const w = world();
+      const [a, b] = ['a', 'b'].map((id) => w.candidate(id));
+      a.election.start();
+      await w.runUntil(() => a.election.isLeader(), 1_000, 'leader a');
+      // The first wait and the first try after it fail.
+      w.store.failGetLock(2, 'not-applied', { client: 'b', message: 'Query execution was interrupted' });
+      b.election.start();
+      await w.run(50);
+      expect(b.election.getState().standbyMode).toBe('poll');
+
+      await w.run(8 * P);
+      expect(w.store.find({ kind: 'waitLock', client: 'b' }).map((s) => s.status)).toEqual([
+        'failed',
+        'failed',
+        'in-flight',
+      ]);
+      expect(b.election.getState().standbyMode).toBe('doorbell');
+      expect(w.store.lockState(NAME)).toEqual({ held: true, holder: 'a', waiters: ['b'] });
+      const lines = (pattern: RegExp) => b.logger.lines.filter((line) => pattern.test(line.message));
+      const off = lines(/Doorbell of "default" off/);
+      expect(off).toHaveLength(1);
+      expect(off[0].message).toContain('Query execution was interrupted');
+      expect(fallbackLines(b)).toEqual([]);
+
+      const t0 = w.clock.now();
+      void a.election.stop();
+      await w.runUntil(() => b.election.isLeader(), P, 'leader b');
+      expect(w.clock.now() - t0).toBeLessThanOrEqual(HANDOVER_MS);
+      // Back once a named-lock statement went through (here the ring).
+      expect(lines(/Doorbell of "default" works again/)).toHaveLength(1);
+      expect(lines(/Doorbell of "default" off/)).toHaveLength(1);
+      expect(w.violations).toEqual([]);
+    });
+
+    it('GET_LOCK failing transiently for good is tried again with a backoff up to a few P, with one log line in all, while standbys poll every P', async () => {
+      const w = world();
+      const [a, b] = ['a', 'b'].map((id) => w.candidate(id));
+      a.election.start();
+      await w.runUntil(() => a.election.isLeader(), 1_000, 'leader a');
+      w.store.failGetLock(Infinity, 'not-applied', { client: 'b', message: 'max_statement_time exceeded' });
+      b.election.start();
+      const windowStart = w.clock.now();
+      await w.run(30 * P);
+
+      const tries = w.store.find({ kind: 'waitLock', client: 'b' });
+      // Once at start, then after P, 2P, 4P, 4P, ...: about 9 in 30 P; never one per poll.
+      expect(tries.length).toBeGreaterThanOrEqual(5);
+      expect(tries.length).toBeLessThanOrEqual(12);
+      const gaps = tries.slice(1).map((t, i) => t.sentAt - tries[i].sentAt);
+      expect(Math.max(...gaps)).toBeLessThanOrEqual(5 * P);
+      const reads = after(w.store.find({ kind: 'read', client: 'b' }), windowStart);
+      expect(reads.length).toBeGreaterThanOrEqual(28);
+      expect(b.logger.lines.filter((line) => line.level !== 'log')).toHaveLength(1);
+      expect(b.election.isLeader()).toBe(false);
+      expect(w.violations).toEqual([]);
+    });
 
     it('a GET_LOCK error on the leader falls back to polling with one log line, and standbys still take over within P', async () => {
       const w = world();

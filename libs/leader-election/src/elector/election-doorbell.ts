@@ -2,6 +2,8 @@ import type { LeaseDoorbell, LeaseRow } from '../store/lease-store';
 import { LeaseStoreError } from '../store/lease-store';
 import type { ElectorLogger } from './election-state';
 
+/** After a transient failure, the doorbell is tried again after P, doubling up to this many P. */
+const MAX_SUSPEND_POLLS = 4;
 /** A later expiry than this after a ring means the leader renewed: it is alive, only its lock was lost. */
 const RENEWED_SLACK_MS = 50;
 
@@ -18,7 +20,7 @@ export interface ElectionDoorbellDeps {
   readonly mayWait: () => boolean;
   /** The lock was won as a follower: read the row now. */
   readonly onRing: () => void;
-  /** The doorbell fell back to polling: standbys must start polling now. */
+  /** The doorbell fell back to polling (for good or for a while): standbys must start polling now. */
   readonly onDisabled: () => void;
   /**
    * Nothing would ring (nobody held the lock, or the wait failed for a while): read the row within `ms`
@@ -39,7 +41,14 @@ export interface ElectionDoorbellDeps {
  */
 export class ElectionDoorbell {
   private waiting = false;
+  /** Why the doorbell is off for good (configuration, Galera). */
   private disabledReason: string | undefined;
+  /** Why the doorbell is off for a while after a transient failure; it is tried again after a backoff. */
+  private suspendedReason: string | undefined;
+  /** The last suspension's length; 0 once a named-lock statement succeeded again. */
+  private suspendMs = 0;
+  /** The "off" line was logged and the "works again" line not yet. */
+  private offLogged = false;
   /** Term the lock was won for as a standby, once the first read after the ring has named it. */
   private rungTerm: number | undefined;
   private rungExpiry = -Infinity;
@@ -58,9 +67,9 @@ export class ElectionDoorbell {
     private readonly deps: ElectionDoorbellDeps,
   ) {}
 
-  /** False once the doorbell fell back to polling. */
+  /** False while the doorbell is off (for good, or for a while after a transient failure). */
   get active(): boolean {
-    return this.disabledReason === undefined;
+    return this.disabledReason === undefined && this.suspendedReason === undefined;
   }
 
   /** True while this session holds the named lock. */
@@ -79,7 +88,7 @@ export class ElectionDoorbell {
     this.holding = this.bell
       .hold()
       .then(
-        () => undefined,
+        () => this.worked(),
         (error: unknown) => this.onError(error),
       )
       .finally(() => {
@@ -133,13 +142,45 @@ export class ElectionDoorbell {
 
   /** Falls back to polling for good, with one log line saying why. */
   disable(reason: string): void {
-    if (!this.active) return;
+    if (this.disabledReason !== undefined) return;
     this.disabledReason = reason;
     this.deps.logger.warn(
       `Doorbell of "${this.deps.election}" unavailable (${reason}); standbys poll the lease instead.`,
     );
     void this.close();
     this.deps.onDisabled();
+  }
+
+  /**
+   * Falls back to polling for a while after a transient failure (a killed query, a statement timeout),
+   * then listens again: after P, doubling up to a few P while the tries fail. One line when it goes
+   * off, one when it works again; none per failed try.
+   */
+  private suspend(reason: string): void {
+    if (!this.active) return;
+    const p = this.deps.pollIntervalMs;
+    this.suspendMs = this.suspendMs === 0 ? p : Math.min(this.suspendMs * 2, MAX_SUSPEND_POLLS * p);
+    this.suspendedReason = reason;
+    if (!this.offLogged) {
+      this.offLogged = true;
+      this.deps.logger.warn(
+        `Doorbell of "${this.deps.election}" off for now (${reason}); standbys poll the lease and the ` +
+          'doorbell is tried again shortly.',
+      );
+    }
+    this.deps.setTimeout(() => {
+      // The next follower step arms a wait; the leader takes the lock at its next renewal.
+      this.suspendedReason = undefined;
+    }, this.suspendMs);
+    this.deps.onDisabled();
+  }
+
+  /** A named-lock statement went through: the doorbell works (again). */
+  private worked(): void {
+    this.suspendMs = 0;
+    if (!this.offLogged || !this.active) return;
+    this.offLogged = false;
+    this.deps.logger.log(`Doorbell of "${this.deps.election}" works again; standbys wait on it.`);
   }
 
   private armLater(ms: number): void {
@@ -157,6 +198,7 @@ export class ElectionDoorbell {
     this.bell.wait(this.deps.waitMs).then(
       (outcome) => {
         this.waiting = false;
+        this.worked();
         if (outcome === 'rung') {
           this.unheldStreak = 0;
           this.rungTerm = undefined;
@@ -191,6 +233,9 @@ export class ElectionDoorbell {
       this.deps.onUnheld(this.deps.pollIntervalMs);
       return;
     }
-    this.disable(`GET_LOCK failed: ${error instanceof Error ? error.message : String(error)}`);
+    const reason = `GET_LOCK failed: ${error instanceof Error ? error.message : String(error)}`;
+    // Privileges and the like will not fix themselves; a killed query or a statement timeout may.
+    if (kind === 'configuration') this.disable(reason);
+    else this.suspend(reason);
   }
 }

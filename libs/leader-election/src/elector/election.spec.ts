@@ -380,6 +380,115 @@ describe('Election (fake clock, in-memory lease store)', () => {
       ]);
       expect(w.violations).toEqual([]);
     });
+
+    it('a lease row deleted and re-created (term 0) while leading or following: every later term is above every term seen, none handed out twice', async () => {
+      const w = world();
+      // Deleting the row is exactly what the backing check would flag: the leader learns at its next renewal.
+      w.skipLeaseBackingCheck();
+      await w.store.ensureRow(NAME);
+      w.store.seed(NAME, { holder: 'ghost', term: 7, expiresInMs: 100 });
+      w.store.latency = 10;
+      const a = w.candidate('a');
+      const b = w.candidate('b');
+      a.election.start();
+      b.election.start();
+      await w.runUntil(() => w.leaders().length === 1, L, 'a leader');
+      const [first, second] = a.election.isLeader() ? [a, b] : [b, a];
+      const firstTerm = first.election.currentLeadership()!.term;
+      expect(firstTerm).toBe(8);
+
+      // Deleted while `first` leads: whoever re-creates it starts at term 0 and must go above 8.
+      w.store.deleteRow(NAME);
+      await w.runUntil(
+        () => w.leaders().some((c) => c.election.currentLeadership()!.term !== firstTerm),
+        L + P,
+        'a leader after the deletion',
+      );
+      const afterLeading = w.leaders().find((c) => c.election.currentLeadership()!.term !== firstTerm)!;
+      const secondTerm = afterLeading.election.currentLeadership()!.term;
+      expect(secondTerm).toBeGreaterThan(firstTerm);
+
+      // Deleted while the other one follows: the leader dies, its belief ends, then the row goes.
+      const follower = afterLeading === first ? second : first;
+      afterLeading.clock.pause();
+      // Its belief ends at t_send + L - M, before the lease expires on the database: no timer needed.
+      await w.clock.advanceTo(lastOf(w.store.wins()).sentAt + L - M);
+      expect(afterLeading.election.isLeader()).toBe(false);
+      w.store.deleteRow(NAME);
+      await w.runUntil(() => follower.election.isLeader(), L + P, 'the follower elected');
+      const thirdTerm = follower.election.currentLeadership()!.term;
+      expect(thirdTerm).toBeGreaterThan(secondTerm);
+
+      // Every term the database handed out, in order: strictly increasing, never one already used.
+      const taken = w.store.wins().map((s) => s.after!.term);
+      expect(taken).toEqual([firstTerm, secondTerm, thirdTerm]);
+      const elected = [...a.events, ...b.events]
+        .filter(({ event }) => event.type === 'elected')
+        .sort((x, y) => x.at - y.at)
+        .map(({ event }) => event.term);
+      expect(elected).toEqual(taken);
+    });
+  });
+
+  describe('losing the race', () => {
+    it('a follower whose reads disagree with the CAS (stale replica reads) backs off instead of spinning, and warns once', async () => {
+      const w = world({ latencyMs: 10 });
+      const a = w.candidate('a');
+      a.election.start();
+      await w.runUntil(() => a.election.isLeader(), 1_000, 'leader a');
+
+      // b's SELECTs go to a replica that is stuck before a's acquisition: the lease always looks free.
+      const view = w.store.client('b');
+      let stale = true;
+      const staleStore: LeaseStore = {
+        ...view,
+        read: async (name) => {
+          const row = await view.read(name);
+          return stale ? { holder: '', term: 0, valid: false, remainingUs: -1_000_000 } : row;
+        },
+      };
+      const b = w.candidate('b', { store: staleStore });
+      b.election.start();
+      const window = 10_000;
+      await w.run(window);
+
+      const sent = w.store.find({ client: 'b', kind: ['read', 'acquire'] });
+      expect(sent.filter((s) => s.kind === 'acquire' && s.result === true)).toEqual([]);
+      // About one read and one CAS per P once backed off, plus the few quick ones before that.
+      expect(sent.length).toBeLessThanOrEqual(2 * (window / P + 10));
+      expect(a.election.isLeader()).toBe(true);
+      const warnings = b.logger.at('warn');
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatch(/disagree with the compare-and-swap.*replica/);
+
+      // Reads agree again: b follows a, with one line saying so and no further warning.
+      stale = false;
+      await w.run(2 * P);
+      expect(b.election.getState()).toMatchObject({ role: 'follower', leaderId: 'a' });
+      expect(b.logger.at('warn')).toHaveLength(1);
+      expect(b.logger.at('log').filter((line) => /agree/.test(line))).toHaveLength(1);
+      expect(w.violations).toEqual([]);
+    });
+
+    it('a normal lost race re-reads at once and follows the winner, without a warning', async () => {
+      const w = world({ latencyMs: 10 });
+      const a = w.candidate('a');
+      const b = w.candidate('b');
+      a.election.start();
+      b.election.start();
+      await w.runUntil(() => w.leaders().length === 1, 1_000, 'a leader');
+      const [winner, loser] = a.election.isLeader() ? [a, b] : [b, a];
+      const lost = w.store.find({ kind: 'acquire', holder: loser.id });
+      expect(lost.map((s) => s.result)).toEqual([false]);
+      await w.run(50);
+      const reread = w.store
+        .find({ kind: 'read', holder: undefined, client: undefined })
+        .filter((s) => s.sentAt >= lost[0].settledAt!);
+      expect(reread.length).toBeGreaterThan(0);
+      expect(reread[0].sentAt).toBe(lost[0].settledAt);
+      expect(loser.election.getState().leaderId).toBe(winner.id);
+      expect(loser.logger.at('warn')).toEqual([]);
+    });
   });
 
   describe('error classes map to the actions of DESIGN.md', () => {

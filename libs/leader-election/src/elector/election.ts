@@ -44,6 +44,8 @@ interface Leadership {
 
 /** Smallest wait before retrying a failed statement. */
 const RETRY_BASE_MS = 50;
+/** Consecutive lost races on a lease that read as free, from which reads look stale (logged once). */
+const STALE_READ_RACES = 3;
 /** Jitter added to an attempt aligned on the lease's expiry, so that followers do not collide exactly. */
 const ALIGN_JITTER_MS = 10;
 /** How long a candidate that resigned leaves the lease to others before it campaigns again. */
@@ -66,6 +68,12 @@ export class Election {
   /** Term this candidate holds in the database and has not released, even while not acting on it. */
   private ownedTerm: number | undefined;
   private term = 0;
+  /**
+   * The highest term this candidate has seen, held, or may hold (an acquisition whose outcome is
+   * unknown): the next acquisition goes above it, so that a row deleted and re-created at term 0 never
+   * hands out a fencing token again.
+   */
+  private highestTerm = 0;
   private leaderId: string | null = null;
   private leaseEndsAtWall: number | null = null;
   private lastRenewedAtWall: number | null = null;
@@ -75,6 +83,10 @@ export class Election {
   private status: ElectionState['status'] = 'idle';
   private rowEnsured = false;
   private retryDelayMs = 0;
+  /** Consecutive CAS attempts lost on a lease the read before had called free. */
+  private lostRaces = 0;
+  /** Whether the "reads look stale" warning was logged for the current run of lost races. */
+  private staleReadsWarned = false;
   private resignedUntil = -Infinity;
   private stepTimer: TimerHandle | undefined;
   private expiryTimer: TimerHandle | undefined;
@@ -302,11 +314,23 @@ export class Election {
     const mayCampaign = this.status === 'running' && clock.now() >= this.resignedUntil;
     if (mayCampaign && (!row.valid || row.holder === candidateId)) {
       if (await this.tryAcquire(row.term)) return;
-      // Lost the race: somebody else acquired between our read and our CAS. Read again to follow it.
+      // Lost the race: normally somebody else acquired between our read and our CAS, and one read at
+      // once follows it. When reads keep calling the lease free and the CAS keeps failing, the reads
+      // are stale (a replica): back off towards P instead of spinning.
       this.bell?.afterStep(row, clock.now(), false);
-      this.schedule(0);
+      this.lostRaces++;
+      if (this.lostRaces >= STALE_READ_RACES && !this.staleReadsWarned) {
+        this.staleReadsWarned = true;
+        this.deps.logger.warn(
+          `Lease reads of "${this.deps.name}" disagree with the compare-and-swap: the lease reads as free ` +
+            `but ${this.lostRaces} acquisitions in a row did not match. Are SELECTs routed to a replica? ` +
+            'Send lease traffic to the primary only.',
+        );
+      }
+      this.schedule(this.lostRaces === 1 ? 0 : this.lostRaceDelay());
       return;
     }
+    if (row.valid && row.holder !== candidateId) this.readsAgree();
     const remainingMs = row.remainingUs / 1000;
     if (row.valid && mayCampaign && this.bell?.active) {
       // Doorbell standby: no polling. Read again when the lease would run out (a paused leader that
@@ -351,17 +375,29 @@ export class Election {
 
   private async tryAcquire(observedTerm: number): Promise<boolean> {
     const { store, name, candidateId, timing, clock } = this.deps;
+    // The CAS still compares the observed term; the new one also goes above every term seen before.
+    const term = Math.max(observedTerm, this.highestTerm) + 1;
     const tSend = clock.now();
-    const won = await store.acquire(name, candidateId, observedTerm, timing.leaseDurationMs);
+    let won: boolean;
+    try {
+      won = await store.acquire(name, candidateId, observedTerm, timing.leaseDurationMs, term);
+    } catch (error) {
+      // It may have applied: never hand out this term again either.
+      if (error instanceof LeaseStoreError && error.kind === 'outcome-unknown') this.seeTerm(term);
+      throw error;
+    }
     this.contact();
+    // Lost: somebody took at least `observedTerm + 1` (unless the read was stale); never hand that out
+    // either, even if the row is deleted before this candidate reads the winner's term.
+    this.seeTerm(won ? term : observedTerm + 1);
     if (!won || this.status !== 'running') {
       if (won) {
         // Stopped while acquiring: hand it straight back.
-        this.ownedTerm = observedTerm + 1;
+        this.ownedTerm = term;
       }
       return won;
     }
-    const term = observedTerm + 1;
+    this.readsAgree();
     this.ownedTerm = term;
     this.term = term;
     this.leadership = { term, controller: new AbortController() };
@@ -436,6 +472,21 @@ export class Election {
     this.schedule(this.nextRetryDelay(cap));
   }
 
+  /** After the one immediate re-read, 50 ms doubling up to P (with jitter, never above P). */
+  private lostRaceDelay(): number {
+    const p = this.deps.timing.pollIntervalMs;
+    const base = Math.min(RETRY_BASE_MS * 2 ** (this.lostRaces - 2), p);
+    return Math.min(base * (0.75 + 0.5 * this.random()), p);
+  }
+
+  /** A read or an acquisition showed the lease as it is: the run of lost races ends. */
+  private readsAgree(): void {
+    this.lostRaces = 0;
+    if (!this.staleReadsWarned) return;
+    this.staleReadsWarned = false;
+    this.deps.logger.log(`Lease reads of "${this.deps.name}" agree with the compare-and-swap again.`);
+  }
+
   private nextRetryDelay(capMs: number): number {
     this.retryDelayMs = this.retryDelayMs === 0 ? RETRY_BASE_MS : Math.min(this.retryDelayMs * 2, capMs);
     return Math.min(this.retryDelayMs, capMs) * (0.75 + 0.5 * this.random());
@@ -484,6 +535,7 @@ export class Election {
   private observe(row: LeaseRow): void {
     const { clock, candidateId } = this.deps;
     if (row.term > this.term) this.term = row.term;
+    this.seeTerm(row.term);
     if (row.valid) {
       this.leaseEndsAtWall = clock.wallNow() + row.remainingUs / 1000;
       this.setLeader(row.holder === candidateId && !this.leadership ? null : row.holder);
@@ -491,6 +543,10 @@ export class Election {
       this.leaseEndsAtWall = null;
       this.setLeader(null);
     }
+  }
+
+  private seeTerm(term: number): void {
+    if (term > this.highestTerm) this.highestTerm = term;
   }
 
   private setLeader(leaderId: string | null): void {

@@ -56,9 +56,10 @@ export class LeaderElector {
   constructor(private readonly config: LeaderElectorConfig) {
     // Several elections: batch their reads and renewals, and align their steps so that they coincide.
     const { store } = config;
+    const clock = config.clock ?? systemClock;
     this.store =
       config.elections.length > 1 && BatchingLeaseStore.supports(store)
-        ? new BatchingLeaseStore(store)
+        ? new BatchingLeaseStore(store, { clock })
         : store;
     const batching = this.store !== store;
     // A grid as wide as R (and P) puts every election's renewal on the same tick; a renewal moves by at
@@ -83,7 +84,7 @@ export class LeaderElector {
           candidateId: config.candidateId,
           store: this.store,
           timing: config.timing,
-          clock: config.clock ?? systemClock,
+          clock,
           logger: config.logger,
           random: config.random,
           ensureSchema: () => this.ensureSchema(),

@@ -13,12 +13,17 @@ export class NotLeaderError extends ServiceUnavailableException {
     /** The current leader's candidate id when known, else `null`. */
     readonly leaderId: string | null,
     message?: string,
+    /** `cause`: the error that ended the attempt (e.g. the driver error of a closed fenced transaction). */
+    options?: { cause?: unknown },
   ) {
     const text =
       message ??
       `This instance is not the leader of election "${election}"` +
         (leaderId ? ` (the leader is ${leaderId}).` : ' (no leader is known right now).');
-    super({ statusCode: 503, error: 'Service Unavailable', message: text, election, leaderId });
+    super(
+      { statusCode: 503, error: 'Service Unavailable', message: text, election, leaderId },
+      options?.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.message = text;
     this.name = 'NotLeaderError';
   }

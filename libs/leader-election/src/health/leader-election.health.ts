@@ -1,4 +1,6 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
+import { LeaderElectionConfigError } from '../errors/leader-election-config.error';
+import { healthWithoutServiceMessage } from '../leader-election.messages';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
 import { performance } from 'node:perf_hooks';
 import type { ElectionState } from '../elector/election-state';
@@ -78,10 +80,16 @@ export class LeaderElectionHealthIndicator {
    */
   private readonly createdAt = performance.now();
 
+  private readonly leaderElection: LeaderElectionService;
+
   constructor(
     private readonly healthIndicatorService: HealthIndicatorService,
-    private readonly leaderElection: LeaderElectionService,
-  ) {}
+    // Optional only to replace Nest's generic "can't resolve dependencies" with a message that says why.
+    @Optional() leaderElection?: LeaderElectionService,
+  ) {
+    if (!leaderElection) throw new LeaderElectionConfigError(healthWithoutServiceMessage());
+    this.leaderElection = leaderElection;
+  }
 
   /**
    * Checks one election as this instance sees it; evaluated in memory, no database round trip.

@@ -34,25 +34,55 @@ export function isConfigurationError(error: unknown): boolean {
   return classifyMysqlError((error ?? {}) as DriverErrorLike) === 'configuration';
 }
 
+// Which servers know `idle_transaction_timeout` (MariaDB) — asked once per Kysely instance.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any user database type
+const knowsIdleTransactionTimeout = new WeakMap<Kysely<any>, boolean>();
+
 /**
- * MariaDB ends a transaction left idle longer than `idle_transaction_timeout` by closing its connection.
- * Set on a fenced transaction's connection, it bounds how long a paused or partitioned holder can keep
- * its shared lock, and so keep a takeover waiting. Returns a function restoring the previous value, or
- * `undefined` where the server has no such variable (MySQL: there, `wait_timeout` is the bound). The
- * session value goes back to the server's default afterwards.
+ * Bounds how long a paused or cut-off holder of a fenced transaction can keep its shared lock, and so keep
+ * a takeover waiting: the server closes the connection (rolling the transaction back) once it sat idle
+ * longer than `seconds`. MariaDB has `idle_transaction_timeout` for exactly that; MySQL has only
+ * `wait_timeout` (idle connection), which is set on both, since during the fenced transaction the two
+ * mean the same. Returns a function that restores the session's previous values (not the server
+ * defaults: the caller may have set its own).
  */
 export async function limitIdleTransaction(
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any user database type
   conn: Kysely<any>,
   seconds: number,
-): Promise<(() => Promise<void>) | undefined> {
-  try {
-    await sql`SET SESSION idle_transaction_timeout = ${Math.max(1, Math.ceil(seconds))}`.execute(conn);
-  } catch (error) {
-    if ((error as DriverErrorLike).errno === 1193) return undefined; // unknown variable: not MariaDB
-    throw error;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any user database type
+  cacheKey: Kysely<any> = conn,
+): Promise<() => Promise<void>> {
+  const limit = Math.max(1, Math.ceil(seconds));
+  if (knowsIdleTransactionTimeout.get(cacheKey) !== false) {
+    try {
+      await sql`SET @le_prev_wait = @@SESSION.wait_timeout,
+                    @le_prev_idle = @@SESSION.idle_transaction_timeout,
+                    SESSION wait_timeout = ${limit}, SESSION idle_transaction_timeout = ${limit}`.execute(
+        conn,
+      );
+      knowsIdleTransactionTimeout.set(cacheKey, true);
+      return async () => {
+        await sql`SET SESSION wait_timeout = @le_prev_wait,
+                      SESSION idle_transaction_timeout = @le_prev_idle`.execute(conn);
+      };
+    } catch (error) {
+      if ((error as DriverErrorLike).errno !== 1193) throw error; // unknown variable: MySQL
+      knowsIdleTransactionTimeout.set(cacheKey, false);
+    }
   }
+  await sql`SET @le_prev_wait = @@SESSION.wait_timeout, SESSION wait_timeout = ${limit}`.execute(conn);
   return async () => {
-    await sql`SET SESSION idle_transaction_timeout = DEFAULT`.execute(conn);
+    await sql`SET SESSION wait_timeout = @le_prev_wait`.execute(conn);
   };
+}
+
+/** True for driver errors that say the connection is gone (closed by the server, reset, timed out). */
+export function isConnectionLost(error: unknown): boolean {
+  const driverError = (error ?? {}) as DriverErrorLike;
+  if (driverError.errno === undefined && driverError.code === undefined && driverError.fatal !== true) {
+    return false;
+  }
+  const kind = classifyMysqlError(driverError);
+  return kind === 'outcome-unknown' || kind === 'unreachable';
 }

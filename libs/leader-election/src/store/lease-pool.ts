@@ -8,9 +8,24 @@ import { mustDestroyConnection, toLeaseStoreError, type DriverErrorLike } from '
  */
 export const DEFAULT_LEASE_POOL_SIZE = 2;
 
+// autocommit = 1: a server whose default is autocommit=0 (my.cnf, init_connect) would otherwise leave every
+// lease statement in an open transaction that a dropped connection rolls back: two leaders of one term.
 // Short lock waits: a lease statement that waits on a lock is better failed and retried inside its
 // deadline. UTC session time zone so that nothing on these connections depends on the server's zone.
-const SESSION_SETUP = "SET SESSION innodb_lock_wait_timeout = 1, lock_wait_timeout = 5, time_zone = '+00:00'";
+export const SESSION_SETUP =
+  "SET SESSION autocommit = 1, innodb_lock_wait_timeout = 1, lock_wait_timeout = 5, time_zone = '+00:00'";
+
+/** Asks whether the connection is a Galera node (MySQL without wsrep answers 1193, unknown variable). */
+const WSREP_PROBE = 'SELECT @@wsrep_on AS wsrep';
+const UNKNOWN_VARIABLE = 1193;
+
+/**
+ * The extra setup of a session on a Galera node (`wsrep_on` = 1): `wsrep_sync_wait = 1` makes its reads
+ * wait until the node has applied every write the cluster committed before them (docs/design.md, "Topologies").
+ */
+export function wsrepSessionSetup(wsrepOn: unknown): string | undefined {
+  return Number(wsrepOn) === 1 ? 'SET SESSION wsrep_sync_wait = 1' : undefined;
+}
 
 /** The result of one statement: rows for a SELECT, `affectedRows` for a write. */
 export interface StatementResult {
@@ -48,11 +63,15 @@ export class LeasePool {
   /** The user's connection settings without pool settings, for single connections (doorbells). */
   readonly connectionOptions: PoolOptions;
   private closed = false;
+  /** Connections whose session setup succeeded; any other connection runs it before its first statement. */
+  private readonly prepared = new WeakSet<PoolConnection>();
 
   constructor(
     connection: LeaseConnectionOptions,
     connectTimeoutMs: number,
     poolSize: number = DEFAULT_LEASE_POOL_SIZE,
+    /** The statement that prepares each new connection (replaceable so that tests can make it fail). */
+    private readonly sessionSetup: string = SESSION_SETUP,
   ) {
     this.secrets = connectionSecrets(connection);
     const base: PoolOptions = typeof connection === 'string' ? { uri: connection } : { ...connection };
@@ -91,7 +110,6 @@ export class LeasePool {
     // becoming unhandled 'error' events.
     this.pool.on('connection', (conn) => {
       conn.on('error', () => undefined);
-      conn.query(SESSION_SETUP, () => undefined);
     });
   }
 
@@ -138,39 +156,91 @@ export class LeasePool {
         );
       }, deadlineMs);
 
-      this.pool.getConnection((error, connection) => {
-        if (settled) {
-          // The deadline passed while waiting: give the connection straight back.
-          connection?.release();
-          return;
-        }
-        if (error) {
-          finish(this.toStoreError(error));
-          return;
-        }
-        conn = connection;
-        const query = (sql: string, params: readonly unknown[]) =>
-          new Promise<StatementResult>((res, rej) => {
-            sent = true;
-            connection.query(sql, params as unknown[], (err, result) => {
-              if (err) {
-                if (mustDestroyConnection(err as DriverErrorLike)) destroy();
-                rej(this.toStoreError(err));
-                return;
-              }
-              if (Array.isArray(result)) {
-                res({ rows: result as Record<string, unknown>[], affectedRows: 0 });
-              } else {
-                res({ rows: [], affectedRows: (result as { affectedRows: number }).affectedRows });
-              }
+      // Before any statement was sent (handshake reset, connect timeout, failed setup) nothing can have
+      // applied: such a failure is `unreachable`, never `outcome-unknown`, and is tried once more on
+      // another connection while the deadline allows. A leader must not step down because a fresh
+      // connection could not be opened.
+      let attemptsLeft = 2;
+      const connectFailed = (error: unknown) => {
+        const storeError = this.toStoreError(error);
+        const failure =
+          storeError.kind === 'outcome-unknown'
+            ? new LeaseStoreError('unreachable', storeError.message, storeError.code)
+            : storeError;
+        destroy();
+        conn = undefined;
+        destroyed = false;
+        if (--attemptsLeft > 0 && failure.kind !== 'configuration') obtain();
+        else finish(failure);
+      };
+
+      const obtain = () =>
+        this.pool.getConnection((error, connection) => {
+          if (settled) {
+            // The deadline passed while waiting: give the connection straight back.
+            connection?.release();
+            return;
+          }
+          if (error) {
+            connectFailed(error);
+            return;
+          }
+          conn = connection;
+          const query = (sql: string, params: readonly unknown[]) =>
+            new Promise<StatementResult>((res, rej) => {
+              sent = true;
+              connection.query(sql, params as unknown[], (err, result) => {
+                if (err) {
+                  if (mustDestroyConnection(err as DriverErrorLike)) destroy();
+                  rej(this.toStoreError(err));
+                  return;
+                }
+                if (Array.isArray(result)) {
+                  res({ rows: result as Record<string, unknown>[], affectedRows: 0 });
+                } else {
+                  res({ rows: [], affectedRows: (result as { affectedRows: number }).affectedRows });
+                }
+              });
             });
-          });
-        work(query).then(
-          (value) => finish(undefined, value),
-          (err: unknown) => finish(err),
-        );
-      });
+          const start = () =>
+            work(query).then(
+              (value) => finish(undefined, value),
+              (err: unknown) => finish(err),
+            );
+          if (this.prepared.has(connection)) {
+            start();
+            return;
+          }
+          // The first statement on a new connection waits for its setup; a connection whose setup failed
+          // is destroyed and never used (it could be in autocommit=0, on another time zone...).
+          this.prepare(connection).then(
+            () => {
+              if (settled) return; // the deadline passed and destroyed it
+              this.prepared.add(connection);
+              start();
+            },
+            (setupError: unknown) => {
+              if (!settled) connectFailed(setupError);
+            },
+          );
+        });
+      obtain();
     });
+  }
+
+  /** The session setup of a new connection, then Galera's causal reads where the server is a Galera node. */
+  private async prepare(connection: PoolConnection): Promise<void> {
+    const statement = (text: string) =>
+      new Promise<unknown>((resolve, reject) =>
+        connection.query(text, (error, rows) => (error ? reject(error) : resolve(rows))),
+      );
+    await statement(this.sessionSetup);
+    const probe = (await statement(WSREP_PROBE).catch((error: DriverErrorLike) => {
+      if (error.errno === UNKNOWN_VARIABLE) return [];
+      throw error;
+    })) as { wsrep?: unknown }[];
+    const galera = wsrepSessionSetup(probe[0]?.wsrep);
+    if (galera) await statement(galera);
   }
 
   /** Ends the pool; statements in flight fail, none are accepted afterwards. */

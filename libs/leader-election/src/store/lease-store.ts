@@ -65,10 +65,18 @@ export interface LeaseStore {
   /** Reads one election's row, or `undefined` when it does not exist yet. */
   read(name: string): Promise<LeaseRow | undefined>;
   /**
-   * Compare-and-swap on the observed term: takes the lease for `holder` with term `observedTerm + 1`
-   * when it has expired (or was held by `holder` itself). Resolves `true` when this call won.
+   * Compare-and-swap on the observed term: takes the lease for `holder` with term `newTerm` (default
+   * `observedTerm + 1`) when it has expired (or was held by `holder` itself). Resolves `true` when this
+   * call won. The elector passes a `newTerm` above every term it has seen, so that a row deleted and
+   * re-created at term 0 never hands out a term again.
    */
-  acquire(name: string, holder: string, observedTerm: number, leaseMs: number): Promise<boolean>;
+  acquire(
+    name: string,
+    holder: string,
+    observedTerm: number,
+    leaseMs: number,
+    newTerm?: number,
+  ): Promise<boolean>;
   /** Extends the lease by `leaseMs` from now, only while `holder` still holds `term` unexpired. */
   renew(name: string, holder: string, term: number, leaseMs: number): Promise<boolean>;
   /** Expires the lease at once, keeping holder and term for history. Resolves `true` when it was ours. */

@@ -11,6 +11,31 @@ export const LEASE_HOLDER_MAX_LENGTH = 191;
 /** The value `expires_at` takes on release and before the first acquisition: always in the past. */
 export const EXPIRED_AT = '1970-01-01 00:00:01';
 
+/**
+ * Collations of `name` and `holder`: they must compare byte for byte (with the server's default collation
+ * 'jobs', 'JOBS' and 'jobs ' are one row). `utf8mb4_bin` exists on MySQL and MariaDB but ignores trailing
+ * spaces; the NO PAD ones (MariaDB `utf8mb4_nopad_bin`, MySQL 8 `utf8mb4_0900_bin`) do not.
+ */
+export type LeaseKeyCollation = 'utf8mb4_bin' | 'utf8mb4_nopad_bin' | 'utf8mb4_0900_bin';
+
+/** Valid on every supported server; `ensureSchema` uses the server's NO PAD binary collation when it has one. */
+export const DEFAULT_LEASE_KEY_COLLATION: LeaseKeyCollation = 'utf8mb4_bin';
+
+/**
+ * Asks the server for its NO PAD binary collation (none on MySQL 5.7: then `utf8mb4_bin` it is). Used by
+ * `ensureSchema` and the migration, so that both create the same table.
+ */
+export const NO_PAD_BINARY_COLLATION_QUERY = sql<{ name: string }>`
+  SELECT COLLATION_NAME AS name FROM information_schema.COLLATIONS
+  WHERE COLLATION_NAME IN ('utf8mb4_nopad_bin', 'utf8mb4_0900_bin')
+  ORDER BY COLLATION_NAME DESC`;
+
+/** The first row of `NO_PAD_BINARY_COLLATION_QUERY`'s answer as a collation, or the portable default. */
+export function pickKeyCollation(rows: readonly { name?: unknown }[]): LeaseKeyCollation {
+  const found = rows[0]?.name;
+  return found === undefined ? DEFAULT_LEASE_KEY_COLLATION : (String(found) as LeaseKeyCollation);
+}
+
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]{0,63}$/;
 
 /** True when `name` can be used as the lease table's name without quoting surprises. */
@@ -19,13 +44,15 @@ export function isValidTableName(name: string): boolean {
 }
 
 /** The `CREATE TABLE IF NOT EXISTS` statement of the lease table, as a kysely raw builder. */
-export function leaseTableDdl(tableName: string = DEFAULT_LEASE_TABLE): RawBuilder<unknown> {
-  if (!isValidTableName(tableName)) {
-    throw new TypeError(`Invalid lease table name "${tableName}": use letters, digits and _ only.`);
-  }
+export function leaseTableDdl(
+  tableName: string = DEFAULT_LEASE_TABLE,
+  collation: LeaseKeyCollation = DEFAULT_LEASE_KEY_COLLATION,
+): RawBuilder<unknown> {
+  checkTableName(tableName);
+  const keyType = sql.raw(`VARCHAR(191) CHARACTER SET utf8mb4 COLLATE ${checkCollation(collation)}`);
   return sql`CREATE TABLE IF NOT EXISTS ${sql.table(tableName)} (
-  name        VARCHAR(191)    NOT NULL PRIMARY KEY,
-  holder      VARCHAR(191)    NOT NULL DEFAULT '',
+  name        ${keyType} NOT NULL PRIMARY KEY,
+  holder      ${keyType} NOT NULL DEFAULT '',
   term        BIGINT UNSIGNED NOT NULL DEFAULT 0,
   acquired_at DATETIME(6)     NOT NULL DEFAULT '1970-01-01 00:00:01',
   renewed_at  DATETIME(6)     NOT NULL DEFAULT '1970-01-01 00:00:01',
@@ -40,10 +67,51 @@ export function leaseTableDdl(tableName: string = DEFAULT_LEASE_TABLE): RawBuild
  * @example
  * console.log(createLeaseTableSql('leader_election_lease'));
  */
-export function createLeaseTableSql(tableName: string = DEFAULT_LEASE_TABLE): string {
-  const ddl = leaseTableDdl(tableName);
+export function createLeaseTableSql(
+  tableName: string = DEFAULT_LEASE_TABLE,
+  collation: LeaseKeyCollation = DEFAULT_LEASE_KEY_COLLATION,
+): string {
+  const ddl = leaseTableDdl(tableName, collation);
   // The DDL has no parameters; compiling with a throwaway compiler yields its text.
   return ddl.compile(compilerOnly).sql;
+}
+
+/**
+ * The `ALTER TABLE` that upgrades a lease table created by version 0.1.0 (whose `name` and `holder` used the
+ * server's default, case-insensitive collation) to byte-wise comparison. Safe on a live table: names that
+ * were equal before are still equal, so the primary key stays unique.
+ *
+ * @example
+ * console.log(upgradeLeaseTableSql('leader_election_lease'));
+ */
+export function upgradeLeaseTableSql(
+  tableName: string = DEFAULT_LEASE_TABLE,
+  collation: LeaseKeyCollation = DEFAULT_LEASE_KEY_COLLATION,
+): string {
+  checkTableName(tableName);
+  const keyType = `VARCHAR(191) CHARACTER SET utf8mb4 COLLATE ${checkCollation(collation)}`;
+  return (
+    `ALTER TABLE \`${tableName}\` MODIFY name ${keyType} NOT NULL, ` +
+    `MODIFY holder ${keyType} NOT NULL DEFAULT ''`
+  );
+}
+
+/** True when a column collation compares byte for byte (any `*_bin`). */
+export function isBinaryCollation(collation: string | null | undefined): boolean {
+  return typeof collation === 'string' && collation.endsWith('_bin');
+}
+
+function checkTableName(tableName: string): void {
+  if (!isValidTableName(tableName)) {
+    throw new TypeError(`Invalid lease table name "${tableName}": use letters, digits and _ only.`);
+  }
+}
+
+function checkCollation(collation: string): string {
+  if (!/^utf8mb4_[a-z0-9_]*bin$/.test(collation)) {
+    throw new TypeError(`Invalid lease key collation "${collation}": use a utf8mb4 binary collation.`);
+  }
+  return collation;
 }
 
 /**
@@ -58,7 +126,8 @@ export function createLeaseTableMigration(tableName: string = DEFAULT_LEASE_TABL
   return {
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- kysely's Migration signature
     async up(db: Kysely<any>): Promise<void> {
-      await leaseTableDdl(tableName).execute(db);
+      const { rows } = await NO_PAD_BINARY_COLLATION_QUERY.execute(db);
+      await leaseTableDdl(tableName, pickKeyCollation(rows)).execute(db);
     },
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- kysely's Migration signature
     async down(db: Kysely<any>): Promise<void> {

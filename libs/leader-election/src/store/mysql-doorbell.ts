@@ -6,12 +6,27 @@ import { toLeaseStoreError } from './mysql-errors';
 /** MySQL and MariaDB limit lock names to 64 characters. */
 const MAX_LOCK_NAME = 64;
 
-/** The named lock of one election: readable when it fits, a hash of table and election otherwise. */
-export function doorbellLockName(tableName: string, election: string): string {
-  const readable = `${tableName}:${election}`;
+/**
+ * The named lock of one election. Named locks are global to the server, not per database: the name carries
+ * the database and the table, so that two services on one server never share a lock. Readable when it fits
+ * in 64 characters, otherwise a readable prefix and a hash of all three.
+ */
+export function doorbellLockName(database: string, tableName: string, election: string): string {
+  const readable = `${database}.${tableName}:${election}`;
   if (readable.length <= MAX_LOCK_NAME) return readable;
-  return `${tableName.slice(0, 20)}:${createHash('sha1').update(readable).digest('hex')}`;
+  const hash = createHash('sha1')
+    .update(JSON.stringify([database, tableName, election]))
+    .digest('hex');
+  return `${readable.slice(0, MAX_LOCK_NAME - hash.length - 1)}:${hash}`;
 }
+
+/** Server-side statement time limits that would cut a doorbell wait short: one per server flavour. */
+const UNLIMITED_STATEMENT_TIME = [
+  'SET SESSION max_statement_time = 0', // MariaDB
+  'SET SESSION max_execution_time = 0', // MySQL
+];
+/** ER_UNKNOWN_SYSTEM_VARIABLE: the other flavour's setting. */
+const UNKNOWN_VARIABLE = 1193;
 
 /** What the doorbell needs to run statements on the lease pool (to cancel its own wait). */
 export interface DoorbellDeps {
@@ -29,19 +44,28 @@ export interface DoorbellDeps {
  */
 export class MysqlDoorbell implements LeaseDoorbell {
   private conn: Connection | undefined;
+  private ready: Promise<Connection> | undefined;
+  /** Known once connected: it carries the connection's database (`SELECT DATABASE()`). */
+  private lockName: string | undefined;
   private threadId: number | undefined;
   private waiting = false;
   private closed = false;
   held = false;
 
   constructor(
-    private readonly lockName: string,
+    private readonly tableName: string,
+    private readonly election: string,
     private readonly deps: DoorbellDeps,
   ) {}
 
   async hold(): Promise<boolean> {
     if (this.held) return true;
-    const got = await this.getLock(0, this.deps.operationTimeoutMs);
+    const got =
+      (await this.lockResult(
+        'SELECT GET_LOCK(?, ?) AS got',
+        (name) => [name, 0],
+        this.deps.operationTimeoutMs,
+      )) === 1;
     this.held = got;
     return got;
   }
@@ -55,7 +79,7 @@ export class MysqlDoorbell implements LeaseDoorbell {
       // it would only keep the leader from holding it.
       const got = await this.lockResult(
         'SELECT IF(IS_USED_LOCK(?) IS NULL, -1, GET_LOCK(?, ?)) AS got',
-        [this.lockName, this.lockName, seconds],
+        (name) => [name, name, seconds],
         seconds * 1000 + this.deps.operationTimeoutMs,
       );
       if (got === -1) return 'unheld';
@@ -69,7 +93,7 @@ export class MysqlDoorbell implements LeaseDoorbell {
   async release(): Promise<void> {
     if (!this.held) return;
     this.held = false;
-    await this.query('SELECT RELEASE_LOCK(?) AS released', [this.lockName], this.deps.operationTimeoutMs);
+    await this.query('SELECT RELEASE_LOCK(?) AS released', (name) => [name], this.deps.operationTimeoutMs);
   }
 
   async close(): Promise<void> {
@@ -80,6 +104,7 @@ export class MysqlDoorbell implements LeaseDoorbell {
     this.closed = true;
     const conn = this.conn;
     this.conn = undefined;
+    this.ready = undefined;
     this.held = false;
     if (!conn) return;
     if (this.waiting && this.threadId !== undefined) {
@@ -89,26 +114,28 @@ export class MysqlDoorbell implements LeaseDoorbell {
     conn.destroy();
   }
 
-  private async getLock(seconds: number, deadlineMs: number): Promise<boolean> {
-    return (
-      (await this.lockResult('SELECT GET_LOCK(?, ?) AS got', [this.lockName, seconds], deadlineMs)) === 1
-    );
-  }
-
   /** Runs a lock statement returning one `got` column; NULL (an error inside GET_LOCK) throws. */
-  private async lockResult(sql: string, params: unknown[], deadlineMs: number): Promise<number> {
+  private async lockResult(
+    sql: string,
+    params: (lockName: string) => unknown[],
+    deadlineMs: number,
+  ): Promise<number> {
     const rows = (await this.query(sql, params, deadlineMs)) as { got: number | string | null }[];
     const got = rows[0]?.got;
     if (got === null || got === undefined) {
       if (this.closed) return 0;
-      throw new LeaseStoreError('not-applied', `GET_LOCK returned NULL for the doorbell "${this.lockName}".`);
+      throw new LeaseStoreError(
+        'not-applied',
+        `GET_LOCK returned NULL for the doorbell "${this.lockName ?? this.election}".`,
+      );
     }
     return Number(got);
   }
 
-  private async connect(): Promise<Connection> {
-    if (this.closed) throw new LeaseStoreError('unreachable', 'The doorbell is closed.');
-    if (this.conn) return this.conn;
+  /** The session, connected and set up (shared by concurrent callers while it is being set up). */
+  private connect(): Promise<Connection> {
+    if (this.closed) return Promise.reject(new LeaseStoreError('unreachable', 'The doorbell is closed.'));
+    if (this.conn && this.ready) return this.ready;
     const conn = createConnection({
       ...this.deps.connection,
       connectTimeout: this.deps.operationTimeoutMs,
@@ -118,45 +145,74 @@ export class MysqlDoorbell implements LeaseDoorbell {
     });
     conn.on('error', () => {
       // The lock went with the session: forget both; the next call reconnects.
-      if (this.conn === conn) {
-        this.conn = undefined;
-        this.held = false;
-      }
+      if (this.conn === conn) this.dropSession();
     });
     this.conn = conn;
-    await new Promise<void>((resolve, reject) => conn.connect((err) => (err ? reject(err) : resolve())));
-    this.threadId = conn.threadId ?? undefined;
-    return conn;
+    const ready = (async () => {
+      await new Promise<void>((resolve, reject) => conn.connect((err) => (err ? reject(err) : resolve())));
+      // A server-wide max_statement_time / max_execution_time below the wait would kill every GET_LOCK
+      // wait and turn the doorbell off: this session waits as long as it asks to.
+      for (const statement of UNLIMITED_STATEMENT_TIME) {
+        await rawQuery(conn, statement, []).catch((error: { errno?: number }) => {
+          if (error.errno !== UNKNOWN_VARIABLE) throw error;
+        });
+      }
+      const rows = (await rawQuery(conn, 'SELECT DATABASE() AS db', [])) as { db: string | null }[];
+      this.lockName ??= doorbellLockName(rows[0]?.db ?? '', this.tableName, this.election);
+      this.threadId = conn.threadId ?? undefined;
+      return conn;
+    })();
+    this.ready = ready;
+    return ready;
   }
 
-  private async query(sql: string, params: unknown[], deadlineMs: number): Promise<unknown> {
+  /** Forgets the session and its lock, and closes its socket. */
+  private dropSession(): void {
+    const conn = this.conn;
+    this.conn = undefined;
+    this.ready = undefined;
+    this.held = false;
+    conn?.destroy();
+  }
+
+  /** One statement on the doorbell session; `deadlineMs` covers connecting and setting it up as well. */
+  private async query(
+    sql: string,
+    params: (lockName: string) => unknown[],
+    deadlineMs: number,
+  ): Promise<unknown> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        reject(
+          new LeaseStoreError('outcome-unknown', `The doorbell statement timed out after ${deadlineMs} ms.`),
+        );
+      }, deadlineMs);
+    });
     let conn: Connection | undefined;
     try {
-      conn = await this.connect();
-      const c = conn;
-      return await new Promise<unknown>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          reject(
-            new LeaseStoreError(
-              'outcome-unknown',
-              `The doorbell statement timed out after ${deadlineMs} ms.`,
-            ),
-          );
-        }, deadlineMs);
-        c.query(sql, params, (err, rows) => {
-          clearTimeout(timer);
-          if (err) reject(err);
-          else resolve(rows);
-        });
-      });
+      const connecting = this.connect();
+      conn = this.conn;
+      const c = await Promise.race([connecting, deadline]);
+      const values = params(this.lockName!);
+      return await Promise.race([
+        new Promise<unknown>((resolve, reject) => {
+          c.query(sql, values, (err, rows) => (err ? reject(err) : resolve(rows)));
+        }),
+        deadline,
+      ]);
     } catch (error) {
       // Whatever went wrong, this session's lock state is unknown: drop the session (and its lock).
-      if (conn && this.conn === conn) {
-        this.conn = undefined;
-        this.held = false;
-        conn.destroy();
-      }
+      if (conn && this.conn === conn) this.dropSession();
       throw toLeaseStoreError(error, this.deps.secrets);
+    } finally {
+      clearTimeout(timer);
     }
   }
+}
+
+function rawQuery(conn: Connection, sql: string, params: unknown[]): Promise<unknown> {
+  return new Promise((resolve, reject) =>
+    conn.query(sql, params, (err, rows) => (err ? reject(err) : resolve(rows))),
+  );
 }

@@ -18,7 +18,7 @@ const UNREACHABLE_CODES = new Set<string>([
   'EHOSTUNREACH',
   'ENETUNREACH',
 ]);
-const CONFIGURATION = new Set<number>([1044, 1045, 1049, 1054, 1064, 1142, 1146]);
+const CONFIGURATION = new Set<number>([1044, 1045, 1046, 1049, 1054, 1064, 1142, 1146]);
 /** Read-only server (1290, 1836): the connection may point at a demoted primary; drop it before retrying. */
 const DESTROY_BEFORE_RETRY = new Set<number>([1290, 1836]);
 

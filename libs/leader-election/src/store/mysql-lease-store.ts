@@ -1,8 +1,24 @@
 import { sql, type RawBuilder } from 'kysely';
-import type { LeaseDoorbell, LeaseRow, LeaseStore, LeaseStoreError } from './lease-store';
-import { doorbellLockName, MysqlDoorbell } from './mysql-doorbell';
+import { LeaseStoreError, type LeaseDoorbell, type LeaseRow, type LeaseStore } from './lease-store';
+import { MysqlDoorbell } from './mysql-doorbell';
 import { LeasePool, type LeaseConnectionOptions, type StatementResult } from './lease-pool';
-import { EXPIRED_AT, leaseTableDdl } from './lease-table';
+import {
+  createLeaseTableSql,
+  EXPIRED_AT,
+  isBinaryCollation,
+  leaseTableDdl,
+  NO_PAD_BINARY_COLLATION_QUERY,
+  pickKeyCollation,
+  upgradeLeaseTableSql,
+  type LeaseKeyCollation,
+} from './lease-table';
+import {
+  createTableDeniedMessage,
+  leaseTableCollationMessage,
+  leaseTableMissingMessage,
+  noDatabaseMessage,
+  upgradeTableDeniedMessage,
+} from './lease-store.messages';
 import { compilerOnly } from './mysql-compiler';
 
 /** Settings of the MySQL lease store. */
@@ -22,6 +38,8 @@ export interface MysqlLeaseStoreOptions {
 export class MysqlLeaseStore implements LeaseStore {
   private readonly pool: LeasePool;
   private readonly table: RawBuilder<unknown>;
+  /** Settled once the table was found fit (by `ensureSchema`, or checked before the first row). */
+  private schemaChecked: Promise<void> | undefined;
 
   constructor(private readonly options: MysqlLeaseStoreOptions) {
     this.pool = new LeasePool(options.connection, options.operationTimeoutMs, options.poolSize);
@@ -29,10 +47,37 @@ export class MysqlLeaseStore implements LeaseStore {
   }
 
   async ensureSchema(): Promise<void> {
-    await this.execute(leaseTableDdl(this.options.tableName));
+    // Look before creating: a user with only SELECT, INSERT, UPDATE on an existing table must not need
+    // CREATE privilege (CREATE TABLE IF NOT EXISTS checks it even when the table exists).
+    const { tableName } = this.options;
+    const columns = await this.keyColumns();
+    if (columns.length === 0) {
+      const collation = await this.keyCollation();
+      await this.execute(leaseTableDdl(tableName, collation)).catch((error: unknown) => {
+        throw denied(error, (message) =>
+          createTableDeniedMessage(tableName, createLeaseTableSql(tableName, collation), message),
+        );
+      });
+    } else if (!columns.every((column) => isBinaryCollation(column.collation))) {
+      // A 0.1.0 table (server's default collation): widening equality only, so the key stays unique.
+      const upgrade = upgradeLeaseTableSql(tableName, await this.keyCollation());
+      await this.pool
+        .run(this.options.operationTimeoutMs, (query) => query(upgrade, []))
+        .catch((error: unknown) => {
+          throw denied(error, (message) => upgradeTableDeniedMessage(tableName, upgrade, message));
+        });
+    }
+    this.schemaChecked = Promise.resolve();
   }
 
   async ensureRow(name: string): Promise<void> {
+    // Without ensureSchema (createTable: false), check once that the user's table compares names byte
+    // for byte: a 0.1.0 table would merge 'jobs' and 'Jobs' into one election.
+    this.schemaChecked ??= this.checkSchema().catch((error: unknown) => {
+      this.schemaChecked = undefined;
+      throw error;
+    });
+    await this.schemaChecked;
     await this.execute(
       sql`INSERT INTO ${this.table} (name) VALUES (${name}) ON DUPLICATE KEY UPDATE name = name`,
     );
@@ -70,12 +115,18 @@ export class MysqlLeaseStore implements LeaseStore {
     return affectedRows;
   }
 
-  async acquire(name: string, holder: string, observedTerm: number, leaseMs: number): Promise<boolean> {
+  async acquire(
+    name: string,
+    holder: string,
+    observedTerm: number,
+    leaseMs: number,
+    newTerm = observedTerm + 1,
+  ): Promise<boolean> {
     // Compare-and-swap on the observed term. `term = IF(holder = ?, ...)` would be evaluated after
     // `holder` was already assigned (single-table SET runs left to right), hence the explicit new term.
     const { affectedRows } = await this.execute(sql`
       UPDATE ${this.table}
-      SET term = ${observedTerm + 1}, holder = ${holder},
+      SET term = ${newTerm}, holder = ${holder},
           acquired_at = UTC_TIMESTAMP(6), renewed_at = UTC_TIMESTAMP(6),
           expires_at = UTC_TIMESTAMP(6) + INTERVAL ${toMicros(leaseMs)} MICROSECOND
       WHERE name = ${name} AND term = ${observedTerm}
@@ -106,7 +157,7 @@ export class MysqlLeaseStore implements LeaseStore {
   }
 
   openDoorbell(name: string): LeaseDoorbell {
-    return new MysqlDoorbell(doorbellLockName(this.options.tableName, name), {
+    return new MysqlDoorbell(this.options.tableName, name, {
       connection: this.pool.connectionOptions,
       secrets: this.pool.secrets,
       operationTimeoutMs: this.options.operationTimeoutMs,
@@ -127,10 +178,76 @@ export class MysqlLeaseStore implements LeaseStore {
     return undefined;
   }
 
-  private execute(statement: RawBuilder<unknown>): Promise<StatementResult> {
+  private async execute(statement: RawBuilder<unknown>): Promise<StatementResult> {
     const { sql: text, parameters } = statement.compile(compilerOnly);
-    return this.pool.run(this.options.operationTimeoutMs, (query) => query(text, parameters));
+    try {
+      return await this.pool.run(this.options.operationTimeoutMs, (query) => query(text, parameters));
+    } catch (error) {
+      throw this.explain(error);
+    }
   }
+
+  /** Replaces the server's text of the configuration errors a user meets first with one naming the fix. */
+  private explain(error: unknown): unknown {
+    if (!(error instanceof LeaseStoreError)) return error;
+    if (error.code === 1046) {
+      return new LeaseStoreError('configuration', noDatabaseMessage(this.options.tableName), 1046);
+    }
+    if (error.code === 1146) {
+      return new LeaseStoreError('configuration', leaseTableMissingMessage(this.options.tableName), 1146);
+    }
+    return error;
+  }
+
+  /** `name` and `holder` of the lease table in the connection's database (none when it is missing). */
+  private async keyColumns(): Promise<{ name: string; collation: string | null }[]> {
+    const { rows } = await this.execute(sql`
+      SELECT DATABASE() AS db, c.COLUMN_NAME AS name, c.COLLATION_NAME AS collation
+      FROM (SELECT 1 AS one) AS x
+      LEFT JOIN information_schema.COLUMNS AS c
+        ON c.TABLE_SCHEMA = DATABASE() AND c.TABLE_NAME = ${this.options.tableName}
+       AND c.COLUMN_NAME IN ('name', 'holder')`);
+    if (rows.length > 0 && rows[0].db === null) {
+      throw new LeaseStoreError('configuration', noDatabaseMessage(this.options.tableName), 1046);
+    }
+    return rows
+      .filter((row) => row.name !== null)
+      .map((row) => ({
+        name: String(row.name),
+        collation: row.collation === null ? null : String(row.collation),
+      }));
+  }
+
+  /** The table must exist and compare names byte for byte; otherwise a configuration error says what to run. */
+  private async checkSchema(): Promise<void> {
+    const { tableName } = this.options;
+    const columns = await this.keyColumns();
+    if (columns.length === 0) {
+      throw new LeaseStoreError('configuration', leaseTableMissingMessage(tableName), 1146);
+    }
+    if (!columns.every((column) => isBinaryCollation(column.collation))) {
+      throw new LeaseStoreError(
+        'configuration',
+        leaseTableCollationMessage(tableName, upgradeLeaseTableSql(tableName)),
+      );
+    }
+  }
+
+  /**
+   * The server's binary collation that also keeps trailing spaces significant (NO PAD), else `utf8mb4_bin`.
+   */
+  private async keyCollation(): Promise<LeaseKeyCollation> {
+    const { rows } = await this.execute(NO_PAD_BINARY_COLLATION_QUERY);
+    return pickKeyCollation(rows);
+  }
+}
+
+/** A denied DDL (1142) as a configuration error whose message gives the statement to run instead. */
+function denied(error: unknown, message: (serverMessage: string) => string): unknown {
+  if (error instanceof LeaseStoreError && error.code === 1142) {
+    return new LeaseStoreError('configuration', message(error.message), 1142);
+  }
+  return error;
 }
 
 function toLeaseRow(row: Record<string, unknown>): LeaseRow {

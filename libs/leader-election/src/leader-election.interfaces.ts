@@ -1,0 +1,68 @@
+// Public shapes shared by the service, the orchestrator and the decorators.
+
+/** A leadership of this instance in one election: what a `@LeaderOnly()` call or a fenced write runs under. */
+export interface Leadership {
+  /** The election. */
+  readonly election: string;
+  /** The fencing token of this leadership: strictly greater than every earlier term of the election. */
+  readonly term: number;
+  /** Aborted the moment this leadership ends (step-down, resign, shutdown). */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * A kysely `Transaction`, described by shape rather than by class: kysely's classes carry `#private`
+ * members, so a `Transaction` of the ESM build is not assignable to the class of the CommonJS build the
+ * declarations were compiled against. Any `Transaction` of kysely 0.28 or 0.29 fits, from either build.
+ */
+export interface FencedTransaction {
+  /** `true` on a kysely `Transaction`; a plain `Kysely` is refused (its lock would end with the statement). */
+  readonly isTransaction: boolean;
+  /** @internal kysely's executor, used to run the fence statement inside the transaction. */
+  getExecutor(): unknown;
+}
+
+/** A kysely `Kysely` instance, by shape (see `FencedTransaction` for why not by class). */
+export interface FencedDatabase extends FencedTransaction {
+  /** kysely's `connection()`: one connection for the fenced transaction and its session settings. */
+  connection(): unknown;
+  /** kysely's `transaction()`: its `execute` hands the transaction to the callback (see `TransactionOf`). */
+  transaction(): unknown;
+}
+
+/** The `Transaction` type of a given `Kysely` type, from whichever kysely build the caller uses. */
+export type TransactionOf<D> = D extends {
+  transaction(): { execute(callback: (trx: infer Trx) => Promise<unknown>): Promise<unknown> };
+}
+  ? Trx
+  : never;
+
+/** What `@LeaderOnly()` does when this instance is not the leader. */
+export type OnFollower = 'skip' | 'throw';
+
+/** `@LeaderOnly()`'s options after normalisation, as stored in the wrapper's metadata. */
+export interface LeaderOnlyMetadata {
+  /** The election, or `undefined` for the module's first one. */
+  readonly election: string | undefined;
+  readonly onFollower: OnFollower;
+}
+
+/** Which transition a leadership hook follows. */
+export type LeadershipHookKind = 'granted' | 'revoked';
+
+/** Metadata of a leadership hook method (a method may carry several). */
+export interface LeadershipHookMetadata {
+  readonly kind: LeadershipHookKind;
+  readonly election: string | undefined;
+}
+
+/** The argument passed to `@OnLeadershipGranted()` / `@OnLeadershipRevoked()` methods. */
+export interface LeadershipChange {
+  readonly election: string;
+  readonly term: number;
+  /**
+   * The signal of that leadership: aborted when it ends. In a granted hook, stop what the hook started
+   * when it aborts; in a revoked hook it is already aborted.
+   */
+  readonly signal: AbortSignal;
+}

@@ -1,0 +1,262 @@
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type BeforeApplicationShutdown,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { Observable, Subject } from 'rxjs';
+import type { ElectionEvent } from './elector/election-state';
+import type { LeaderElector } from './elector/leader-elector';
+import {
+  LEADER_ELECTION_SETTINGS,
+  LEADER_ELECTOR,
+  SHUTDOWN_HOOKS_CHECK_DELAY_MS,
+} from './leader-election.constants';
+import type {
+  Leadership,
+  LeadershipChange,
+  LeadershipHookKind,
+  LeaderOnlyMetadata,
+} from './leader-election.interfaces';
+import {
+  drainTimeoutMessage,
+  hookFailedMessage,
+  hooksSkippedMessage,
+  noShutdownHooksMessage,
+} from './leader-election.messages';
+import type { ResolvedLeaderElectionOptions } from './leader-election.options';
+import { bindLeaderOnlyInstance, refuseLeaderOnly, type LeaderOnlyInvoker } from './leader-only.registry';
+
+/** A discovered `@OnLeadershipGranted()` / `@OnLeadershipRevoked()` method. */
+export interface LeadershipHook {
+  readonly kind: LeadershipHookKind;
+  readonly election: string;
+  readonly instance: object;
+  readonly methodName: string;
+  /** `Class.method`, for log lines. */
+  readonly label: string;
+}
+
+type AnyFunction = (...args: unknown[]) => unknown;
+
+/**
+ * The runtime of one Nest app's leadership (as nestjs/schedule's orchestrator is for its jobs): starts
+ * the elections at bootstrap and ends them at shutdown; decides each `@LeaderOnly()` call and gives it
+ * its leadership; counts running calls for the drain; runs leadership hooks one at a time, in order.
+ */
+@Injectable()
+export class LeaderElectionOrchestrator
+  implements LeaderOnlyInvoker, OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown
+{
+  private readonly logger = new Logger('LeaderElection');
+  private readonly context = new AsyncLocalStorage<Leadership>();
+  private readonly events = new Subject<ElectionEvent>();
+  private readonly hooks: LeadershipHook[] = [];
+  /** The last leadership granted per election, so that its revoked hooks get its (aborted) signal. */
+  private readonly granted = new Map<string, Leadership>();
+  /** `election:term` of grants whose hooks all came too late (that leadership had ended already). */
+  private readonly skippedGrants = new Set<string>();
+  private hookChain: Promise<void> = Promise.resolve();
+  private draining = false;
+  private running = 0;
+  private idle: (() => void)[] = [];
+  private stopped: Promise<void> | undefined;
+
+  /** Every transition of every election, in order. Completes at shutdown. */
+  readonly changes$: Observable<ElectionEvent> = this.events.asObservable();
+
+  constructor(
+    @Inject(LEADER_ELECTOR) private readonly elector: LeaderElector,
+    @Inject(LEADER_ELECTION_SETTINGS) private readonly options: ResolvedLeaderElectionOptions,
+  ) {
+    this.elector.onEvent((event) => {
+      this.queueHooks(event);
+      this.events.next(event);
+    });
+  }
+
+  /** True once shutdown began: no new leadership for this app. */
+  get stopping(): boolean {
+    return this.stopped !== undefined;
+  }
+
+  /** The leadership this instance holds in `election` now, or `undefined`. */
+  leadershipOf(election: string): Leadership | undefined {
+    const current = this.elector.election(election)?.currentLeadership();
+    return current && { election, ...current };
+  }
+
+  /** The leadership of the `@LeaderOnly()` call in progress, or `undefined` outside one. */
+  current(): Leadership | undefined {
+    return this.context.getStore();
+  }
+
+  /** Makes `instance`'s `@LeaderOnly()` methods run under this app's leadership. */
+  bind(instance: object): void {
+    bindLeaderOnlyInstance(instance, this);
+  }
+
+  addHook(hook: LeadershipHook): void {
+    this.hooks.push(hook);
+  }
+
+  /** Runs one `@LeaderOnly()` call: on the leader inside its leadership context, else refused. */
+  invoke(
+    metadata: LeaderOnlyMetadata,
+    isAsync: boolean,
+    fn: AnyFunction,
+    thisArg: object,
+    args: unknown[],
+  ): unknown {
+    const election = metadata.election ?? this.options.elections[0];
+    const leadership = this.draining ? undefined : this.leadershipOf(election);
+    if (!leadership) {
+      const leaderId = this.elector.election(election)?.getState().leaderId ?? null;
+      return refuseLeaderOnly(metadata, isAsync, election, leaderId);
+    }
+    this.running++;
+    let result: unknown;
+    try {
+      result = this.context.run(leadership, () => fn.apply(thisArg, args));
+    } catch (error) {
+      this.finished();
+      throw error;
+    }
+    if (result instanceof Promise) {
+      return result.then(
+        (value: unknown) => {
+          this.finished();
+          return value;
+        },
+        (error: unknown) => {
+          this.finished();
+          throw error;
+        },
+      );
+    }
+    this.finished();
+    return result;
+  }
+
+  /** @internal Starts campaigning in every election. */
+  onApplicationBootstrap(): void {
+    this.elector.start();
+    this.warnWithoutShutdownHooks();
+  }
+
+  /**
+   * @internal Ends leadership for the application (signals aborted, no new leader-only calls), waits for
+   * running calls and hooks up to `drainTimeoutMs` while still holding the leases, then releases them.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    this.stopped ??= this.shutdown();
+    await this.stopped;
+  }
+
+  /** @internal Safety net when only `onApplicationShutdown` runs. */
+  async onApplicationShutdown(): Promise<void> {
+    await this.beforeApplicationShutdown();
+  }
+
+  private async shutdown(): Promise<void> {
+    this.elector.beginShutdown();
+    await this.drain(this.options.drainTimeoutMs);
+    await this.elector.stop();
+    this.events.complete();
+  }
+
+  /**
+   * Stops starting leader-only calls, then waits for running calls and queued hooks up to `timeoutMs`.
+   * Resolves `false` when some were still running at the deadline.
+   */
+  private async drain(timeoutMs: number): Promise<boolean> {
+    this.draining = true;
+    const settled = Promise.all([this.whenIdle(), this.hookChain]).then(() => true);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    });
+    const drained = await Promise.race([settled, timeout]);
+    clearTimeout(timer);
+    if (!drained) this.logger.warn(drainTimeoutMessage(this.running, timeoutMs));
+    return drained;
+  }
+
+  private whenIdle(): Promise<void> {
+    if (this.running === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idle.push(resolve));
+  }
+
+  private finished(): void {
+    this.running--;
+    if (this.running === 0) {
+      const waiters = this.idle;
+      this.idle = [];
+      waiters.forEach((resolve) => resolve());
+    }
+  }
+
+  /** Queues the hooks that follow this transition behind those of earlier transitions. */
+  private queueHooks(event: ElectionEvent): void {
+    if (event.type !== 'elected' && event.type !== 'revoked') return;
+    const kind: LeadershipHookKind = event.type === 'elected' ? 'granted' : 'revoked';
+    const change = this.changeFor(event);
+    const hooks = this.hooks.filter((hook) => hook.kind === kind && hook.election === event.election);
+    if (hooks.length === 0) return;
+    const key = `${event.election}:${event.term}`;
+    this.hookChain = this.hookChain.then(async () => {
+      if (kind === 'granted' && change.signal.aborted) {
+        // That leadership ended while earlier hooks ran: starting work for it now would outlive it.
+        this.skippedGrants.add(key);
+        this.logger.log(hooksSkippedMessage(event.election, event.term));
+        return;
+      }
+      if (kind === 'revoked' && this.skippedGrants.delete(key)) return; // nothing was started for it
+      for (const hook of hooks) await this.callHook(hook, change);
+    });
+  }
+
+  private changeFor(event: ElectionEvent): LeadershipChange {
+    if (event.type === 'elected') {
+      const leadership = this.leadershipOf(event.election);
+      const change =
+        leadership?.term === event.term
+          ? leadership
+          : { election: event.election, term: event.term, signal: AbortSignal.abort() };
+      this.granted.set(event.election, change);
+      return change;
+    }
+    const granted = this.granted.get(event.election);
+    return granted?.term === event.term
+      ? granted
+      : { election: event.election, term: event.term, signal: AbortSignal.abort() };
+  }
+
+  private async callHook(hook: LeadershipHook, change: LeadershipChange): Promise<void> {
+    try {
+      const method = (hook.instance as Record<string, unknown>)[hook.methodName] as AnyFunction;
+      await method.call(hook.instance, change);
+    } catch (error) {
+      this.logger.error(hookFailedMessage(hook.label, change.election, change.term, error));
+    }
+  }
+
+  /**
+   * Without `app.enableShutdownHooks()`, SIGTERM kills the process without releasing the lease: a
+   * standby then waits a whole lease instead of milliseconds. Checked a moment after bootstrap, since
+   * `NestFactory.createApplicationContext()` bootstraps before the caller can enable them. Not under
+   * test runners (`NODE_ENV=test`), where apps are closed by the test itself.
+   */
+  private warnWithoutShutdownHooks(): void {
+    if (process.env.NODE_ENV === 'test') return;
+    const timer = setTimeout(() => {
+      if (!this.stopping && process.listenerCount('SIGTERM') === 0) {
+        this.logger.warn(noShutdownHooksMessage(this.options.leaseDurationMs));
+      }
+    }, SHUTDOWN_HOOKS_CHECK_DELAY_MS);
+    timer.unref();
+  }
+}

@@ -1,0 +1,59 @@
+import { Logger, type Provider } from '@nestjs/common';
+import { systemClock, type Clock } from './elector/clock';
+import { generateCandidateId, LeaderElector } from './elector/leader-elector';
+import {
+  LEADER_ELECTION_CLOCK,
+  LEADER_ELECTION_SETTINGS,
+  LEADER_ELECTOR,
+  LEASE_STORE,
+  leasePoolSize,
+} from './leader-election.constants';
+import { LEADER_ELECTION_MODULE_OPTIONS } from './leader-election.module-definition';
+import {
+  resolveLeaderElectionOptions,
+  type LeaderElectionModuleOptions,
+  type ResolvedLeaderElectionOptions,
+} from './leader-election.options';
+import type { LeaseStore } from './store/lease-store';
+import { MysqlLeaseStore } from './store/mysql-lease-store';
+
+/**
+ * The module's providers below the service: validated options, the lease store (MySQL unless overridden,
+ * as kysely takes its driver), the clock, and the elector built from them. Tests override `LEASE_STORE`
+ * and `LEADER_ELECTION_CLOCK` to run the Nest layer on the in-memory store and a fake clock.
+ */
+export const leaderElectionProviders: Provider[] = [
+  {
+    provide: LEADER_ELECTION_SETTINGS,
+    useFactory: (options: LeaderElectionModuleOptions) => resolveLeaderElectionOptions(options),
+    inject: [LEADER_ELECTION_MODULE_OPTIONS],
+  },
+  {
+    provide: LEASE_STORE,
+    useFactory: (options: ResolvedLeaderElectionOptions): LeaseStore =>
+      new MysqlLeaseStore({
+        connection: options.connection,
+        tableName: options.tableName,
+        operationTimeoutMs: options.operationTimeoutMs,
+        poolSize: leasePoolSize(options.standbyMode, options.maxDoorbells),
+      }),
+    inject: [LEADER_ELECTION_SETTINGS],
+  },
+  { provide: LEADER_ELECTION_CLOCK, useValue: systemClock },
+  {
+    provide: LEADER_ELECTOR,
+    useFactory: (options: ResolvedLeaderElectionOptions, store: LeaseStore, clock: Clock) =>
+      new LeaderElector({
+        store,
+        elections: options.elections,
+        candidateId: generateCandidateId(options.candidateIdPrefix),
+        timing: options,
+        createTable: options.createTable,
+        logger: new Logger('LeaderElection'),
+        clock,
+        standbyMode: options.standbyMode,
+        maxDoorbells: options.maxDoorbells,
+      }),
+    inject: [LEADER_ELECTION_SETTINGS, LEASE_STORE, LEADER_ELECTION_CLOCK],
+  },
+];

@@ -1,0 +1,73 @@
+import { Module, type LoggerService, type Provider, type Type } from '@nestjs/common';
+import { Test, type TestingModule } from '@nestjs/testing';
+import { LEADER_ELECTION_CLOCK, LEASE_STORE } from '../src/leader-election.constants';
+import { LeaderElectionModule } from '../src/leader-election.module';
+import type { LeaderElectionModuleOptions } from '../src/leader-election.options';
+import { LeaderElectionService } from '../src/leader-election.service';
+import type { FakeClock, FakeProcessClock } from './fake-clock';
+import type { MemoryLeaseStore } from './memory-lease-store';
+
+/** A logger that keeps every line, by level, for assertions. */
+export class LinesLogger implements LoggerService {
+  readonly lines: { level: string; message: string }[] = [];
+  log(message: unknown) {
+    this.lines.push({ level: 'log', message: String(message) });
+  }
+  error(message: unknown) {
+    this.lines.push({ level: 'error', message: String(message) });
+  }
+  warn(message: unknown) {
+    this.lines.push({ level: 'warn', message: String(message) });
+  }
+  debug(message: unknown) {
+    this.lines.push({ level: 'debug', message: String(message) });
+  }
+  verbose(message: unknown) {
+    this.lines.push({ level: 'verbose', message: String(message) });
+  }
+}
+
+/** One Nest app with the real module on the in-memory store and a fake clock: no database, no sleeps. */
+export interface MemoryNestApp {
+  readonly app: TestingModule;
+  readonly service: LeaderElectionService;
+  readonly logger: LinesLogger;
+  close(): Promise<void>;
+}
+
+/**
+ * Boots `LeaderElectionModule.forRoot(options)` with `LEASE_STORE` and `LEADER_ELECTION_CLOCK` replaced
+ * by `store.client(label)` and `clock`, plus the given providers, and runs its bootstrap hooks.
+ */
+export async function startMemoryNestApp(setup: {
+  store: MemoryLeaseStore;
+  clock: FakeClock | FakeProcessClock;
+  label: string;
+  options?: Partial<LeaderElectionModuleOptions>;
+  providers?: Provider[];
+  imports?: Type[];
+}): Promise<MemoryNestApp> {
+  const logger = new LinesLogger();
+  @Module({
+    imports: [
+      LeaderElectionModule.forRoot({
+        connection: 'mysql://unused@localhost/unused',
+        candidateId: setup.label,
+        standbyMode: 'poll',
+        ...setup.options,
+      }),
+      ...(setup.imports ?? []),
+    ],
+    providers: setup.providers ?? [],
+  })
+  class MemoryAppModule {}
+  const app = await Test.createTestingModule({ imports: [MemoryAppModule] })
+    .overrideProvider(LEASE_STORE)
+    .useValue(setup.store.client(setup.label))
+    .overrideProvider(LEADER_ELECTION_CLOCK)
+    .useValue(setup.clock)
+    .setLogger(logger)
+    .compile();
+  await app.init();
+  return { app, service: app.get(LeaderElectionService), logger, close: () => app.close() };
+}
