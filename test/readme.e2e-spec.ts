@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createLeaseTableSql } from 'nestjs-leader-election';
 
 // Every ```ts block of the README compiles as written, imports included: each block is a file of its own,
 // type-checked with `tsc` (strict, the repository's settings) against the library's sources.
@@ -101,5 +102,10 @@ describe('README TypeScript snippets', () => {
         ),
       );
     expect(errors).toEqual([]);
+  });
+
+  it('shows the DDL exactly as createLeaseTableSql() returns it', () => {
+    const block = /```sql\n(CREATE TABLE IF NOT EXISTS `leader_election_lease`[\s\S]*?)\n```/.exec(README);
+    expect(block?.[1]).toBe(createLeaseTableSql());
   });
 });
