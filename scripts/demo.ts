@@ -13,12 +13,8 @@ import {
   type LeaderJson,
   type OutputLine,
 } from '../test/support/demo-process';
-import {
-  canConnect,
-  DEFAULT_MYSQL_URL,
-  startThrowawayServer,
-  type ThrowawayServer,
-} from '../test/support/mysql-server';
+import type { ThrowawayServer } from '../test/support/mysql-server';
+import { DEFAULT_DEMO_MYSQL_URL, describeDatabase, prepareDemoDatabase } from './demo-database';
 
 const TIMING: DemoTiming = {
   leaseDurationMs: 3_000,
@@ -402,11 +398,6 @@ async function scenario(mysqlUrl: string, tableName: string, db: Connection): Pr
 
 // ---- setup and teardown --------------------------------------------------------------------------------
 
-function describeDatabase(url: string): string {
-  const parsed = new URL(url);
-  return `${parsed.username ? `${decodeURIComponent(parsed.username)}@` : ''}${parsed.host}${parsed.pathname}`;
-}
-
 async function stopAll(): Promise<void> {
   await Promise.all(slots.map((slot) => slot.proc?.stop(10_000)));
 }
@@ -481,7 +472,7 @@ async function main(): Promise<number> {
   let throwaway: ThrowawayServer | undefined;
   let db: Connection | undefined;
   const tableName = `le_demo_${randomBytes(3).toString('hex')}`;
-  let mysqlUrl = process.env.MYSQL_URL || DEFAULT_MYSQL_URL;
+  let mysqlUrl = process.env.MYSQL_URL || DEFAULT_DEMO_MYSQL_URL;
   let ok = false;
   const timers: NodeJS.Timeout[] = [];
   try {
@@ -489,13 +480,10 @@ async function main(): Promise<number> {
       `Timings: L=${TIMING.leaseDurationMs} ms lease, R=${TIMING.renewIntervalMs} ms renew, ` +
         `P=${TIMING.pollIntervalMs} ms poll, M=${TIMING.safetyMarginMs} ms safety margin.`,
     );
-    if (!(await canConnect(mysqlUrl))) {
-      console.log(
-        `No server answers at ${describeDatabase(mysqlUrl)}; starting a throwaway MariaDB/MySQL...`,
-      );
-      throwaway = await startThrowawayServer();
-      mysqlUrl = throwaway.url;
-    }
+    const prepared = await prepareDemoDatabase(mysqlUrl);
+    throwaway = prepared.throwaway;
+    mysqlUrl = prepared.url;
+    for (const note of prepared.notes) console.log(note);
     console.log(`Database: ${describeDatabase(mysqlUrl)}, lease table ${tableName} (dropped at the end).`);
     if (!TTY) console.log('stdout is not a terminal: plain lines, one status line per second.');
     console.log('');

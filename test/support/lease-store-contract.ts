@@ -1,7 +1,7 @@
 import type { LeaseStore } from '../../libs/leader-election/src/store/lease-store';
 
 // One contract for every LeaseStore, as kysely runs one suite per dialect: the behaviours the elector
-// relies on (DESIGN.md, "Statements"), the same words for the in-memory store and the MySQL one. What only
+// relies on (docs/design.md, "Statements"), the same words for the in-memory store and the MySQL one. What only
 // one store can show (column types, deadlines, dying connections) stays in that store's own spec.
 
 /** A store under test, on a fresh table, and how to let time pass on its clock. */

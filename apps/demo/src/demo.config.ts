@@ -6,7 +6,7 @@ export interface DemoConfig {
   readonly port: number;
   /** `HOST`, default 127.0.0.1. */
   readonly host: string;
-  /** `MYSQL_URL`, default `mysql://root@127.0.0.1:3306/test`. */
+  /** `MYSQL_URL`, default `mysql://root@127.0.0.1:3306/leader_election_demo` (created by `npm run demo`). */
   readonly mysqlUrl: string;
   /** `CANDIDATE_ID`: readable prefix of the candidate id (a random suffix is always appended). */
   readonly candidateId: string | undefined;
@@ -31,7 +31,7 @@ export interface DemoConfig {
 /** Injection token of the `DemoConfig` the app was registered with. */
 export const DEMO_CONFIG = Symbol('DemoConfig');
 
-export const DEFAULT_MYSQL_URL = 'mysql://root@127.0.0.1:3306/test';
+export const DEFAULT_MYSQL_URL = 'mysql://root@127.0.0.1:3306/leader_election_demo';
 export const DEFAULT_LEDGER_TABLE = 'demo_ledger';
 
 function integer(env: NodeJS.ProcessEnv, name: string): number | undefined {

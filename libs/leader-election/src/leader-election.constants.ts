@@ -1,7 +1,7 @@
 /** Election used when none is named. */
 export const DEFAULT_ELECTION = 'default';
 
-/** Defaults of DESIGN.md: L = 10 s, R = 2 s, P = 2 s, M = 1 s. */
+/** Defaults of docs/design.md: L = 10 s, R = 2 s, P = 2 s, M = 1 s. */
 export const DEFAULT_LEASE_DURATION_MS = 10_000;
 export const DEFAULT_RENEW_INTERVAL_MS = 2_000;
 export const DEFAULT_POLL_INTERVAL_MS = 2_000;

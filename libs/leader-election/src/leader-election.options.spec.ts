@@ -1,7 +1,7 @@
 import { LeaderElectionConfigError } from './errors/leader-election-config.error';
 import { resolveLeaderElectionOptions, type LeaderElectionModuleOptions } from './leader-election.options';
 
-// Every option rule of DESIGN.md, checked on resolveLeaderElectionOptions() alone: no Nest app, no database.
+// Every option rule of docs/design.md, checked on resolveLeaderElectionOptions() alone: no Nest app, no database.
 // Each error is a LeaderElectionConfigError that names the option and the rule, and never echoes a password.
 // test/bad-input.e2e-spec.ts checks that an app with bad options fails to boot with these same errors.
 

@@ -224,7 +224,7 @@ function editDistance(a: string, b: string): number {
 }
 
 /**
- * Applies defaults and checks every rule of DESIGN.md, throwing a `LeaderElectionConfigError` that names
+ * Applies defaults and checks every rule of docs/design.md, throwing a `LeaderElectionConfigError` that names
  * the option and the rule.
  */
 export function resolveLeaderElectionOptions(

@@ -7,7 +7,7 @@ import {
 } from '../src/store/lease-store';
 import type { FakeClock } from './fake-clock';
 
-/** The statements of DESIGN.md, by the `LeaseStore` method that sends them. */
+/** The statements of docs/design.md, by the `LeaseStore` method that sends them. */
 export type LeaseStatementKind =
   'ensureSchema' | 'ensureRow' | 'read' | 'acquire' | 'renew' | 'release' | 'readMany' | 'renewMany';
 
@@ -150,7 +150,7 @@ interface HungStatement {
 }
 
 /**
- * An in-memory `LeaseStore` with the exact semantics of DESIGN.md's statements, judged on a database clock
+ * An in-memory `LeaseStore` with the exact semantics of the statements of docs/design.md, judged on a database clock
  * derived from a `FakeClock`:
  *
  * - acquire: compare-and-swap on the observed term, only when `expires_at <= now OR holder = me`; the new

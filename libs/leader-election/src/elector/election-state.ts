@@ -27,7 +27,7 @@ export interface ElectionState {
   readonly healthy: boolean;
   /** The last failure, without credentials, or `null` after a success. */
   readonly lastError: string | null;
-  /** The class of the last failure (see DESIGN.md, "Errors"), or `null`. */
+  /** The class of the last failure (see docs/design.md, "Errors"), or `null`. */
   readonly lastErrorKind: LeaseErrorKind | null;
   /** How this candidate learns of a free lease as a standby: `doorbell` (named lock) or `poll` (every P). */
   readonly standbyMode: 'doorbell' | 'poll';

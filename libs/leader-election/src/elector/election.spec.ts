@@ -168,7 +168,7 @@ describe('Election (fake clock, in-memory lease store)', () => {
     it('a follower never sends an acquisition while the lease is valid on the DB clock, even with its own clocks far off', async () => {
       const w = world({ latencyMs: 20 });
       const a = w.candidate('a');
-      // b's wall clock runs 5 s ahead (the incident of DESIGN.md) and its monotonic origin is unrelated.
+      // b's wall clock runs 5 s ahead (the incident of docs/design.md, "The clock rule") and its monotonic origin is unrelated.
       const b = w.candidate('b', { wallOffsetMs: 5_000, monotonicOffsetMs: -987_654 });
       a.election.start();
       await w.runUntil(() => a.election.isLeader(), 1_000, 'leader a');

@@ -52,7 +52,7 @@ const ALIGN_JITTER_MS = 10;
 const resignPauseMs = (timing: ElectionTiming) => timing.leaseDurationMs;
 
 /**
- * One election as seen by one candidate: the state machine of DESIGN.md.
+ * One election as seen by one candidate: the state machine of docs/design.md.
  *
  * - A follower reads the lease every P, and also wakes when the database says the lease runs out, then
  *   tries the compare-and-swap acquisition.

@@ -21,7 +21,7 @@ const UNKNOWN_VARIABLE = 1193;
 
 /**
  * The extra setup of a session on a Galera node (`wsrep_on` = 1): `wsrep_sync_wait = 1` makes its reads
- * wait until the node has applied every write the cluster committed before them (DESIGN.md, "Galera").
+ * wait until the node has applied every write the cluster committed before them (docs/design.md, "Topologies").
  */
 function wsrepSessionSetup(wsrepOn: unknown): string | undefined {
   return Number(wsrepOn) === 1 ? 'SET SESSION wsrep_sync_wait = 1' : undefined;

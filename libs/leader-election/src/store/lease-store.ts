@@ -11,7 +11,7 @@ export interface LeaseRow {
 }
 
 /**
- * How the elector must treat a failed statement (see DESIGN.md, "Errors").
+ * How the elector must treat a failed statement (see docs/design.md, "Errors").
  * - `not-applied`: the server refused it before changing anything; retry with backoff.
  * - `outcome-unknown`: it may or may not have applied; a leader steps down at once.
  * - `unreachable`: no server answered; stay or become follower and retry.

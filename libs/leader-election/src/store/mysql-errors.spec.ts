@@ -1,7 +1,7 @@
 import type { LeaseErrorKind } from './lease-store';
 import { classifyMysqlError, mustDestroyConnection, type DriverErrorLike } from './mysql-errors';
 
-// DESIGN.md, "Errors": every errno and code listed there, with its class.
+// docs/design.md, "Errors": every errno and code listed there, with its class.
 const SERVER_ERRNOS: [number, LeaseErrorKind][] = [
   [1213, 'not-applied'], // ER_LOCK_DEADLOCK
   [1205, 'not-applied'], // ER_LOCK_WAIT_TIMEOUT
@@ -38,7 +38,7 @@ const DRIVER_CODES: [string, LeaseErrorKind][] = [
   ['EAI_AGAIN', 'unreachable'],
 ];
 
-describe('classifyMysqlError (DESIGN.md, "Errors")', () => {
+describe('classifyMysqlError (docs/design.md, "Errors")', () => {
   it.each(SERVER_ERRNOS)('classifies server errno %i as %s', (errno, kind) => {
     expect(classifyMysqlError({ errno, code: 'ER_SOMETHING', fatal: false })).toBe(kind);
   });

@@ -1,7 +1,7 @@
 import { LeaseStoreError, type LeaseErrorKind } from './lease-store';
 import { redactSecrets } from './redact';
 
-// DESIGN.md, "Errors": server errnos and mysql2 codes, by what the elector must do about them.
+// docs/design.md, "Errors": server errnos and mysql2 codes, by what the elector must do about them.
 const NOT_APPLIED = new Set<number>([1213, 1205, 1317, 1969, 3024, 1047, 3100, 3101, 1040, 1290, 1836]);
 const OUTCOME_UNKNOWN_ERRNOS = new Set<number>([1180, 1927, 1053, 4031]);
 const OUTCOME_UNKNOWN_CODES = new Set<string>([
@@ -29,7 +29,7 @@ export interface DriverErrorLike {
   readonly fatal?: boolean;
 }
 
-/** Classifies a mysql2 error by DESIGN.md's table; anything unknown and fatal counts as outcome unknown. */
+/** Classifies a mysql2 error by the table of docs/design.md ("Errors"); anything unknown and fatal counts as outcome unknown. */
 export function classifyMysqlError(error: DriverErrorLike): LeaseErrorKind {
   const { errno, code, fatal } = error;
   if (errno !== undefined && CONFIGURATION.has(errno)) return 'configuration';

@@ -21,7 +21,7 @@ import { MysqlLeaseStore, type MysqlLeaseStoreOptions } from './mysql-lease-stor
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** DESIGN.md's columns, normalized (MariaDB reports `bigint(20)`, MySQL 8 `bigint`). */
+/** The columns of docs/design.md, normalized (MariaDB reports `bigint(20)`, MySQL 8 `bigint`). */
 const DESIGN_COLUMNS = [
   { name: 'name', type: 'varchar(191)', nullable: 'NO', default: null, key: 'PRI' },
   { name: 'holder', type: 'varchar(191)', nullable: 'NO', default: '', key: '' },
@@ -145,7 +145,7 @@ describe('MysqlLeaseStore on a real MariaDB', () => {
   });
 
   describe('schema', () => {
-    it('ensureSchema creates an InnoDB table with the columns, types, defaults and primary key of DESIGN.md', async () => {
+    it('ensureSchema creates an InnoDB table with the columns, types, defaults and primary key of docs/design.md', async () => {
       const store = newStore('lease_schema');
       await store.ensureSchema();
       expect(await columnsOf(db.name, 'lease_schema')).toEqual(DESIGN_COLUMNS);

@@ -32,7 +32,7 @@ export interface MysqlLeaseStoreOptions {
 }
 
 /**
- * The lease statements of DESIGN.md on a dedicated pool. All time is the server's `UTC_TIMESTAMP(6)`;
+ * The lease statements of docs/design.md on a dedicated pool. All time is the server's `UTC_TIMESTAMP(6)`;
  * no host clock enters any statement.
  */
 export class MysqlLeaseStore implements LeaseStore {
