@@ -1,5 +1,5 @@
 // One benchmark candidate in its own OS process (modelled on test/support/candidate-child.ts).
-// Run by bench/lib/child.ts as `node --expose-gc -r test/support/register-ts.js bench/candidate.ts`.
+// Run by bench/lib/child.ts as `node --expose-gc -r tools/register-ts.js bench/candidate.ts`.
 //
 // Env: MYSQL_URL, TABLE, CANDIDATE_ID (prefix), LEASE_MS, RENEW_MS, POLL_MS, MARGIN_MS,
 //      ELECTIONS (how many: 1 = the election "default", n > 1 = "e0".."e<n-1>"),

@@ -1,7 +1,7 @@
 // Where `npm run demo` runs: a database of its own (`leader_election_demo`, created when missing) on the
 // server of MYSQL_URL, or on a throwaway server when none answers there.
 import { createConnection } from 'mysql2/promise';
-import { canConnect, startThrowawayServer, type ThrowawayServer } from '../test/support/mysql-server';
+import { canConnect, startThrowawayServer, type ThrowawayServer } from '../tools/mysql-server';
 
 /** The demo's own database, so that it never writes into the shared `test` database. */
 export const DEMO_DATABASE = 'leader_election_demo';

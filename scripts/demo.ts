@@ -12,8 +12,8 @@ import {
   type JobRun,
   type LeaderJson,
   type OutputLine,
-} from '../test/support/demo-process';
-import type { ThrowawayServer } from '../test/support/mysql-server';
+} from '../tools/demo-process';
+import type { ThrowawayServer } from '../tools/mysql-server';
 import { DEFAULT_DEMO_MYSQL_URL, describeDatabase, prepareDemoDatabase } from './demo-database';
 
 const TIMING: DemoTiming = {

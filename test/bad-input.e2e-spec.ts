@@ -17,7 +17,7 @@ import {
   type Candidate,
 } from './support/candidates';
 import { createTestDatabase, mysqlUrl, type TestDatabase } from './support/database';
-import { freePort, startThrowawayServer, type ThrowawayServer } from './support/mysql-server';
+import { freePort, startThrowawayServer, type ThrowawayServer } from '../tools/mysql-server';
 
 // Bad input fails app creation with a LeaderElectionConfigError that names the option and the rule (the
 // rules themselves: libs/leader-election/src/leader-election.options.spec.ts, no app, no database); bad

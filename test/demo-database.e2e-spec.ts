@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createConnection } from 'mysql2/promise';
 import { DEFAULT_DEMO_MYSQL_URL, prepareDemoDatabase } from '../scripts/demo-database';
-import type { ThrowawayServer } from './support/mysql-server';
+import type { ThrowawayServer } from '../tools/mysql-server';
 import { createTestDatabase, mysqlUrl, withDatabase, type TestDatabase } from './support/database';
 
 // `npm run demo` works in a database of its own and, when the server answers but that database is

@@ -1,7 +1,7 @@
 import type { LeaseDoorbell } from '../libs/leader-election/src/store/lease-store';
 import { MysqlLeaseStore } from '../libs/leader-election/src/store/mysql-lease-store';
 import { createTestDatabase, type TestDatabase } from './support/database';
-import { startThrowawayServer, type ThrowawayServer } from './support/mysql-server';
+import { startThrowawayServer, type ThrowawayServer } from '../tools/mysql-server';
 
 // The doorbell's named lock: whose it is (named locks are global to the server, not per database), and
 // what server-wide settings must not do to its waits.

@@ -14,7 +14,7 @@ import {
   type FencedWriteOpen,
   type LedgerRow,
   type LeaderJson,
-} from './support/demo-process';
+} from '../tools/demo-process';
 
 // L = 2 s, R = P = M = 400 ms: a leader believes in its lease for 1.6 s after a renewal was sent; MariaDB
 // ends a fenced transaction left idle longer than ceil(L) = 2 s.

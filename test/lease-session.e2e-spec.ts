@@ -4,7 +4,7 @@ import { LeasePool } from '../libs/leader-election/src/store/lease-pool';
 import { LeaseStoreError } from '../libs/leader-election/src/store/lease-store';
 import { MysqlLeaseStore } from '../libs/leader-election/src/store/mysql-lease-store';
 import { createTestDatabase, mysqlUrl, type TestDatabase } from './support/database';
-import { freePort, startThrowawayServer, type ThrowawayServer } from './support/mysql-server';
+import { freePort, startThrowawayServer, type ThrowawayServer } from '../tools/mysql-server';
 
 // The lease pool's session: what every lease connection is set to before its first statement, and what
 // happens when that setup cannot be done.

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { packLibrary, REPO_ROOT, type PackedLibrary } from './support/pack-library';
+import { packLibrary, REPO_ROOT, type PackedLibrary } from '../tools/pack-library';
 
 // The published tarball, packed from a copy of the sources without dist/ (so `prepack` must build it):
 // exactly the built entry points and modules, the user's README, the licence and package.json.

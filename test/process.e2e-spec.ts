@@ -11,7 +11,7 @@ import {
   type DemoTiming,
   type HttpAnswer,
   type LeaderJson,
-} from './support/demo-process';
+} from '../tools/demo-process';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy';
 
 const TIMING: DemoTiming = {

@@ -19,7 +19,7 @@ function sources(dir: string): string[] {
  * Compiles the library's source and the child entry points to plain JavaScript under
  * node_modules/.cache/nestjs-leader-election-bench/<pid>/ (inside the repository, so that the packages
  * resolve; ignored by git, ESLint and Prettier), with the swc settings of
- * test/support/register-ts.js. The candidates then start without a compiler in their process: their
+ * tools/register-ts.js. The candidates then start without a compiler in their process: their
  * start-up time and RSS are those of a deployed application, not of a TypeScript loader.
  * Returns the directory; `removeBuild` deletes it.
  */

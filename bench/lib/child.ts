@@ -33,7 +33,7 @@ export function killAllChildren(): void {
   for (const child of running) child.forceKill();
 }
 
-/** A TypeScript child process of the bench, run from source through test/support/register-ts.js. */
+/** A TypeScript child process of the bench, run from source through tools/register-ts.js. */
 export class BenchChild {
   readonly lines: ChildLine[] = [];
   readonly process: ChildProcess;

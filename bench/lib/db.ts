@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { createConnection, type Connection, type RowDataPacket } from 'mysql2/promise';
-import { startThrowawayServer, type ThrowawayServer } from '../../test/support/mysql-server';
+import { startThrowawayServer, type ThrowawayServer } from '../../tools/mysql-server';
 import { log, now, sleep } from './util';
 
 /** Counters of SHOW GLOBAL STATUS the bench reports. */
@@ -35,7 +35,7 @@ export function killAllServers(): void {
 }
 
 /**
- * A private MariaDB for the bench (test/support/mysql-server.ts), so that nothing else pollutes the
+ * A private MariaDB for the bench (tools/mysql-server.ts), so that nothing else pollutes the
  * status counters. `userstat` is on: every candidate connects as its own user, and
  * information_schema.USER_STATISTICS splits statement counts per candidate.
  */

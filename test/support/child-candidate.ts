@@ -52,11 +52,7 @@ export async function spawnChildCandidate(
   env: Record<string, string>,
   options: { faketime?: string } = {},
 ): Promise<ChildCandidate> {
-  const nodeArgs = [
-    '-r',
-    join(root, 'test/support/register-ts.js'),
-    join(root, 'test/support/candidate-child.ts'),
-  ];
+  const nodeArgs = ['-r', join(root, 'tools/register-ts.js'), join(root, 'test/support/candidate-child.ts')];
   const clock = options.faketime ? faketimeEnv(options.faketime) : {};
   const child = spawn(process.execPath, nodeArgs, {
     cwd: root,

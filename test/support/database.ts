@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createConnection } from 'mysql2/promise';
-import { DEFAULT_MYSQL_URL } from './mysql-server';
+import { DEFAULT_MYSQL_URL } from '../../tools/mysql-server';
 
 /** The server under test: MYSQL_URL, else the local default (global setup may have replaced it). */
 export function mysqlUrl(): string {

@@ -1,4 +1,9 @@
-import { canConnect, DEFAULT_MYSQL_URL, startThrowawayServer, type ThrowawayServer } from './mysql-server';
+import {
+  canConnect,
+  DEFAULT_MYSQL_URL,
+  startThrowawayServer,
+  type ThrowawayServer,
+} from '../../tools/mysql-server';
 
 declare global {
   var __LEADER_ELECTION_THROWAWAY__: ThrowawayServer | undefined;

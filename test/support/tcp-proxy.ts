@@ -1,5 +1,5 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { freePort } from './mysql-server';
+import { freePort } from '../../tools/mysql-server';
 
 /**
  * A TCP proxy in front of the database that a test controls, so that one instance can lose the database

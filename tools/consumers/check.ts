@@ -6,7 +6,7 @@
 // /health answers 200. One line per check; exit code 1 when any failed. Ends with "consumers: N passed,
 // N failed" (.ci/run adds these to Jest's counts).
 //
-//   node -r ./test/support/register-ts.js tools/consumers/check.ts [--only=esm|cjs] [--keep]
+//   node -r ./tools/register-ts.js tools/consumers/check.ts [--only=esm|cjs] [--keep]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,8 +19,8 @@ import {
   freePort,
   startThrowawayServer,
   type ThrowawayServer,
-} from '../../test/support/mysql-server';
-import { packLibrary, REPO_ROOT } from '../../test/support/pack-library';
+} from '../mysql-server';
+import { packLibrary, REPO_ROOT } from '../pack-library';
 
 interface ConsumerKind {
   readonly name: string;

@@ -3,15 +3,13 @@ import { createPool } from 'mysql2';
 import { createConnection, type Connection } from 'mysql2/promise';
 import { Kysely, Migrator, MysqlDialect } from 'kysely';
 import { createLeaseTableMigration, createLeaseTableSql, DEFAULT_LEASE_TABLE } from 'nestjs-leader-election';
+import { createTestDatabase, mysqlUrl, withDatabase, type TestDatabase } from './support/database';
+import { freePort } from '../tools/mysql-server';
+import { LeaseStoreError } from '../libs/leader-election/src/store/lease-store';
 import {
-  createTestDatabase,
-  mysqlUrl,
-  withDatabase,
-  type TestDatabase,
-} from '../../../../test/support/database';
-import { freePort } from '../../../../test/support/mysql-server';
-import { LeaseStoreError } from './lease-store';
-import { MysqlLeaseStore, type MysqlLeaseStoreOptions } from './mysql-lease-store';
+  MysqlLeaseStore,
+  type MysqlLeaseStoreOptions,
+} from '../libs/leader-election/src/store/mysql-lease-store';
 
 // The lease store against the real server, what only MySQL shows: the schema, the columns each statement
 // writes, its deadline, and how it recovers from connections that die. The behaviours every LeaseStore

@@ -1,11 +1,11 @@
 // Lets a child process run the tests' TypeScript (and the library's source) without a build step:
-// `node -r ./test/support/register-ts.js script.ts`. Same swc settings as jest.config.js.
+// `node -r ./tools/register-ts.js script.ts`. Same swc settings as jest.config.js.
 const { readFileSync } = require('node:fs');
 const { join } = require('node:path');
 const Module = require('node:module');
 const { transformSync } = require('@swc/core');
 
-const librarySource = join(__dirname, '..', '..', 'libs', 'leader-election', 'src');
+const librarySource = join(__dirname, '..', 'libs', 'leader-election', 'src');
 const originalResolve = Module._resolveFilename;
 Module._resolveFilename = function (request, ...rest) {
   if (request === 'nestjs-leader-election') request = librarySource;

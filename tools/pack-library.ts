@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /** The repository's root directory. */
-export const REPO_ROOT = join(__dirname, '..', '..');
+export const REPO_ROOT = join(__dirname, '..');
 const LIBRARY = join(REPO_ROOT, 'libs', 'leader-election');
 
 /** What `npm pack --json` reports about one tarball. */

@@ -1,8 +1,8 @@
 import { performance } from 'node:perf_hooks';
-import { createTestDatabase, type TestDatabase } from '../../../../test/support/database';
-import type { LeaseStore } from '../store/lease-store';
-import { MysqlLeaseStore } from '../store/mysql-lease-store';
-import { LeaderElector } from './leader-elector';
+import { createTestDatabase, type TestDatabase } from './support/database';
+import type { LeaseStore } from '../libs/leader-election/src/store/lease-store';
+import { MysqlLeaseStore } from '../libs/leader-election/src/store/mysql-lease-store';
+import { LeaderElector } from '../libs/leader-election/src/elector/leader-elector';
 
 const TIMING = { leaseDurationMs: 2_000, renewIntervalMs: 400, pollIntervalMs: 400, safetyMarginMs: 400 };
 const quiet = { log: () => undefined, warn: () => undefined, error: () => undefined };
