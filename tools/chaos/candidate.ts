@@ -1,0 +1,145 @@
+// One chaos candidate in its own OS process (modelled on bench/candidate.ts), run by tools/chaos/run.ts as
+// `node -r tools/register-ts.js tools/chaos/candidate.ts`.
+//
+// Env: MYSQL_URL (through this candidate's fault proxy), TABLE, LEDGER_TABLE, CANDIDATE_ID (prefix),
+//      LEASE_MS, RENEW_MS, POLL_MS, MARGIN_MS, WRITE_MS (fenced ledger write interval, default 100).
+// Prints one JSON line per event, each with `mono`: this process's monotonic clock in ms
+// (process.hrtime; under libfaketime it is shifted, the harness converts it to its own time base):
+//   {"type":"ready"}                          after bootstrap, with candidateId and pid
+//   {"type":"elected"|"revoked", term}         the election's transitions
+//   {"type":"lease", term, validUntil}         every confirmed acquisition or renewal: `validUntil` is the
+//                                             end of this process's belief (t_send + L - M), same clock
+//   {"type":"tick"}                           every 250 ms, so the harness can estimate the clock offset
+// Fenced writes: while leader, every WRITE_MS one row (term, holder) into LEDGER_TABLE through runFenced.
+// Exits at once when stdin ends, so that a crashed harness never leaves candidates behind.
+import 'reflect-metadata';
+import { Injectable, Module, type OnModuleInit } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { Kysely, MysqlDialect, sql } from 'kysely';
+import { createPool } from 'mysql2';
+import { LeaderElectionModule, LeaderElectionService } from 'nestjs-leader-election';
+
+const env = (name: string, fallback?: string): string => {
+  const value = process.env[name] ?? fallback;
+  if (value === undefined) throw new Error(`chaos candidate: ${name} is required`);
+  return value;
+};
+
+/** Monotonic ms of this process (the clock the elector's `performance.now()` also reads). */
+const mono = (): number => Number(process.hrtime.bigint()) / 1e6;
+/** performance.now() (the elector's clock) to `mono()`: the same clock, another origin. */
+const perfToMono = mono() - performance.now();
+const print = (line: object): void => {
+  process.stdout.write(`${JSON.stringify({ ...line, mono: mono() })}\n`);
+};
+
+const ELECTION = 'default';
+const url = env('MYSQL_URL');
+const ledgerTable = env('LEDGER_TABLE');
+const writeMs = Number(env('WRITE_MS', '100'));
+
+/** The private parts of the library's Election this harness instruments (exact renewal times). */
+interface ElectionInternals {
+  validUntil: number;
+  confirmLease(term: number, tSend: number): void;
+}
+
+/**
+ * Prints every election event and every confirmed lease. Subscribed before bootstrap, so that the first
+ * election is never missed. Renewals are not events of the public API: the election's private
+ * `confirmLease` is wrapped (fails loudly when the library renamed it, rather than check less).
+ */
+@Injectable()
+class Recorder implements OnModuleInit {
+  constructor(private readonly service: LeaderElectionService) {}
+
+  onModuleInit(): void {
+    const elector = (this.service as unknown as { elector: { election(name: string): unknown } }).elector;
+    const election = elector.election(ELECTION) as ElectionInternals | undefined;
+    if (!election || typeof election.confirmLease !== 'function' || !('validUntil' in election)) {
+      throw new Error(
+        'chaos candidate: the Election internals (confirmLease, validUntil) changed; update me',
+      );
+    }
+    const confirm = election.confirmLease.bind(election);
+    election.confirmLease = (term: number, tSend: number) => {
+      confirm(term, tSend);
+      print({ type: 'lease', term, validUntil: election.validUntil + perfToMono });
+    };
+    this.service.changes$.subscribe((event) => {
+      if (event.type !== 'elected' && event.type !== 'revoked') return;
+      print({ type: event.type, term: event.term, reason: event.reason });
+    });
+  }
+}
+
+@Module({
+  imports: [
+    LeaderElectionModule.forRoot({
+      connection: url,
+      tableName: env('TABLE'),
+      candidateId: env('CANDIDATE_ID', 'chaos'),
+      leaseDurationMs: Number(env('LEASE_MS', '2000')),
+      renewIntervalMs: Number(env('RENEW_MS', '400')),
+      pollIntervalMs: Number(env('POLL_MS', '400')),
+      safetyMarginMs: Number(env('MARGIN_MS', '400')),
+    }),
+  ],
+  providers: [Recorder],
+})
+class CandidateModule {}
+
+interface LedgerDatabase {
+  [table: string]: { id: number; term: number; holder: string };
+}
+
+/** While leader, appends one ledger row per `writeMs` through runFenced; one write at a time. */
+function startLedgerWrites(service: LeaderElectionService): { stop(): Promise<void> } {
+  const db = new Kysely<LedgerDatabase>({
+    dialect: new MysqlDialect({ pool: createPool({ uri: url, connectionLimit: 2, connectTimeout: 2_000 }) }),
+  });
+  let stopped = false;
+  let writing: Promise<void> = Promise.resolve();
+  const write = async () => {
+    try {
+      await service.runFenced(db, async (trx, { term }) => {
+        await sql`INSERT INTO ${sql.table(ledgerTable)} (term, holder) VALUES (${term}, ${service.candidateId})`.execute(
+          trx,
+        );
+      });
+    } catch {
+      // Not leader any more, or the database unreachable: the fence refused, which is its job.
+    }
+  };
+  const timer = setInterval(() => {
+    if (stopped || !service.isLeader()) return;
+    writing = writing.then(write);
+  }, writeMs);
+  return {
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await writing;
+      await db.destroy();
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  process.stdin.on('data', () => undefined);
+  // The harness went away: leave with it.
+  process.stdin.on('end', () => process.exit(0));
+  const app = await NestFactory.createApplicationContext(CandidateModule, { logger: ['error'] });
+  app.enableShutdownHooks();
+  const service = app.get(LeaderElectionService);
+  const ledger = startLedgerWrites(service);
+  // Stop writing before the library releases the lease at shutdown.
+  process.once('SIGTERM', () => void ledger.stop());
+  setInterval(() => print({ type: 'tick' }), 250).unref();
+  print({ type: 'ready', candidateId: service.candidateId, pid: process.pid });
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`chaos candidate failed: ${error instanceof Error ? error.stack : String(error)}\n`);
+  process.exit(1);
+});

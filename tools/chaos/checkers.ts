@@ -1,0 +1,405 @@
+// The chaos harness's checkers: pure functions over a recorded history (tools/chaos/run.ts records it).
+// All times are milliseconds in the harness's time base (its monotonic clock, 0 at the run's start); each
+// candidate's own monotonic timestamps were converted to it before (see `clockOffset`).
+
+/** Lease timing of the run. */
+export interface ChaosTiming {
+  /** L */
+  readonly leaseMs: number;
+  /** R */
+  readonly renewMs: number;
+  /** P */
+  readonly pollMs: number;
+  /** M */
+  readonly marginMs: number;
+  /** The library's deadline of one lease operation: `min(2000, L - M)` by default. */
+  readonly operationTimeoutMs: number;
+}
+
+/** One event a candidate printed, in harness time. */
+export interface LifeEvent {
+  readonly type: 'elected' | 'revoked' | 'lease';
+  readonly term: number;
+  /** When the candidate printed it. */
+  readonly t: number;
+  /** `lease` only: the end of the belief this confirmation gives (t_send + L - M). */
+  readonly validUntil?: number;
+}
+
+/** One OS process of one candidate slot, from spawn to exit. */
+export interface Life {
+  /** `c<slot>.<n>`: slot and how many times that slot was (re)started before. */
+  readonly id: string;
+  readonly slot: number;
+  /** The library's candidate id (holder in the lease row and the ledger), once the process printed it. */
+  readonly candidateId: string | null;
+  readonly startedAt: number;
+  /** When the harness saw the process exit; `null`: still running when the history was taken. */
+  readonly exitedAt: number | null;
+  /** The libfaketime offset it ran under, e.g. `+1h`; `null` for the real clock. */
+  readonly skew: string | null;
+  /** SIGSTOP to SIGCONT. */
+  readonly pauses: readonly { readonly from: number; readonly to: number | null }[];
+  readonly events: readonly LifeEvent[];
+}
+
+/** One injected fault. */
+export interface FaultRecord {
+  readonly n: number;
+  readonly kind: string;
+  /** `leader`, `follower` or `server`. */
+  readonly target: string;
+  readonly slot: number | null;
+  /** Kind-specific parameters (pause length, latency, skew offset). */
+  readonly params: Readonly<Record<string, number | string>>;
+  readonly at: number;
+  /** When the fault was healed (the process restarted or resumed, the proxy back to pass, the server up). */
+  readonly healedAt: number | null;
+}
+
+/** One row of the fenced ledger, in id order. */
+export interface LedgerRow {
+  readonly id: number;
+  readonly term: number;
+  readonly holder: string;
+}
+
+/** One claimed run-once occurrence (for when the run-once API exists). */
+export interface RunRow {
+  readonly job: string;
+  readonly occurrence: string;
+  readonly term: number;
+  readonly holder: string;
+}
+
+export interface ChaosHistory {
+  readonly timing: ChaosTiming;
+  /** When the harness stopped observing (harness time). */
+  readonly endedAt: number;
+  readonly lives: readonly Life[];
+  readonly faults: readonly FaultRecord[];
+  readonly ledger: readonly LedgerRow[];
+  /** `null`: run-once not exercised. */
+  readonly runs: readonly RunRow[] | null;
+}
+
+/** A span during which one process believed it led one term. */
+export interface Belief {
+  readonly life: string;
+  readonly candidateId: string | null;
+  readonly term: number;
+  readonly from: number;
+  readonly to: number;
+}
+
+/**
+ * The offset to add to a child's monotonic timestamps to get harness time, from (child stamp, harness
+ * receive time) pairs: a line is received after it was stamped, so every `received - stamped` is at least
+ * the true offset; the smallest is the tightest bound (off by the fastest pipe delivery, well under 1 ms).
+ * Converted times are therefore never earlier than the truth.
+ */
+export function clockOffset(
+  samples: readonly { readonly stamped: number; readonly received: number }[],
+): number {
+  let best = Infinity;
+  for (const { stamped, received } of samples) best = Math.min(best, received - stamped);
+  return best;
+}
+
+/**
+ * Every span of leadership belief. A process believes it leads term T from its `elected` line; each
+ * confirmed acquisition or renewal (`lease` line, printed synchronously when confirmed) extends the belief
+ * to its `validUntil` (t_send + L - M: the library's `isLeader()` turns false then, whether or not the
+ * process was paused and whether or not its step-down timer fired). A confirmation after the previous
+ * `validUntil` passed starts a new span. A belief ends at the earliest of: `revoked`, the process's exit,
+ * the `validUntil` of the last confirmation. A process paused by SIGSTOP confirms nothing, so its belief
+ * ends at most L - M after the last renewal it sent before the pause.
+ */
+export function beliefs(history: ChaosHistory): Belief[] {
+  const spans: Belief[] = [];
+  for (const life of history.lives) {
+    const events = [...life.events].sort((a, b) => a.t - b.t);
+    const death = life.exitedAt ?? history.endedAt;
+    let open: { term: number; from: number; until: number } | undefined;
+    const close = (at: number) => {
+      if (!open) return;
+      const to = Math.min(at, open.until, death);
+      if (to > open.from) {
+        spans.push({ life: life.id, candidateId: life.candidateId, term: open.term, from: open.from, to });
+      }
+      open = undefined;
+    };
+    let leading: number | undefined;
+    let lastValid = -Infinity;
+    for (const event of events) {
+      if (event.type === 'elected') {
+        close(event.t);
+        leading = event.term;
+        // The acquisition's `lease` line came first (same instant): its validUntil applies.
+        open = { term: event.term, from: event.t, until: lastValid };
+      } else if (event.type === 'lease') {
+        lastValid = event.validUntil ?? Infinity;
+        if (leading !== event.term) continue; // an acquisition: its `elected` line follows
+        if (open && event.t <= open.until) open.until = Math.max(open.until, lastValid);
+        else {
+          close(Infinity);
+          open = { term: event.term, from: event.t, until: lastValid };
+        }
+      } else if (event.type === 'revoked' && leading === event.term) {
+        close(event.t);
+        leading = undefined;
+      }
+    }
+    close(Infinity);
+  }
+  return spans.sort((a, b) => a.from - b.from);
+}
+
+export interface CheckResult<V> {
+  readonly name: string;
+  readonly ok: boolean;
+  readonly checked: number;
+  readonly violations: readonly V[];
+}
+
+export interface Overlap {
+  readonly a: Belief;
+  readonly b: Belief;
+  readonly ms: number;
+}
+
+/** (1) No two processes' leadership beliefs overlap. */
+export function checkBeliefOverlaps(spans: readonly Belief[]): CheckResult<Overlap> {
+  const sorted = [...spans].sort((x, y) => x.from - y.from);
+  const violations: Overlap[] = [];
+  for (let i = 0; i < sorted.length; i++) {
+    for (let j = i + 1; j < sorted.length && sorted[j].from < sorted[i].to; j++) {
+      if (sorted[j].life === sorted[i].life) continue;
+      const ms = Math.min(sorted[i].to, sorted[j].to) - sorted[j].from;
+      violations.push({ a: sorted[i], b: sorted[j], ms });
+    }
+  }
+  return { name: 'belief overlaps', ok: violations.length === 0, checked: spans.length, violations };
+}
+
+export interface TermViolation {
+  readonly term: number;
+  readonly problem: string;
+}
+
+/** A granted term: who, when. */
+export interface Grant {
+  readonly term: number;
+  readonly life: string;
+  readonly candidateId: string | null;
+  readonly t: number;
+}
+
+/** Every `elected` line, in time order. */
+export function grants(history: ChaosHistory): Grant[] {
+  const all: Grant[] = [];
+  for (const life of history.lives) {
+    for (const event of life.events) {
+      if (event.type === 'elected') {
+        all.push({ term: event.term, life: life.id, candidateId: life.candidateId, t: event.t });
+      }
+    }
+  }
+  return all.sort((a, b) => a.t - b.t);
+}
+
+/** (2) Terms strictly increase from one grant to the next, and each term has one holder. */
+export function checkTerms(history: ChaosHistory): CheckResult<TermViolation> {
+  const violations: TermViolation[] = [];
+  const holders = new Map<number, string>();
+  let highest: Grant | undefined;
+  const all = grants(history);
+  for (const grant of all) {
+    if (highest && grant.term <= highest.term) {
+      violations.push({
+        term: grant.term,
+        problem: `term ${grant.term} granted to ${grant.life} at ${fmt(grant.t)} after term ${highest.term} (${highest.life} at ${fmt(highest.t)})`,
+      });
+    }
+    const holder = holders.get(grant.term);
+    if (holder !== undefined && holder !== grant.life) {
+      violations.push({
+        term: grant.term,
+        problem: `term ${grant.term} held by ${holder} and by ${grant.life}`,
+      });
+    }
+    holders.set(grant.term, holder ?? grant.life);
+    if (!highest || grant.term > highest.term) highest = grant;
+  }
+  return { name: 'terms', ok: violations.length === 0, checked: all.length, violations };
+}
+
+export interface LedgerViolation {
+  readonly id: number;
+  readonly problem: string;
+}
+
+/**
+ * (3) The fenced ledger in id order (ids are taken at insert, the last statement before the fenced commit,
+ * so id order is commit order): terms never decrease, each term has one writer, and that writer is the
+ * candidate the term was granted to.
+ */
+export function checkLedger(history: ChaosHistory): CheckResult<LedgerViolation> {
+  const violations: LedgerViolation[] = [];
+  const granted = new Map<number, string>();
+  for (const grant of grants(history)) {
+    if (grant.candidateId !== null && !granted.has(grant.term)) granted.set(grant.term, grant.candidateId);
+  }
+  const writers = new Map<number, string>();
+  let highest: LedgerRow | undefined;
+  const rows = [...history.ledger].sort((a, b) => a.id - b.id);
+  for (const row of rows) {
+    if (highest && row.term < highest.term) {
+      violations.push({
+        id: row.id,
+        problem: `row ${row.id} has term ${row.term} after row ${highest.id} with term ${highest.term}`,
+      });
+    }
+    const writer = writers.get(row.term);
+    if (writer !== undefined && writer !== row.holder) {
+      violations.push({ id: row.id, problem: `term ${row.term} written by ${writer} and by ${row.holder}` });
+    }
+    writers.set(row.term, writer ?? row.holder);
+    const holder = granted.get(row.term);
+    if (holder !== undefined && holder !== row.holder) {
+      violations.push({
+        id: row.id,
+        problem: `row ${row.id}: term ${row.term} written by ${row.holder}, granted to ${holder}`,
+      });
+    }
+    if (!highest || row.term > highest.term) highest = row;
+  }
+  return { name: 'fenced ledger', ok: violations.length === 0, checked: rows.length, violations };
+}
+
+export interface RunOnceViolation {
+  readonly job: string;
+  readonly occurrence: string;
+  readonly problem: string;
+}
+
+/**
+ * (4) Run once: no (job, occurrence) claimed twice. `null` when the history has no runs (the run-once API
+ * is not exercised by this harness yet).
+ */
+export function checkRunOnce(history: ChaosHistory): CheckResult<RunOnceViolation> | null {
+  if (history.runs === null) return null;
+  const seen = new Map<string, RunRow>();
+  const violations: RunOnceViolation[] = [];
+  for (const run of history.runs) {
+    const key = `${run.job}\u0000${run.occurrence}`;
+    const first = seen.get(key);
+    if (first) {
+      violations.push({
+        job: run.job,
+        occurrence: run.occurrence,
+        problem: `occurrence ${run.occurrence} of ${run.job} claimed twice: term ${first.term} (${first.holder}) and term ${run.term} (${run.holder})`,
+      });
+    } else seen.set(key, run);
+  }
+  return { name: 'run once', ok: violations.length === 0, checked: history.runs.length, violations };
+}
+
+export interface LivenessViolation {
+  readonly fault: number;
+  readonly kind: string;
+  readonly healedAt: number;
+  /** When a leader was next believed, or `null` when never. */
+  readonly leaderAt: number | null;
+  readonly problem: string;
+}
+
+export interface LivenessResult extends CheckResult<LivenessViolation> {
+  /** L + P + tolerance. */
+  readonly boundMs: number;
+  /** Heal to leader, per fault (0 when a leader was there at the heal), for the distribution. */
+  readonly delays: readonly number[];
+  /** Heals too close to the end of the run to judge. */
+  readonly unjudged: number;
+}
+
+/**
+ * The tolerance on L + P for a leader after a heal: a statement sent just before the heal (into a
+ * blackhole, to a server that was down) can hang until the library's operation deadline before the
+ * candidate retries, plus a scheduling allowance for a loaded machine.
+ */
+export function livenessToleranceMs(timing: ChaosTiming, schedulingMs = 500): number {
+  return timing.operationTimeoutMs + schedulingMs;
+}
+
+/**
+ * (5) After every heal (all candidates can reach the database again), a leader within L + P + tolerance:
+ * the earliest instant at or after the heal covered by some belief.
+ */
+export function checkLiveness(
+  history: ChaosHistory,
+  spans: readonly Belief[],
+  toleranceMs: number = livenessToleranceMs(history.timing),
+): LivenessResult {
+  const boundMs = history.timing.leaseMs + history.timing.pollMs + toleranceMs;
+  const violations: LivenessViolation[] = [];
+  const delays: number[] = [];
+  let unjudged = 0;
+  let checked = 0;
+  for (const fault of history.faults) {
+    if (fault.healedAt === null) continue;
+    const healedAt = fault.healedAt;
+    let leaderAt: number | null = null;
+    for (const span of spans) {
+      if (span.to <= healedAt) continue;
+      const at = Math.max(span.from, healedAt);
+      if (leaderAt === null || at < leaderAt) leaderAt = at;
+    }
+    if (leaderAt !== null && leaderAt - healedAt <= boundMs) {
+      checked++;
+      delays.push(leaderAt - healedAt);
+      continue;
+    }
+    if (history.endedAt < healedAt + boundMs) {
+      unjudged++;
+      continue;
+    }
+    checked++;
+    violations.push({
+      fault: fault.n,
+      kind: fault.kind,
+      healedAt,
+      leaderAt,
+      problem:
+        leaderAt === null
+          ? `no leader after fault ${fault.n} (${fault.kind}) healed at ${fmt(healedAt)}`
+          : `leader only ${Math.round(leaderAt - healedAt)} ms after fault ${fault.n} (${fault.kind}) healed at ${fmt(healedAt)}; bound ${boundMs} ms`,
+    });
+  }
+  return {
+    name: 'leader after heal',
+    ok: violations.length === 0,
+    checked,
+    violations,
+    boundMs,
+    delays,
+    unjudged,
+  };
+}
+
+/** Every checker over one history. */
+export function checkAll(history: ChaosHistory, livenessTolerance?: number) {
+  const spans = beliefs(history);
+  return {
+    overlaps: checkBeliefOverlaps(spans),
+    terms: checkTerms(history),
+    ledger: checkLedger(history),
+    runOnce: checkRunOnce(history),
+    liveness: checkLiveness(history, spans, livenessTolerance),
+    beliefs: spans.length,
+  };
+}
+
+function fmt(t: number): string {
+  return `${(t / 1000).toFixed(3)} s`;
+}

@@ -1,0 +1,206 @@
+import type { checkAll, ChaosHistory, ChaosTiming } from './checkers';
+import { livenessToleranceMs } from './checkers';
+
+interface SummaryOptions {
+  readonly faults: number;
+  readonly durationS: number;
+  readonly seed: number;
+  readonly candidates: number;
+  readonly mix: readonly { kind: string; weight: number }[];
+  readonly timing: ChaosTiming;
+}
+
+export interface CheckSummary {
+  readonly name: string;
+  readonly ok: boolean;
+  readonly checked: number;
+  readonly detail: string;
+  readonly violations: readonly unknown[];
+}
+
+export interface ChaosSummary {
+  readonly run: {
+    readonly started: string;
+    readonly finished: string;
+    readonly interrupted: boolean;
+    readonly error: string | null;
+    readonly seconds: number;
+    readonly seed: number;
+    readonly candidates: number;
+    readonly timing: ChaosTiming;
+    readonly mix: string;
+    readonly limits: { readonly faults: number; readonly durationS: number };
+    readonly node: string;
+  };
+  readonly faults: {
+    readonly total: number;
+    readonly byKind: Record<string, { total: number; leader: number; follower: number; server: number }>;
+  };
+  readonly processes: number;
+  readonly beliefs: number;
+  readonly grants: number;
+  readonly ledgerRows: number;
+  readonly liveness: {
+    readonly boundMs: number;
+    readonly toleranceMs: number;
+    readonly heals: number;
+    readonly unjudged: number;
+    readonly p50Ms: number;
+    readonly p99Ms: number;
+    readonly maxMs: number;
+    readonly leaderAlreadyThere: number;
+  };
+  readonly runOnce: string;
+  readonly checks: readonly CheckSummary[];
+}
+
+const quantile = (sorted: readonly number[], q: number): number =>
+  sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+
+/** The JSON a run writes: run settings, counts per fault kind, and every checker's verdict. */
+export function summarize(
+  options: SummaryOptions,
+  history: ChaosHistory,
+  results: ReturnType<typeof checkAll>,
+  run: { started: string; finished: string; interrupted: boolean; error: string | null },
+): ChaosSummary {
+  const byKind: ChaosSummary['faults']['byKind'] = {};
+  for (const fault of history.faults) {
+    const entry = (byKind[fault.kind] ??= { total: 0, leader: 0, follower: 0, server: 0 });
+    entry.total++;
+    if (fault.target === 'leader' || fault.target === 'follower' || fault.target === 'server')
+      entry[fault.target]++;
+  }
+  const delays = [...results.liveness.delays].sort((a, b) => a - b);
+  const first = <V>(list: readonly V[]) => list.slice(0, 50);
+  const checks: CheckSummary[] = [
+    {
+      name: results.overlaps.name,
+      ok: results.overlaps.ok,
+      checked: results.overlaps.checked,
+      detail: `${results.overlaps.violations.length} overlaps among ${results.overlaps.checked} belief spans`,
+      violations: first(results.overlaps.violations),
+    },
+    {
+      name: results.terms.name,
+      ok: results.terms.ok,
+      checked: results.terms.checked,
+      detail: `${results.terms.violations.length} violations among ${results.terms.checked} grants`,
+      violations: first(results.terms.violations),
+    },
+    {
+      name: results.ledger.name,
+      ok: results.ledger.ok,
+      checked: results.ledger.checked,
+      detail: `${results.ledger.violations.length} violations among ${results.ledger.checked} rows`,
+      violations: first(results.ledger.violations),
+    },
+    {
+      name: results.liveness.name,
+      ok: results.liveness.ok,
+      checked: results.liveness.checked,
+      detail:
+        `${results.liveness.violations.length} heals without a leader within ${results.liveness.boundMs} ms ` +
+        `(L + P + ${results.liveness.boundMs - history.timing.leaseMs - history.timing.pollMs} ms) of ${results.liveness.checked}; ` +
+        `max ${Math.round(quantile(delays, 1))} ms`,
+      violations: first(results.liveness.violations),
+    },
+  ];
+  if (results.runOnce) {
+    checks.push({
+      name: results.runOnce.name,
+      ok: results.runOnce.ok,
+      checked: results.runOnce.checked,
+      detail: `${results.runOnce.violations.length} occurrences claimed twice of ${results.runOnce.checked}`,
+      violations: first(results.runOnce.violations),
+    });
+  }
+  const lastFault = history.faults.at(-1);
+  return {
+    run: {
+      ...run,
+      seconds: Math.round(history.endedAt / 1000),
+      seed: options.seed,
+      candidates: options.candidates,
+      timing: options.timing,
+      mix: options.mix.map((entry) => `${entry.kind}=${entry.weight}`).join(','),
+      limits: { faults: options.faults, durationS: options.durationS },
+      node: process.version,
+    },
+    faults: { total: lastFault ? history.faults.length : 0, byKind },
+    processes: history.lives.length,
+    beliefs: results.beliefs,
+    grants: results.terms.checked,
+    ledgerRows: history.ledger.length,
+    liveness: {
+      boundMs: results.liveness.boundMs,
+      toleranceMs: livenessToleranceMs(history.timing),
+      heals: results.liveness.checked,
+      unjudged: results.liveness.unjudged,
+      p50Ms: Math.round(quantile(delays, 0.5)),
+      p99Ms: Math.round(quantile(delays, 0.99)),
+      maxMs: Math.round(quantile(delays, 1)),
+      leaderAlreadyThere: delays.filter((delay) => delay === 0).length,
+    },
+    runOnce: results.runOnce
+      ? 'checked'
+      : 'not exercised: the run-once API (@LeaderOnly({ once: true })) is not on main yet; checkRunOnce is ready for it',
+    checks,
+  };
+}
+
+/** The Markdown report of one run. */
+export function renderReport(summary: ChaosSummary): string {
+  const { run, faults, liveness } = summary;
+  const t = run.timing;
+  const lines = [
+    `# Chaos run: ${summary.faults.total} faults on one throwaway MariaDB`,
+    '',
+    `${run.started} to ${run.finished} (${run.seconds} s), node ${run.node}, seed ${run.seed}` +
+      (run.interrupted ? ', **interrupted**' : '') +
+      (run.error ? `, **error: ${run.error}**` : '') +
+      '.',
+    `${run.candidates} candidates, each through its own fault proxy; L = ${t.leaseMs} ms, R = ${t.renewMs} ms, ` +
+      `P = ${t.pollMs} ms, M = ${t.marginMs} ms (operation deadline ${t.operationTimeoutMs} ms). Mix: \`${run.mix}\`.`,
+    `Reproduce the schedule: \`npm run chaos -- --seed=${run.seed} --faults=${run.limits.faults} --duration=${run.limits.durationS} ` +
+      `--mix=${run.mix} --lease=${t.leaseMs} --renew=${t.renewMs} --poll=${t.pollMs} --margin=${t.marginMs}\` ` +
+      '(the seed fixes kinds, roles and durations; which process leads at each fault depends on the run).',
+    '',
+    '## Checks',
+    '',
+    '| check | result | detail |',
+    '|---|---|---|',
+    ...summary.checks.map(
+      (check) => `| ${check.name} | ${check.ok ? 'pass' : '**FAIL**'} | ${check.detail} |`,
+    ),
+    `| run once | not run | ${summary.runOnce} |`,
+    '',
+    `${summary.processes} candidate processes, ${summary.grants} terms granted, ${summary.beliefs} belief spans, ` +
+      `${summary.ledgerRows} fenced ledger rows.`,
+    '',
+    '## Faults',
+    '',
+    '| kind | injected | on the leader | on a follower | server |',
+    '|---|---:|---:|---:|---:|',
+    ...Object.entries(faults.byKind)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([kind, c]) => `| ${kind} | ${c.total} | ${c.leader} | ${c.follower} | ${c.server} |`),
+    `| **total** | **${faults.total}** | | | |`,
+    '',
+    '## Leader after each heal',
+    '',
+    `Bound: L + P + ${liveness.toleranceMs} ms = ${liveness.boundMs} ms (tolerance: the operation deadline, a statement ` +
+      'sent into the fault can hang that long before the retry, plus 500 ms of scheduling on a loaded 2-core machine).',
+    `${liveness.heals} heals judged (${liveness.unjudged} too close to the end); a leader was already there at ` +
+      `${liveness.leaderAlreadyThere}; heal to leader: median ${liveness.p50Ms} ms, p99 ${liveness.p99Ms} ms, max ${liveness.maxMs} ms.`,
+    '',
+  ];
+  const failing = summary.checks.filter((check) => !check.ok);
+  if (failing.length > 0) {
+    lines.push('## Violations (first 50 per check)', '');
+    for (const check of failing) {
+      lines.push(`### ${check.name}`, '', '```json', JSON.stringify(check.violations, null, 2), '```', '');
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
