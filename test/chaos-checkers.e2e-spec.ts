@@ -9,6 +9,8 @@ import {
   checkRunOnce,
   checkTerms,
   clockOffset,
+  closestHandover,
+  longestLeaderless,
   type ChaosHistory,
   type FaultRecord,
   type Life,
@@ -257,6 +259,28 @@ describe('chaos checkers', () => {
       expect(result.ok).toBe(true);
       expect(result.unjudged).toBe(1);
     });
+  });
+
+  it('finds the longest time no belief covers', () => {
+    // c0 believes 1000..4000 (revoked before its last renewal, sent at 2600, ran out at 4200), c1 from
+    // 4500: 500 ms without a leader.
+    const gap = longestLeaderless(beliefs(cleanHandover()), 1_000, 60_000);
+    expect(gap).toEqual({ from: 4_000, ms: 500 });
+  });
+
+  it('finds the closest handover between two processes, ignoring one process re-elected', () => {
+    const spans = beliefs(
+      history([
+        life('c0.0', [
+          ...leading(1, 1_000, 3_000),
+          revoked(1, 4_000),
+          ...leading(2, 4_010, 5_000),
+          revoked(2, 5_500),
+        ]),
+        life('c1.0', leading(3, 5_800, 60_000)),
+      ]),
+    );
+    expect(closestHandover(spans)).toEqual(expect.objectContaining({ ms: 300 }));
   });
 
   it('checkAll runs every checker over one history', () => {

@@ -94,6 +94,11 @@ export class CandidateProcess {
     });
   }
 
+  /** The OS process id. */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
   get alive(): boolean {
     return this.exitedAt === null;
   }

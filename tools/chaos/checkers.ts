@@ -387,6 +387,48 @@ export function checkLiveness(
   };
 }
 
+/** The longest span within [from, to] that no belief covers (no leader), for the report. */
+export function longestLeaderless(
+  spans: readonly Belief[],
+  from: number,
+  to: number,
+): { readonly from: number; readonly ms: number } {
+  let longest = { from, ms: 0 };
+  let covered = from;
+  for (const span of [...spans].sort((a, b) => a.from - b.from)) {
+    if (span.from > covered && span.from - covered > longest.ms) {
+      longest = { from: covered, ms: Math.min(span.from, to) - covered };
+    }
+    covered = Math.max(covered, span.to);
+    if (covered >= to) break;
+  }
+  if (to > covered && to - covered > longest.ms) longest = { from: covered, ms: to - covered };
+  return longest;
+}
+
+/**
+ * The smallest distance from the end of one process's belief to the start of the next belief of another
+ * process (a handover): how far the run came from an overlap. `null` when no handover happened.
+ */
+export function closestHandover(
+  spans: readonly Belief[],
+): { readonly from: Belief; readonly to: Belief; readonly ms: number } | null {
+  let closest: { from: Belief; to: Belief; ms: number } | null = null;
+  const sorted = [...spans].sort((a, b) => a.from - b.from);
+  for (let i = 1; i < sorted.length; i++) {
+    // The belief before it that ended last, of another process.
+    let previous: Belief | undefined;
+    for (let j = i - 1; j >= 0; j--) {
+      if (sorted[j].life !== sorted[i].life && (!previous || sorted[j].to > previous.to))
+        previous = sorted[j];
+    }
+    if (!previous) continue;
+    const ms = sorted[i].from - previous.to;
+    if (!closest || ms < closest.ms) closest = { from: previous, to: sorted[i], ms };
+  }
+  return closest;
+}
+
 /** Every checker over one history. */
 export function checkAll(history: ChaosHistory, livenessTolerance?: number) {
   const spans = beliefs(history);
@@ -397,6 +439,9 @@ export function checkAll(history: ChaosHistory, livenessTolerance?: number) {
     runOnce: checkRunOnce(history),
     liveness: checkLiveness(history, spans, livenessTolerance),
     beliefs: spans.length,
+    closestHandover: closestHandover(spans),
+    // From the first leader (start-up is not a fault) to the end.
+    longestLeaderless: longestLeaderless(spans, spans[0]?.from ?? history.endedAt, history.endedAt),
   };
 }
 

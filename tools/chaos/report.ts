@@ -31,11 +31,15 @@ export interface ChaosSummary {
     readonly mix: string;
     readonly limits: { readonly faults: number; readonly durationS: number };
     readonly node: string;
+    /** Every process the run started (candidates, servers): all stopped when it ended. */
+    readonly pids: readonly number[];
   };
   readonly faults: {
     readonly total: number;
     readonly byKind: Record<string, { total: number; leader: number; follower: number; server: number }>;
   };
+  /** The smallest gap from one process's belief ending to another's starting (ms; negative = overlap). */
+  readonly closestHandoverMs: number | null;
   readonly processes: number;
   readonly beliefs: number;
   readonly grants: number;
@@ -49,6 +53,9 @@ export interface ChaosSummary {
     readonly p99Ms: number;
     readonly maxMs: number;
     readonly leaderAlreadyThere: number;
+    /** The longest time without any leader after the first election, and when it began (run time, ms). */
+    readonly longestLeaderlessMs: number;
+    readonly longestLeaderlessFrom: number;
   };
   readonly runOnce: string;
   readonly checks: readonly CheckSummary[];
@@ -62,7 +69,7 @@ export function summarize(
   options: SummaryOptions,
   history: ChaosHistory,
   results: ReturnType<typeof checkAll>,
-  run: { started: string; finished: string; interrupted: boolean; error: string | null },
+  run: { started: string; finished: string; interrupted: boolean; error: string | null; pids: number[] },
 ): ChaosSummary {
   const byKind: ChaosSummary['faults']['byKind'] = {};
   for (const fault of history.faults) {
@@ -128,6 +135,7 @@ export function summarize(
       node: process.version,
     },
     faults: { total: lastFault ? history.faults.length : 0, byKind },
+    closestHandoverMs: results.closestHandover ? Math.round(results.closestHandover.ms * 10) / 10 : null,
     processes: history.lives.length,
     beliefs: results.beliefs,
     grants: results.terms.checked,
@@ -141,6 +149,8 @@ export function summarize(
       p99Ms: Math.round(quantile(delays, 0.99)),
       maxMs: Math.round(quantile(delays, 1)),
       leaderAlreadyThere: delays.filter((delay) => delay === 0).length,
+      longestLeaderlessMs: Math.round(results.longestLeaderless.ms),
+      longestLeaderlessFrom: Math.round(results.longestLeaderless.from),
     },
     runOnce: results.runOnce
       ? 'checked'
@@ -176,7 +186,8 @@ export function renderReport(summary: ChaosSummary): string {
     `| run once | not run | ${summary.runOnce} |`,
     '',
     `${summary.processes} candidate processes, ${summary.grants} terms granted, ${summary.beliefs} belief spans, ` +
-      `${summary.ledgerRows} fenced ledger rows.`,
+      `${summary.ledgerRows} fenced ledger rows. Closest handover (one process's belief ending to another's ` +
+      `starting): ${summary.closestHandoverMs ?? '-'} ms (M = ${t.marginMs} ms).`,
     '',
     '## Faults',
     '',
@@ -193,6 +204,8 @@ export function renderReport(summary: ChaosSummary): string {
       'sent into the fault can hang that long before the retry, plus 500 ms of scheduling on a loaded 2-core machine).',
     `${liveness.heals} heals judged (${liveness.unjudged} too close to the end); a leader was already there at ` +
       `${liveness.leaderAlreadyThere}; heal to leader: median ${liveness.p50Ms} ms, p99 ${liveness.p99Ms} ms, max ${liveness.maxMs} ms.`,
+    `Longest time without a leader anywhere in the run (faults included, not only after heals): ` +
+      `${liveness.longestLeaderlessMs} ms, from ${(liveness.longestLeaderlessFrom / 1000).toFixed(1)} s.`,
     '',
   ];
   const failing = summary.checks.filter((check) => !check.ok);

@@ -340,6 +340,12 @@ class Harness {
     return ledger;
   }
 
+  /** Every process id this run started: candidates and servers. */
+  get pids(): number[] {
+    const candidates = this.lives.map((candidate) => candidate.pid).filter((pid) => pid !== undefined);
+    return [...candidates, ...(this.server?.pids ?? [])];
+  }
+
   history(ledger: LedgerRow[], endedAt: number): ChaosHistory {
     return {
       timing: this.options.timing,
@@ -392,6 +398,7 @@ async function main(): Promise<number> {
     finished: new Date().toISOString(),
     interrupted,
     error: failure === undefined ? null : String(failure),
+    pids: harness.pids,
   });
   mkdirSync(dirname(options.out), { recursive: true });
   writeFileSync(`${options.out}.json`, `${JSON.stringify(summary, null, 2)}\n`);

@@ -9,6 +9,8 @@ export interface ChaosServer {
   crashAndRestart(): Promise<void>;
   /** Stops the server and removes its data directory. */
   stop(): Promise<void>;
+  /** Every server process id it started (one per start). */
+  readonly pids: readonly number[];
 }
 
 const exited = (child: ChildProcess): Promise<void> =>
@@ -26,6 +28,7 @@ export async function startChaosServer(): Promise<ChaosServer> {
   const args = base.process.spawnargs.slice(1);
   const rootUrl = `mysql://root@127.0.0.1:${base.port}/`;
   let current: ChildProcess = base.process;
+  const pids: number[] = base.process.pid ? [base.process.pid] : [];
 
   const stopCurrent = async () => {
     if (current === base.process) return; // base.stop() handles it
@@ -39,11 +42,13 @@ export async function startChaosServer(): Promise<ChaosServer> {
   return {
     url: base.url,
     port: base.port,
+    pids,
     async crashAndRestart() {
       const done = exited(current);
       current.kill('SIGKILL');
       await done;
       current = spawn(file, args, { stdio: 'ignore' });
+      if (current.pid) pids.push(current.pid);
       const deadline = Date.now() + 60_000;
       while (!(await canConnect(rootUrl, 500))) {
         if (current.exitCode !== null)
