@@ -1,5 +1,5 @@
 import type { checkAll, ChaosHistory, ChaosTiming } from './checkers';
-import { livenessToleranceMs } from './checkers';
+import { grants, livenessToleranceMs } from './checkers';
 
 interface SummaryOptions {
   readonly faults: number;
@@ -43,6 +43,10 @@ export interface ChaosSummary {
   readonly processes: number;
   readonly beliefs: number;
   readonly grants: number;
+  /** Terms granted to a process running under a skewed wall clock (libfaketime). */
+  readonly grantsUnderSkew: number;
+  /** Processes started under a skewed wall clock. */
+  readonly skewedProcesses: number;
   readonly ledgerRows: number;
   readonly liveness: {
     readonly boundMs: number;
@@ -139,6 +143,10 @@ export function summarize(
     processes: history.lives.length,
     beliefs: results.beliefs,
     grants: results.terms.checked,
+    grantsUnderSkew: grants(history).filter(
+      (grant) => history.lives.find((life) => life.id === grant.life)?.skew !== null,
+    ).length,
+    skewedProcesses: history.lives.filter((life) => life.skew !== null).length,
     ledgerRows: history.ledger.length,
     liveness: {
       boundMs: results.liveness.boundMs,
@@ -185,7 +193,8 @@ export function renderReport(summary: ChaosSummary): string {
     ),
     `| run once | not run | ${summary.runOnce} |`,
     '',
-    `${summary.processes} candidate processes, ${summary.grants} terms granted, ${summary.beliefs} belief spans, ` +
+    `${summary.processes} candidate processes (${summary.skewedProcesses} under a skewed wall clock), ` +
+      `${summary.grants} terms granted (${summary.grantsUnderSkew} to a skewed process), ${summary.beliefs} belief spans, ` +
       `${summary.ledgerRows} fenced ledger rows. Closest handover (one process's belief ending to another's ` +
       `starting): ${summary.closestHandoverMs ?? '-'} ms (M = ${t.marginMs} ms).`,
     '',
