@@ -168,6 +168,13 @@ export class ElectorHarness {
     return candidate;
   }
 
+  /** Starts `first` and runs until it leads (within 1 s), then starts `standbys` (time does not move). */
+  async elect(first: HarnessCandidate, ...standbys: HarnessCandidate[]): Promise<void> {
+    first.election.start();
+    await this.runUntil(() => first.election.isLeader(), 1_000, `leader ${first.id}`);
+    standbys.forEach((c) => c.election.start());
+  }
+
   /** The candidates of `candidate()` that believe they lead now. */
   leaders(): HarnessCandidate[] {
     return this.candidates.filter((c) => c.election.isLeader());

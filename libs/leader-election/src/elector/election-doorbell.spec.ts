@@ -49,13 +49,11 @@ function world(storeOptions: MemoryLeaseStoreOptions = {}) {
     h.store.crashDoorbells(c.id);
   };
   /** Starts `first`, waits until it leads, then starts the others and lets them settle into standby. */
-  const elect = async (first: Candidate, ...standbys: Candidate[]) => {
-    first.election.start();
-    await h.runUntil(() => first.election.isLeader(), 1_000, `leader ${first.id}`);
-    standbys.forEach((c) => c.election.start());
+  const electAndSettle = async (first: Candidate, ...standbys: Candidate[]) => {
+    await h.elect(first, ...standbys);
     await h.run(3 * R);
   };
-  return Object.assign(h, { crash, elect });
+  return Object.assign(h, { crash, electAndSettle });
 }
 
 const lastOf = <T>(items: readonly T[]): T => {
@@ -70,7 +68,7 @@ describe('Election with a doorbell (fake clock, in-memory named locks)', () => {
     it('stop() hands over to a waiting standby within a few ms (far below P), the lease row released before the lock', async () => {
       const w = world();
       const [a, b, c] = ['a', 'b', 'c'].map((id) => w.candidate(id));
-      await w.elect(a, b, c);
+      await w.electAndSettle(a, b, c);
       expect(w.store.lockState(NAME)).toEqual({ held: true, holder: 'a', waiters: ['b', 'c'] });
 
       const t0 = w.clock.now();
@@ -98,7 +96,7 @@ describe('Election with a doorbell (fake clock, in-memory named locks)', () => {
     it('resign() hands over to a waiting standby within a few ms, and the resigned candidate listens in turn', async () => {
       const w = world();
       const [a, b] = ['a', 'b'].map((id) => w.candidate(id));
-      await w.elect(a, b);
+      await w.electAndSettle(a, b);
 
       const t0 = w.clock.now();
       const resigned = a.election.resign();
@@ -123,7 +121,7 @@ describe('Election with a doorbell (fake clock, in-memory named locks)', () => {
       // the session would hold the lock twice and one RELEASE_LOCK would not free it.
       const w = world({ latencyMs: (s) => (s.kind === 'getLock' && s.client === 'a' ? 2.5 * R : LATENCY) });
       const [a, b] = ['a', 'b'].map((id) => w.candidate(id));
-      await w.elect(a, b);
+      await w.electAndSettle(a, b);
       // b found the lock unheld while a's GET_LOCK ran, and listens once a holds it.
       await w.runUntil(() => w.store.lockState(NAME).waiters.includes('b'), 2 * P, 'b to listen');
       expect(w.store.lockState(NAME).holder).toBe('a');
@@ -140,7 +138,7 @@ describe('Election with a doorbell (fake clock, in-memory named locks)', () => {
     it('a crashed leader (sessions closed, no release) wakes a standby, which takes over right after the lease expires on the DB clock, never before', async () => {
       const w = world();
       const [a, b, c] = ['a', 'b', 'c'].map((id) => w.candidate(id));
-      await w.elect(a, b, c);
+      await w.electAndSettle(a, b, c);
       await w.runUntil(
         () => lastOf(w.store.find({ kind: 'renew', client: 'a' })).status === 'ok',
         R + 100,
@@ -185,7 +183,7 @@ describe('Election with a doorbell (fake clock, in-memory named locks)', () => {
     it('a paused leader that keeps its lock (nothing rings) is still taken over after expiry, by the standby’s expiry-aligned read', async () => {
       const w = world();
       const [a, b] = ['a', 'b'].map((id) => w.candidate(id));
-      await w.elect(a, b);
+      await w.electAndSettle(a, b);
       await w.runUntil(
         () => lastOf(w.store.find({ kind: 'renew', client: 'a' })).status === 'ok',
         R + 100,
@@ -225,7 +223,7 @@ describe('Election with a doorbell (fake clock, in-memory named locks)', () => {
     it('a standby sends about one read per lease period and keeps exactly one wait pending (10 lease periods)', async () => {
       const w = world();
       const [a, b] = ['a', 'b'].map((id) => w.candidate(id));
-      await w.elect(a, b);
+      await w.electAndSettle(a, b);
       await w.run(2 * L);
 
       const windowStart = w.clock.now();
@@ -281,9 +279,7 @@ describe('Election with a doorbell (fake clock, in-memory named locks)', () => {
       // a's GET_LOCK is slow: b finds nobody holding the lock, so nothing would ring it yet.
       const w = world({ latencyMs: (s) => (s.kind === 'getLock' ? 600 : LATENCY) });
       const [a, b] = ['a', 'b'].map((id) => w.candidate(id));
-      a.election.start();
-      await w.runUntil(() => a.election.isLeader(), 1_000, 'leader a');
-      b.election.start();
+      await w.elect(a, b);
       await w.run(50);
       expect(w.store.find({ kind: 'waitLock', client: 'b' }).map((s) => s.result)).toEqual(['unheld']);
 
@@ -300,7 +296,7 @@ describe('Election with a doorbell (fake clock, in-memory named locks)', () => {
     it('a standby that wins the lock while the leader still renews gives it back; the leader takes it at its next renewal and a graceful stop still rings', async () => {
       const w = world();
       const [a, b] = ['a', 'b'].map((id) => w.candidate(id));
-      await w.elect(a, b);
+      await w.electAndSettle(a, b);
 
       // a's doorbell connection drops: the server frees its lock, and b's wait wins it.
       const droppedAt = w.clock.now();
@@ -330,8 +326,7 @@ describe('Election with a doorbell (fake clock, in-memory named locks)', () => {
       async (kind) => {
         const w = world();
         const [a, b] = ['a', 'b'].map((id) => w.candidate(id));
-        a.election.start();
-        await w.runUntil(() => a.election.isLeader(), 1_000, 'leader a');
+        await w.elect(a);
         w.store.failGetLock(Infinity, kind, { client: 'b', message: 'GET_LOCK denied (injected)' });
         b.election.start();
         await w.run(2 * P);
@@ -365,8 +360,7 @@ describe('Election with a doorbell (fake clock, in-memory named locks)', () => {
     it('a transient GET_LOCK failure (not-applied: a killed query, max_statement_time) polls for a while, then the doorbell is re-armed: one line off, one line back, instant handover again', async () => {
       const w = world();
       const [a, b] = ['a', 'b'].map((id) => w.candidate(id));
-      a.election.start();
-      await w.runUntil(() => a.election.isLeader(), 1_000, 'leader a');
+      await w.elect(a);
       // The first wait and the first try after it fail.
       w.store.failGetLock(2, 'not-applied', { client: 'b', message: 'Query execution was interrupted' });
       b.election.start();
@@ -399,8 +393,7 @@ describe('Election with a doorbell (fake clock, in-memory named locks)', () => {
     it('GET_LOCK failing transiently for good is tried again with a backoff up to a few P, with one log line in all, while standbys poll every P', async () => {
       const w = world();
       const [a, b] = ['a', 'b'].map((id) => w.candidate(id));
-      a.election.start();
-      await w.runUntil(() => a.election.isLeader(), 1_000, 'leader a');
+      await w.elect(a);
       w.store.failGetLock(Infinity, 'not-applied', { client: 'b', message: 'max_statement_time exceeded' });
       b.election.start();
       const windowStart = w.clock.now();
@@ -422,7 +415,7 @@ describe('Election with a doorbell (fake clock, in-memory named locks)', () => {
       const w = world();
       const [a, b] = ['a', 'b'].map((id) => w.candidate(id));
       w.store.failGetLock(1, 'configuration', { client: 'a' });
-      await w.elect(a, b);
+      await w.electAndSettle(a, b);
       expect(a.election.getState().standbyMode).toBe('poll');
       expect(fallbackLines(a)).toHaveLength(1);
       expect(a.election.isLeader()).toBe(true);
@@ -441,8 +434,7 @@ describe('Election with a doorbell (fake clock, in-memory named locks)', () => {
       async (_, kind) => {
         const w = world();
         const [a, b] = ['a', 'b'].map((id) => w.candidate(id));
-        a.election.start();
-        await w.runUntil(() => a.election.isLeader(), 1_000, 'leader a');
+        await w.elect(a);
         w.store.failGetLock(1, kind, { client: 'b' });
         b.election.start();
         await w.run(50);
@@ -463,7 +455,7 @@ describe('Election with a doorbell (fake clock, in-memory named locks)', () => {
     it('a standby whose doorbell connection is lost while it waits listens again within P, without falling back', async () => {
       const w = world();
       const [a, b] = ['a', 'b'].map((id) => w.candidate(id));
-      await w.elect(a, b);
+      await w.electAndSettle(a, b);
       // Right after a read of b: its next one, aligned on the lease's expiry, is more than P away.
       const reads = w.store.find({ kind: 'read', client: 'b' }).length;
       await w.runUntil(() => w.store.find({ kind: 'read', client: 'b' }).length > reads, L, 'a read of b');

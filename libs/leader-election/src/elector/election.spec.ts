@@ -47,9 +47,7 @@ describe('Election (fake clock, in-memory lease store)', () => {
       const a = w.candidate('a');
       // b's wall clock runs 5 s ahead (the incident of DESIGN.md) and its monotonic origin is unrelated.
       const b = w.candidate('b', { wallOffsetMs: 5_000, monotonicOffsetMs: -987_654 });
-      a.election.start();
-      await w.runUntil(() => a.election.isLeader(), 1_000, 'leader a');
-      b.election.start();
+      await w.elect(a, b);
 
       // A healthy leader: b only reads, for a minute.
       await w.run(60_000);
@@ -311,8 +309,7 @@ describe('Election (fake clock, in-memory lease store)', () => {
     it('a follower whose reads disagree with the CAS (stale replica reads) backs off instead of spinning, and warns once', async () => {
       const w = world({ latencyMs: 10 });
       const a = w.candidate('a');
-      a.election.start();
-      await w.runUntil(() => a.election.isLeader(), 1_000, 'leader a');
+      await w.elect(a);
 
       // b's SELECTs go to a replica that is stuck before a's acquisition: the lease always looks free.
       const view = w.store.client('b');
@@ -373,8 +370,7 @@ describe('Election (fake clock, in-memory lease store)', () => {
       async (kind) => {
         const w = world({ latencyMs: 10 });
         const a = w.candidate('a');
-        a.election.start();
-        await w.runUntil(() => a.election.isLeader(), 1_000, 'leader a');
+        await w.elect(a);
         const acquire = lastOf(w.store.wins({ holder: 'a' }));
         w.store.failNext(3, kind, { match: { kind: 'renew' } });
         const leadership = a.election.currentLeadership();
@@ -408,9 +404,7 @@ describe('Election (fake clock, in-memory lease store)', () => {
       const w = world({ latencyMs: 10 });
       const a = w.candidate('a');
       const b = w.candidate('b');
-      a.election.start();
-      await w.runUntil(() => a.election.isLeader(), 1_000, 'leader a');
-      b.election.start();
+      await w.elect(a, b);
       await w.run(R + 100);
       const lastGood = lastOf(w.store.find({ kind: 'renew', holder: 'a' }));
       expect(lastGood.result).toBe(true);
@@ -432,8 +426,7 @@ describe('Election (fake clock, in-memory lease store)', () => {
     it('an outcome-unknown renewal steps down at once: signal aborted, one revoked event', async () => {
       const w = world({ latencyMs: 10 });
       const a = w.candidate('a');
-      a.election.start();
-      await w.runUntil(() => a.election.isLeader(), 1_000, 'leader a');
+      await w.elect(a);
       const leadership = a.election.currentLeadership();
       const acquire = lastOf(w.store.wins({ holder: 'a' }));
 
@@ -460,8 +453,7 @@ describe('Election (fake clock, in-memory lease store)', () => {
     it('a renewal answered only after the local deadline does not extend leadership; the next acquisition takes a new term', async () => {
       const w = world({ latencyMs: 10 });
       const a = w.candidate('a');
-      a.election.start();
-      await w.runUntil(() => a.election.isLeader(), 1_000, 'leader a');
+      await w.elect(a);
       const acquire = lastOf(w.store.wins({ holder: 'a' }));
       const deadline = acquire.sentAt + L - M;
 
@@ -489,8 +481,7 @@ describe('Election (fake clock, in-memory lease store)', () => {
     it('a configuration error while leading steps down at once and leaves an unhealthy follower that logs once', async () => {
       const w = world({ latencyMs: 10 });
       const a = w.candidate('a');
-      a.election.start();
-      await w.runUntil(() => a.election.isLeader(), 1_000, 'leader a');
+      await w.elect(a);
       const leadership = a.election.currentLeadership();
       // Privileges changed under a running leader: UPDATE is now denied, SELECT still allowed.
       w.store.failNext(Infinity, 'configuration', {
@@ -599,9 +590,7 @@ describe('Election (fake clock, in-memory lease store)', () => {
       const w = world({ latencyMs: 10 });
       const a = w.candidate('a', { store: w.store.client('a') });
       const b = w.candidate('b', { store: w.store.client('b') });
-      a.election.start();
-      await w.runUntil(() => a.election.isLeader(), 1_000, 'leader a');
-      b.election.start();
+      await w.elect(a, b);
       await w.run(P);
       w.store.failNext(Infinity, 'unreachable', { match: { client: 'b' }, code: 'ECONNREFUSED' });
       await w.run(P);
@@ -632,8 +621,7 @@ describe('Election (fake clock, in-memory lease store)', () => {
       const w = world({ latencyMs: 10 });
       w.skipLeaseBackingCheck();
       const a = w.candidate('a');
-      a.election.start();
-      await w.runUntil(() => a.election.isLeader(), 1_000, 'leader a');
+      await w.elect(a);
       const leadership = a.election.currentLeadership();
       await w.run(R / 2);
       w.store.seed(NAME, { holder: 'intruder', term: 2, expiresInMs: L });
@@ -655,9 +643,7 @@ describe('Election (fake clock, in-memory lease store)', () => {
       const w = world({ latencyMs: 10 });
       const a = w.candidate('a');
       const b = w.candidate('b');
-      a.election.start();
-      await w.runUntil(() => a.election.isLeader(), 1_000, 'leader a');
-      b.election.start();
+      await w.elect(a, b);
       await w.run(3_333);
 
       const resigned = a.election.resign();
@@ -678,8 +664,7 @@ describe('Election (fake clock, in-memory lease store)', () => {
     it('a candidate that resigned does not campaign again for L', async () => {
       const w = world();
       const a = w.candidate('a');
-      a.election.start();
-      await w.runUntil(() => a.election.isLeader(), 1_000, 'leader a');
+      await w.elect(a);
       await w.run(2_500);
       const resignedAt = w.clock.now();
       expect(await a.election.resign()).toBe(true);
@@ -701,9 +686,7 @@ describe('Election (fake clock, in-memory lease store)', () => {
       const w = world({ latencyMs: 10 });
       const a = w.candidate('a');
       const b = w.candidate('b');
-      a.election.start();
-      await w.runUntil(() => a.election.isLeader(), 1_000, 'leader a');
-      b.election.start();
+      await w.elect(a, b);
       await w.run(1_234);
       const leadership = a.election.currentLeadership();
 
@@ -745,9 +728,7 @@ describe('Election (fake clock, in-memory lease store)', () => {
       const w = world({ latencyMs: 10 });
       const a = w.candidate('a');
       const b = w.candidate('b');
-      a.election.start();
-      await w.runUntil(() => a.election.isLeader(), 1_000, 'leader a');
-      b.election.start();
+      await w.elect(a, b);
       await w.run(3 * L); // steady leadership: no event per renewal
 
       const resigned = a.election.resign();
