@@ -1,9 +1,5 @@
-import type { LeaseDoorbell, LeaseRow, LeaseStore } from '../store/lease-store';
+import type { LeaseDoorbell, LeaseStore } from '../store/lease-store';
 import type { Clock, TimerHandle } from './clock';
-import type { ElectionDoorbell } from './election-doorbell';
-import type { RetryBackoff } from './election-errors';
-import type { StepLoop } from './election-loop';
-import type { ElectionReport } from './election-report';
 import type { ElectionEvent, ElectionTiming, ElectorLogger } from './election-state';
 
 /** Everything one election needs from the outside; no Nest, no SQL. */
@@ -33,8 +29,8 @@ export interface ElectionDeps {
 }
 
 /**
- * The term this candidate acts on as leader right now. Internal: the public `Leadership` (what a
- * leader-only call runs under) is built from it by the Nest layer.
+ * The term this candidate acts on as leader right now (internal). `Election.currentLeadership()` hands
+ * out its term and signal, from which the Nest layer builds the public `Leadership` of a call.
  */
 export interface HeldTerm {
   readonly term: number;
@@ -71,27 +67,4 @@ export interface ElectionTerms {
 /** Raises `terms.highest` to `term`: that term is never handed out again by this candidate. */
 export function seeTerm(terms: ElectionTerms, term: number): void {
   if (term > terms.highest) terms.highest = term;
-}
-
-/** What the follower and leader steps need from their election. */
-export interface StepHost {
-  readonly deps: ElectionDeps;
-  readonly terms: ElectionTerms;
-  readonly report: ElectionReport;
-  readonly loop: StepLoop;
-  readonly bell: ElectionDoorbell | undefined;
-  readonly backoff: RetryBackoff;
-  /** The term acted on as leader, if any. */
-  held(): HeldTerm | undefined;
-  /** Started and neither draining nor stopped. */
-  isRunning(): boolean;
-  /** Running, and not within the pause after `resign()`. */
-  mayCampaign(): boolean;
-  random(): number;
-  /** Takes in what a read of the row showed. */
-  observe(row: LeaseRow): void;
-  /** The acquisition of `term`, sent at `tSend`, was won: begin leading. */
-  becomeLeader(term: number, tSend: number): void;
-  /** Ends the current leadership for the application (see `Election`). */
-  endLeadership(reason: string, unexpected: boolean): void;
 }

@@ -1,6 +1,7 @@
 import type { LeaseRow } from '../store/lease-store';
 import { LeaseStoreError } from '../store/lease-store';
-import { seeTerm, type StepHost } from './election-context';
+import { seeTerm } from './election-context';
+import type { StepHost } from './election-step-host';
 import { RETRY_BASE_MS } from './election-errors';
 
 /** Consecutive lost races on a lease that read as free, from which reads look stale (logged once). */

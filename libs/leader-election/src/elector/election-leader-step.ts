@@ -1,4 +1,4 @@
-import type { StepHost } from './election-context';
+import type { StepHost } from './election-step-host';
 
 /**
  * The leader's step (also run by a draining holder): renew every R, and learn at once when the lease

@@ -1,13 +1,7 @@
 import { DEFAULT_DOORBELL_WAIT_MS } from '../leader-election.constants';
 import type { LeaseRow } from '../store/lease-store';
 import { LeaseStoreError } from '../store/lease-store';
-import {
-  seeTerm,
-  type ElectionDeps,
-  type ElectionTerms,
-  type HeldTerm,
-  type StepHost,
-} from './election-context';
+import { seeTerm, type ElectionDeps, type ElectionTerms, type HeldTerm } from './election-context';
 import { ElectionDoorbell } from './election-doorbell';
 import {
   planAfterStepError,
@@ -21,6 +15,7 @@ import { LeaderStep } from './election-leader-step';
 import { StepLoop } from './election-loop';
 import { ElectionReport } from './election-report';
 import type { ElectionState } from './election-state';
+import type { StepHost } from './election-step-host';
 
 export type { ElectionDeps } from './election-context';
 

@@ -25,7 +25,10 @@ export interface LeaderElectorConfig {
    * locks). Default `DEFAULT_STANDBY_MODE` (`auto`).
    */
   readonly standbyMode?: StandbyMode;
-  /** At most this many elections per process use a doorbell (one waiting connection each). Default `DEFAULT_MAX_DOORBELLS`. */
+  /**
+   * At most this many elections per process use a doorbell (one waiting connection each). Default
+   * `DEFAULT_MAX_DOORBELLS`.
+   */
   readonly maxDoorbells?: number;
   /** How long one doorbell wait blocks before it is sent again. Default `DEFAULT_DOORBELL_WAIT_MS`. */
   readonly doorbellWaitMs?: number;
