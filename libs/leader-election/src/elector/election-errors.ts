@@ -20,7 +20,7 @@ export type StepErrorRole =
   | 'holder'
   | 'follower';
 
-/** What a failed step means for the candidate (DESIGN.md, "Errors"). */
+/** What a failed step means for the candidate (docs/design.md, "Errors"). */
 export interface StepErrorPlan {
   /** Stop acting as leader at once: whether the renewal applied cannot be known. */
   readonly stepDown: boolean;

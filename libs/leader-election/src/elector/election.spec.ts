@@ -364,7 +364,7 @@ describe('Election (fake clock, in-memory lease store)', () => {
     });
   });
 
-  describe('error classes map to the actions of DESIGN.md', () => {
+  describe('error classes map to the actions of docs/design.md', () => {
     it.each<LeaseErrorKind>(['not-applied', 'unreachable'])(
       'a renewal failing with %s is retried with growing backoff while validUntil is ahead, and the leader keeps leading',
       async (kind) => {

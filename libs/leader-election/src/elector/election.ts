@@ -192,7 +192,7 @@ export class Election {
     this.loop.schedule(ms);
   }
 
-  /** A step failed: record it, step down where DESIGN.md says so, and plan the retry. */
+  /** A step failed: record it, step down where docs/design.md says so, and plan the retry. */
   private onStepError(error: unknown): void {
     const storeError = toStoreError(error);
     this.report.fail(storeError);
