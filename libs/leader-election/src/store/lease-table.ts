@@ -1,4 +1,6 @@
 import { sql, type Kysely, type Migration, type RawBuilder } from 'kysely';
+import { LeaderElectionConfigError } from '../errors/leader-election-config.error';
+import { invalidCollationMessage, invalidTableNameMessage } from '../leader-election.messages';
 import { compilerOnly } from './mysql-compiler';
 
 /** Default name of the lease table. */
@@ -109,13 +111,13 @@ export function isBinaryCollation(collation: string | null | undefined): boolean
 
 function checkTableName(tableName: string): void {
   if (!isValidTableName(tableName)) {
-    throw new TypeError(`Invalid lease table name "${tableName}": use letters, digits and _ only.`);
+    throw new LeaderElectionConfigError(invalidTableNameMessage(tableName));
   }
 }
 
 function checkCollation(collation: string): string {
   if (!/^utf8mb4_[a-z0-9_]*bin$/.test(collation)) {
-    throw new TypeError(`Invalid lease key collation "${collation}": use a utf8mb4 binary collation.`);
+    throw new LeaderElectionConfigError(invalidCollationMessage(collation));
   }
   return collation;
 }
