@@ -2,6 +2,9 @@
 // server of MYSQL_URL, or on a throwaway server when none answers there.
 import { createConnection } from 'mysql2/promise';
 import { canConnect, startThrowawayServer, type ThrowawayServer } from '../tools/mysql-server';
+import { describeDatabase } from '../apps/demo/src/demo.config';
+
+export { describeDatabase };
 
 /** The demo's own database, so that it never writes into the shared `test` database. */
 export const DEMO_DATABASE = 'leader_election_demo';
@@ -78,14 +81,4 @@ function withDatabase(url: string, database: string): string {
   const parsed = new URL(url);
   parsed.pathname = `/${database}`;
   return parsed.toString();
-}
-
-/** `user@host:port/database` of a connection URI, never its password. */
-export function describeDatabase(url: string): string {
-  try {
-    const parsed = new URL(url);
-    return `${parsed.username ? `${decodeURIComponent(parsed.username)}@` : ''}${parsed.host}${parsed.pathname}`;
-  } catch {
-    return '(unparseable MYSQL_URL)';
-  }
 }

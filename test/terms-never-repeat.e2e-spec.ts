@@ -61,6 +61,12 @@ describe('terms never repeat when the lease row or table is re-created (real Mar
 
     await waitUntil(() => elected.length === 1, 5_000, 'first leader');
     expect(elected[0].term).toBe(6);
+    // Every candidate has read the row before it goes: one that never saw term 6 cannot stay above it.
+    await waitUntil(
+      () => electors.every((elector) => elector.election('default')!.getState().term === 6),
+      5_000,
+      'every candidate to read term 6',
+    );
 
     // An operator deletes the row while a leader holds it: it comes back at term 0.
     await db.query(`DELETE FROM ${TABLE} WHERE name = 'default'`);

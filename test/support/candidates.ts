@@ -1,4 +1,5 @@
-import { Module, type DynamicModule, type LoggerService, type Provider, type Type } from '@nestjs/common';
+import { Module, type DynamicModule, type Provider, type Type } from '@nestjs/common';
+import { RecordingLogger } from '../../libs/leader-election/testing/recording-logger';
 import { Test, type TestingModule } from '@nestjs/testing';
 import {
   LeaderElectionModule,
@@ -14,29 +15,7 @@ export const FAST_TIMING = {
   safetyMarginMs: 300,
 } as const satisfies Partial<LeaderElectionModuleOptions>;
 
-/** A logger that keeps every line, by level, for assertions (and prints errors only when asked). */
-export class RecordingLogger implements LoggerService {
-  readonly lines: { level: string; message: string }[] = [];
-  log(message: unknown) {
-    this.lines.push({ level: 'log', message: String(message) });
-  }
-  error(message: unknown) {
-    this.lines.push({ level: 'error', message: String(message) });
-  }
-  warn(message: unknown) {
-    this.lines.push({ level: 'warn', message: String(message) });
-  }
-  debug(message: unknown) {
-    this.lines.push({ level: 'debug', message: String(message) });
-  }
-  verbose(message: unknown) {
-    this.lines.push({ level: 'verbose', message: String(message) });
-  }
-  /** Lines at log level or above (log, warn, error). */
-  infoOrAbove() {
-    return this.lines.filter((line) => ['log', 'warn', 'error', 'fatal'].includes(line.level));
-  }
-}
+export { RecordingLogger } from '../../libs/leader-election/testing/recording-logger';
 
 /** One in-process Nest app taking part in the elections. */
 export interface Candidate {

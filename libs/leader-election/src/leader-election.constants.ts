@@ -54,3 +54,12 @@ export const LEADER_ELECTOR = Symbol('nestjs-leader-election:elector');
 
 /** How long after bootstrap the module checks that shutdown hooks are enabled (see the orchestrator). */
 export const SHUTDOWN_HOOKS_CHECK_DELAY_MS = 1_000;
+
+/** How standbys learn that the lease is free when `standbyMode` is not given. */
+export const DEFAULT_STANDBY_MODE = 'auto' as const;
+
+/**
+ * How long a process that takes part in several elections collects lease statements into one: small
+ * against R and P, large against the spread of timers due together.
+ */
+export const DEFAULT_BATCH_WINDOW_MS = 10;

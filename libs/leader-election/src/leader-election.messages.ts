@@ -125,3 +125,7 @@ export const unknownOptionMessage = (
 export const numericStringMessage = (option: string, value: string): string =>
   `LeaderElectionModule option "${option}" must be a number, not the string ${JSON.stringify(value)}. Values from ConfigService or process.env are strings: convert them, e.g. ` +
   `${option}: Number(config.get('...')).`;
+
+export const invalidCollationMessage = (collation: unknown): string =>
+  `Invalid lease key collation ${JSON.stringify(collation)}: use a utf8mb4 binary collation ` +
+  "('utf8mb4_bin', 'utf8mb4_nopad_bin' on MariaDB or 'utf8mb4_0900_bin' on MySQL 8).";

@@ -9,6 +9,7 @@ import {
   DEFAULT_POLL_INTERVAL_MS,
   DEFAULT_RENEW_INTERVAL_MS,
   DEFAULT_SAFETY_MARGIN_MS,
+  DEFAULT_STANDBY_MODE,
 } from './leader-election.constants';
 import {
   invalidOptionMessage,
@@ -283,7 +284,7 @@ export function resolveLeaderElectionOptions(
   if (typeof tableName !== 'string' || !isValidTableName(tableName)) {
     throw new LeaderElectionConfigError(invalidTableNameMessage(tableName));
   }
-  const standbyMode = options.standbyMode ?? 'auto';
+  const standbyMode = options.standbyMode ?? DEFAULT_STANDBY_MODE;
   if (!['auto', 'doorbell', 'poll'].includes(standbyMode)) {
     fail('standbyMode', "must be 'auto', 'doorbell' or 'poll'", standbyMode);
   }

@@ -46,6 +46,7 @@ export class FakeClock implements Clock {
   private nextId = 1;
   private nextSeq = 1;
   private nextOwner = 1;
+  private readonly timerObservers = new Set<() => void>();
 
   /**
    * @param startMs the monotonic time the test starts at
@@ -99,9 +100,20 @@ export class FakeClock implements Clock {
       this.firedCount++;
       timer.callback();
       await flushMicrotasks();
+      this.timerObservers.forEach((observer) => observer());
     }
     this.current = target;
     await flushMicrotasks();
+  }
+
+  /**
+   * Calls `observer` after every timer this clock fires (once the reactions it started have run), so
+   * that an invariant is checked at every instant anything happens, however the test moves time.
+   * Returns its removal.
+   */
+  afterEachTimer(observer: () => void): () => void {
+    this.timerObservers.add(observer);
+    return () => this.timerObservers.delete(observer);
   }
 
   /** Advances to the absolute monotonic time `t` (no-op when already past it). */

@@ -1,4 +1,4 @@
-import { Module, type LoggerService, type Provider, type Type } from '@nestjs/common';
+import { Module, type Provider, type Type } from '@nestjs/common';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { LEADER_ELECTION_CLOCK, LEASE_STORE } from '../src/leader-election.constants';
 import { LeaderElectionModule } from '../src/leader-election.module';
@@ -6,32 +6,13 @@ import type { LeaderElectionModuleOptions } from '../src/leader-election.options
 import { LeaderElectionService } from '../src/leader-election.service';
 import type { FakeClock, FakeProcessClock } from './fake-clock';
 import type { MemoryLeaseStore } from './memory-lease-store';
-
-/** A logger that keeps every line, by level, for assertions. */
-export class LinesLogger implements LoggerService {
-  readonly lines: { level: string; message: string }[] = [];
-  log(message: unknown) {
-    this.lines.push({ level: 'log', message: String(message) });
-  }
-  error(message: unknown) {
-    this.lines.push({ level: 'error', message: String(message) });
-  }
-  warn(message: unknown) {
-    this.lines.push({ level: 'warn', message: String(message) });
-  }
-  debug(message: unknown) {
-    this.lines.push({ level: 'debug', message: String(message) });
-  }
-  verbose(message: unknown) {
-    this.lines.push({ level: 'verbose', message: String(message) });
-  }
-}
+import { RecordingLogger } from './recording-logger';
 
 /** One Nest app with the real module on the in-memory store and a fake clock: no database, no sleeps. */
 export interface MemoryNestApp {
   readonly app: TestingModule;
   readonly service: LeaderElectionService;
-  readonly logger: LinesLogger;
+  readonly logger: RecordingLogger;
   close(): Promise<void>;
 }
 
@@ -47,7 +28,7 @@ export async function startMemoryNestApp(setup: {
   providers?: Provider[];
   imports?: Type[];
 }): Promise<MemoryNestApp> {
-  const logger = new LinesLogger();
+  const logger = new RecordingLogger();
   @Module({
     imports: [
       LeaderElectionModule.forRoot({

@@ -1,6 +1,7 @@
 import { FakeClock } from '../../testing/fake-clock';
 import { MemoryLeaseStore } from '../../testing/memory-lease-store';
-import { BATCH_WINDOW_MS, BatchingLeaseStore } from './batching-lease-store';
+import { DEFAULT_BATCH_WINDOW_MS } from '../leader-election.constants';
+import { BatchingLeaseStore } from './batching-lease-store';
 
 // BatchingLeaseStore on the in-memory store and a fake clock: time moves only when the test says so.
 
@@ -24,11 +25,11 @@ describe('BatchingLeaseStore (fake clock, in-memory lease store)', () => {
       memory.seed(name, { holder: 'x', term: 1, expiresInMs: L });
     }
     const renewed = Promise.all([store.renew('a', 'x', 1, L), store.renew('b', 'x', 1, L)]);
-    await clock.advance(BATCH_WINDOW_MS - 1);
+    await clock.advance(DEFAULT_BATCH_WINDOW_MS - 1);
     expect(memory.find({ kind: ['renew', 'renewMany'] })).toEqual([]);
     await clock.advance(1);
     expect(memory.find({ kind: ['renew', 'renewMany'] }).map((s) => [s.kind, s.names, s.sentAt])).toEqual([
-      ['renewMany', ['a', 'b'], BATCH_WINDOW_MS],
+      ['renewMany', ['a', 'b'], DEFAULT_BATCH_WINDOW_MS],
     ]);
     expect(await renewed).toEqual([true, true]);
   });
@@ -43,7 +44,7 @@ describe('BatchingLeaseStore (fake clock, in-memory lease store)', () => {
     memory.latency = LATENCY;
 
     const results = Promise.all(['a', 'b', 'c'].map((name) => store.renew(name, 'x', 1, L)));
-    await clock.advance(BATCH_WINDOW_MS + 5 * LATENCY);
+    await clock.advance(DEFAULT_BATCH_WINDOW_MS + 5 * LATENCY);
     const [batch] = memory.find({ kind: 'renewMany' });
     expect(batch).toMatchObject({ names: ['a', 'b', 'c'], result: 2, status: 'ok' });
     const singles = memory.find({ kind: 'renew' });

@@ -1,14 +1,12 @@
+import { DEFAULT_BATCH_WINDOW_MS } from '../leader-election.constants';
 import type { LeaseDoorbell, LeaseRow, LeaseStore } from '../store/lease-store';
 import { systemClock, type Clock } from './clock';
-
-/** Collection window: small against R and P, large against the spread of timers due together. */
-export const BATCH_WINDOW_MS = 10;
 
 /** Settings of a `BatchingLeaseStore`. */
 export interface BatchingLeaseStoreOptions {
   /** The clock whose timers time the collection window (the elector's, so that tests can fake it). */
   readonly clock?: Clock;
-  /** How long statements are collected before one is sent. Default `BATCH_WINDOW_MS`. */
+  /** How long statements are collected before one is sent. Default `DEFAULT_BATCH_WINDOW_MS`. */
   readonly windowMs?: number;
 }
 
@@ -44,7 +42,7 @@ export class BatchingLeaseStore implements LeaseStore {
     options: BatchingLeaseStoreOptions = {},
   ) {
     this.clock = options.clock ?? systemClock;
-    this.windowMs = options.windowMs ?? BATCH_WINDOW_MS;
+    this.windowMs = options.windowMs ?? DEFAULT_BATCH_WINDOW_MS;
     if (inner.openDoorbell) this.openDoorbell = (name) => inner.openDoorbell!(name);
   }
 

@@ -1,5 +1,6 @@
 import { LeaseStoreError, type LeaseDoorbell, type LeaseRow, type LeaseStore } from '../store/lease-store';
-import { BATCH_WINDOW_MS, BatchingLeaseStore } from './batching-lease-store';
+import { DEFAULT_BATCH_WINDOW_MS } from '../leader-election.constants';
+import { BatchingLeaseStore } from './batching-lease-store';
 
 // BatchingLeaseStore flushes after a short real-time window: these tests use real timers and no database.
 
@@ -143,7 +144,7 @@ describe('BatchingLeaseStore (fake inner store, real timers)', () => {
       inner.rows.set('a', row('x', 1));
       inner.rows.set('b', row('x', 2));
       const first = store.read('a');
-      await new Promise((resolve) => setTimeout(resolve, BATCH_WINDOW_MS / 2));
+      await new Promise((resolve) => setTimeout(resolve, DEFAULT_BATCH_WINDOW_MS / 2));
       expect(await Promise.all([first, store.read('b')])).toEqual([row('x', 1), row('x', 2)]);
       expect(inner.calls).toEqual([{ method: 'readMany', names: ['a', 'b'] }]);
     });

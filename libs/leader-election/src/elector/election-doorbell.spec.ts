@@ -1,13 +1,7 @@
-import { FakeClock, runTimers, runTimersUntil, type FakeProcessClock } from '../../testing/fake-clock';
-import {
-  MemoryLeaseStore,
-  type MemoryDoorbell,
-  type MemoryLeaseStoreOptions,
-  type StatementRecord,
-} from '../../testing/memory-lease-store';
+import { ElectorHarnesses, RecordingLogger, type HarnessCandidate } from '../../testing/elector-harness';
+import type { MemoryLeaseStoreOptions, StatementRecord } from '../../testing/memory-lease-store';
 import type { LeaseErrorKind, LeaseStore } from '../store/lease-store';
-import { Election } from './election';
-import type { ElectionEvent, ElectionTiming, ElectorLogger } from './election-state';
+import type { ElectionTiming } from './election-state';
 import { LeaderElector, type StandbyMode } from './leader-elector';
 
 // P is long on purpose: a standby that polled could not hand over within a few ms, nor cost < 2 / L.
@@ -28,137 +22,38 @@ const LATENCY = 2;
 const HANDOVER_MS = 20;
 const FALLBACK_LINE = 'standbys poll the lease instead';
 
-class RecordingLogger implements ElectorLogger {
-  readonly lines: { level: 'log' | 'warn' | 'error'; message: string }[] = [];
-  log(message: string) {
-    this.lines.push({ level: 'log', message });
-  }
-  warn(message: string) {
-    this.lines.push({ level: 'warn', message });
-  }
-  error(message: string) {
-    this.lines.push({ level: 'error', message });
-  }
-  including(text: string) {
-    return this.lines.filter((line) => line.message.includes(text));
-  }
-}
+type Candidate = HarnessCandidate;
 
-interface Candidate {
-  readonly id: string;
-  readonly election: Election;
-  readonly clock: FakeProcessClock;
-  readonly logger: RecordingLogger;
-  readonly events: { at: number; event: ElectionEvent }[];
-  /** Its doorbell as the store sees it, when it has one. */
-  readonly doorbell: MemoryDoorbell | undefined;
-}
+// The safety invariant (at no instant do two candidates believe they lead an election, and whoever
+// believes it holds a lease the database still considers valid) is checked at every timer of every
+// harness and asserted after each test.
+const harnesses = new ElectorHarnesses();
+afterEach(() => harnesses.assertNoViolations());
 
-/**
- * A fake timeline and one database with named locks. `check` runs at every timer `run()` / `runUntil()`
- * stop at (and at every election): at no instant may two candidates believe they lead an election, and
- * whoever believes it holds a lease the database still considers valid.
- */
+/** A fake timeline and one database with named locks; each candidate has its own connections. */
 function harness(storeOptions: MemoryLeaseStoreOptions = {}) {
-  const clock = new FakeClock();
-  const store = new MemoryLeaseStore(clock, { latencyMs: LATENCY, doorbells: true, ...storeOptions });
-  const violations: string[] = [];
-  /** Who believes it leads, by election, as `[candidate id, term]`. */
-  const believers: (() => { election: string; id: string; term: number | undefined }[])[] = [];
-
-  const check = () => {
-    const byElection = new Map<string, { id: string; term: number | undefined }[]>();
-    for (const source of believers) {
-      for (const { election, id, term } of source()) {
-        byElection.set(election, [...(byElection.get(election) ?? []), { id, term }]);
-      }
-    }
-    for (const [election, leaders] of byElection) {
-      if (leaders.length > 1) {
-        violations.push(
-          `t=${clock.now()}: ${leaders.map((l) => l.id).join(' and ')} both lead "${election}"`,
-        );
-      }
-      for (const leader of leaders) {
-        const row = store.row(election);
-        if (
-          !row ||
-          row.holder !== leader.id ||
-          row.term !== leader.term ||
-          !(row.expiresAt > store.dbNow())
-        ) {
-          violations.push(
-            `t=${clock.now()}: ${leader.id} leads "${election}" (term ${leader.term}) but the row is ${JSON.stringify(row)}`,
-          );
-        }
-      }
-    }
-  };
-
-  const run = (ms: number) => runTimers(clock, ms, check);
-  const runUntil = (predicate: () => boolean, limitMs: number, what: string) =>
-    runTimersUntil(clock, predicate, limitMs, what, check);
-
-  return { clock, store, violations, believers, check, run, runUntil };
+  return harnesses.create({
+    timing: TIMING,
+    name: NAME,
+    clientViews: true,
+    store: { latencyMs: LATENCY, doorbells: true, ...storeOptions },
+  });
 }
 
 /** Candidates of one election, each a simulated process of its own with its own connections. */
 function world(storeOptions: MemoryLeaseStoreOptions = {}) {
   const h = harness(storeOptions);
-  const candidates: Candidate[] = [];
-  h.believers.push(() =>
-    candidates
-      .filter((c) => c.election.isLeader())
-      .map((c) => ({ election: NAME, id: c.id, term: c.election.currentLeadership()?.term })),
-  );
-
-  const candidate = (id: string, config: { doorbell?: boolean; store?: LeaseStore } = {}): Candidate => {
-    const clock = h.clock.process({ monotonicOffsetMs: 1_000_000 * (candidates.length + 1) + 17 });
-    const view = config.store ?? h.store.client(id);
-    const logger = new RecordingLogger();
-    const events: Candidate['events'] = [];
-    const doorbell = config.doorbell === false ? undefined : view.openDoorbell?.(NAME);
-    const election = new Election({
-      name: NAME,
-      candidateId: id,
-      store: view,
-      timing: TIMING,
-      clock,
-      logger,
-      ensureSchema: () => view.ensureSchema(),
-      onEvent: (event) => {
-        events.push({ at: h.clock.now(), event });
-        if (event.type === 'elected') h.check();
-      },
-      random: () => 0.5,
-      doorbell,
-    });
-    const c: Candidate = {
-      id,
-      election,
-      clock,
-      logger,
-      events,
-      doorbell: h.store.doorbells.find((d) => d === doorbell),
-    };
-    candidates.push(c);
-    return c;
-  };
-
-  const leaders = () => candidates.filter((c) => c.election.isLeader());
   /** A process dies: its timers stop for good, and the server ends its sessions (freeing its lock). */
   const crash = (c: Candidate) => {
     c.clock.pause();
     h.store.crashDoorbells(c.id);
   };
   /** Starts `first`, waits until it leads, then starts the others and lets them settle into standby. */
-  const elect = async (first: Candidate, ...standbys: Candidate[]) => {
-    first.election.start();
-    await h.runUntil(() => first.election.isLeader(), 1_000, `leader ${first.id}`);
-    standbys.forEach((c) => c.election.start());
+  const electAndSettle = async (first: Candidate, ...standbys: Candidate[]) => {
+    await h.elect(first, ...standbys);
     await h.run(3 * R);
   };
-  return { ...h, candidate, candidates, leaders, crash, elect };
+  return Object.assign(h, { crash, electAndSettle });
 }
 
 const lastOf = <T>(items: readonly T[]): T => {
@@ -173,7 +68,7 @@ describe('Election with a doorbell (fake clock, in-memory named locks)', () => {
     it('stop() hands over to a waiting standby within a few ms (far below P), the lease row released before the lock', async () => {
       const w = world();
       const [a, b, c] = ['a', 'b', 'c'].map((id) => w.candidate(id));
-      await w.elect(a, b, c);
+      await w.electAndSettle(a, b, c);
       expect(w.store.lockState(NAME)).toEqual({ held: true, holder: 'a', waiters: ['b', 'c'] });
 
       const t0 = w.clock.now();
@@ -196,13 +91,12 @@ describe('Election with a doorbell (fake clock, in-memory named locks)', () => {
       expect(w.store.find({ kind: 'read', client: 'c' }).filter((s) => s.sentAt >= t0)).toEqual([]);
       await w.run(R);
       expect(w.store.lockState(NAME)).toEqual({ held: true, holder: 'b', waiters: ['c'] });
-      expect(w.violations).toEqual([]);
     });
 
     it('resign() hands over to a waiting standby within a few ms, and the resigned candidate listens in turn', async () => {
       const w = world();
       const [a, b] = ['a', 'b'].map((id) => w.candidate(id));
-      await w.elect(a, b);
+      await w.electAndSettle(a, b);
 
       const t0 = w.clock.now();
       const resigned = a.election.resign();
@@ -220,7 +114,6 @@ describe('Election with a doorbell (fake clock, in-memory named locks)', () => {
         leaderId: 'b',
         standbyMode: 'doorbell',
       });
-      expect(w.violations).toEqual([]);
     });
 
     it('still hands over within a few ms when a slow GET_LOCK made the leader ask for the lock twice (GET_LOCK is recursive)', async () => {
@@ -228,7 +121,7 @@ describe('Election with a doorbell (fake clock, in-memory named locks)', () => {
       // the session would hold the lock twice and one RELEASE_LOCK would not free it.
       const w = world({ latencyMs: (s) => (s.kind === 'getLock' && s.client === 'a' ? 2.5 * R : LATENCY) });
       const [a, b] = ['a', 'b'].map((id) => w.candidate(id));
-      await w.elect(a, b);
+      await w.electAndSettle(a, b);
       // b found the lock unheld while a's GET_LOCK ran, and listens once a holds it.
       await w.runUntil(() => w.store.lockState(NAME).waiters.includes('b'), 2 * P, 'b to listen');
       expect(w.store.lockState(NAME).holder).toBe('a');
@@ -238,7 +131,6 @@ describe('Election with a doorbell (fake clock, in-memory named locks)', () => {
       void a.election.resign();
       await w.runUntil(() => b.election.isLeader(), P, 'leader b');
       expect(w.clock.now() - t0).toBeLessThanOrEqual(HANDOVER_MS);
-      expect(w.violations).toEqual([]);
     });
   });
 
@@ -246,7 +138,7 @@ describe('Election with a doorbell (fake clock, in-memory named locks)', () => {
     it('a crashed leader (sessions closed, no release) wakes a standby, which takes over right after the lease expires on the DB clock, never before', async () => {
       const w = world();
       const [a, b, c] = ['a', 'b', 'c'].map((id) => w.candidate(id));
-      await w.elect(a, b, c);
+      await w.electAndSettle(a, b, c);
       await w.runUntil(
         () => lastOf(w.store.find({ kind: 'renew', client: 'a' })).status === 'ok',
         R + 100,
@@ -286,13 +178,12 @@ describe('Election with a doorbell (fake clock, in-memory named locks)', () => {
       expect(after(w.store.find({ kind: 'read', client: 'b' }), crashedAt).length).toBeLessThanOrEqual(
         Math.ceil(L / R) + 1,
       );
-      expect(w.violations).toEqual([]);
     });
 
     it('a paused leader that keeps its lock (nothing rings) is still taken over after expiry, by the standby’s expiry-aligned read', async () => {
       const w = world();
       const [a, b] = ['a', 'b'].map((id) => w.candidate(id));
-      await w.elect(a, b);
+      await w.electAndSettle(a, b);
       await w.runUntil(
         () => lastOf(w.store.find({ kind: 'renew', client: 'a' })).status === 'ok',
         R + 100,
@@ -325,7 +216,6 @@ describe('Election with a doorbell (fake clock, in-memory named locks)', () => {
       void b.election.stop();
       await w.runUntil(() => a.election.isLeader(), P, 'leader a again');
       expect(w.clock.now() - t0).toBeLessThanOrEqual(HANDOVER_MS);
-      expect(w.violations).toEqual([]);
     });
   });
 
@@ -333,7 +223,7 @@ describe('Election with a doorbell (fake clock, in-memory named locks)', () => {
     it('a standby sends about one read per lease period and keeps exactly one wait pending (10 lease periods)', async () => {
       const w = world();
       const [a, b] = ['a', 'b'].map((id) => w.candidate(id));
-      await w.elect(a, b);
+      await w.electAndSettle(a, b);
       await w.run(2 * L);
 
       const windowStart = w.clock.now();
@@ -353,7 +243,7 @@ describe('Election with a doorbell (fake clock, in-memory named locks)', () => {
           gapSince = undefined;
         }
       };
-      w.believers.push(() => {
+      w.watch(() => {
         watch();
         return [];
       });
@@ -383,16 +273,13 @@ describe('Election with a doorbell (fake clock, in-memory named locks)', () => {
         leaderId: 'a',
         standbyMode: 'doorbell',
       });
-      expect(w.violations).toEqual([]);
     });
 
     it('a standby that starts before the leader holds the lock (unheld) reads again soon and then listens', async () => {
       // a's GET_LOCK is slow: b finds nobody holding the lock, so nothing would ring it yet.
       const w = world({ latencyMs: (s) => (s.kind === 'getLock' ? 600 : LATENCY) });
       const [a, b] = ['a', 'b'].map((id) => w.candidate(id));
-      a.election.start();
-      await w.runUntil(() => a.election.isLeader(), 1_000, 'leader a');
-      b.election.start();
+      await w.elect(a, b);
       await w.run(50);
       expect(w.store.find({ kind: 'waitLock', client: 'b' }).map((s) => s.result)).toEqual(['unheld']);
 
@@ -402,7 +289,6 @@ describe('Election with a doorbell (fake clock, in-memory named locks)', () => {
       void a.election.stop();
       await w.runUntil(() => b.election.isLeader(), P, 'leader b');
       expect(w.clock.now() - t0).toBeLessThanOrEqual(HANDOVER_MS);
-      expect(w.violations).toEqual([]);
     });
   });
 
@@ -410,7 +296,7 @@ describe('Election with a doorbell (fake clock, in-memory named locks)', () => {
     it('a standby that wins the lock while the leader still renews gives it back; the leader takes it at its next renewal and a graceful stop still rings', async () => {
       const w = world();
       const [a, b] = ['a', 'b'].map((id) => w.candidate(id));
-      await w.elect(a, b);
+      await w.electAndSettle(a, b);
 
       // a's doorbell connection drops: the server frees its lock, and b's wait wins it.
       const droppedAt = w.clock.now();
@@ -431,7 +317,6 @@ describe('Election with a doorbell (fake clock, in-memory named locks)', () => {
       void a.election.stop();
       await w.runUntil(() => b.election.isLeader(), P, 'leader b');
       expect(w.clock.now() - t0).toBeLessThanOrEqual(HANDOVER_MS);
-      expect(w.violations).toEqual([]);
     });
   });
 
@@ -441,8 +326,7 @@ describe('Election with a doorbell (fake clock, in-memory named locks)', () => {
       async (kind) => {
         const w = world();
         const [a, b] = ['a', 'b'].map((id) => w.candidate(id));
-        a.election.start();
-        await w.runUntil(() => a.election.isLeader(), 1_000, 'leader a');
+        await w.elect(a);
         w.store.failGetLock(Infinity, kind, { client: 'b', message: 'GET_LOCK denied (injected)' });
         b.election.start();
         await w.run(2 * P);
@@ -470,15 +354,13 @@ describe('Election with a doorbell (fake clock, in-memory named locks)', () => {
         await w.runUntil(() => b.election.isLeader(), P + 100, 'leader b by polling');
         expect(w.clock.now() - t0).toBeLessThanOrEqual(P + 2 * LATENCY);
         expect(fallbackLines(b)).toHaveLength(1);
-        expect(w.violations).toEqual([]);
       },
     );
 
     it('a transient GET_LOCK failure (not-applied: a killed query, max_statement_time) polls for a while, then the doorbell is re-armed: one line off, one line back, instant handover again', async () => {
       const w = world();
       const [a, b] = ['a', 'b'].map((id) => w.candidate(id));
-      a.election.start();
-      await w.runUntil(() => a.election.isLeader(), 1_000, 'leader a');
+      await w.elect(a);
       // The first wait and the first try after it fail.
       w.store.failGetLock(2, 'not-applied', { client: 'b', message: 'Query execution was interrupted' });
       b.election.start();
@@ -506,14 +388,12 @@ describe('Election with a doorbell (fake clock, in-memory named locks)', () => {
       // Back once a named-lock statement went through (here the ring).
       expect(lines(/Doorbell of "default" works again/)).toHaveLength(1);
       expect(lines(/Doorbell of "default" off/)).toHaveLength(1);
-      expect(w.violations).toEqual([]);
     });
 
     it('GET_LOCK failing transiently for good is tried again with a backoff up to a few P, with one log line in all, while standbys poll every P', async () => {
       const w = world();
       const [a, b] = ['a', 'b'].map((id) => w.candidate(id));
-      a.election.start();
-      await w.runUntil(() => a.election.isLeader(), 1_000, 'leader a');
+      await w.elect(a);
       w.store.failGetLock(Infinity, 'not-applied', { client: 'b', message: 'max_statement_time exceeded' });
       b.election.start();
       const windowStart = w.clock.now();
@@ -529,14 +409,13 @@ describe('Election with a doorbell (fake clock, in-memory named locks)', () => {
       expect(reads.length).toBeGreaterThanOrEqual(28);
       expect(b.logger.lines.filter((line) => line.level !== 'log')).toHaveLength(1);
       expect(b.election.isLeader()).toBe(false);
-      expect(w.violations).toEqual([]);
     });
 
     it('a GET_LOCK error on the leader falls back to polling with one log line, and standbys still take over within P', async () => {
       const w = world();
       const [a, b] = ['a', 'b'].map((id) => w.candidate(id));
       w.store.failGetLock(1, 'configuration', { client: 'a' });
-      await w.elect(a, b);
+      await w.electAndSettle(a, b);
       expect(a.election.getState().standbyMode).toBe('poll');
       expect(fallbackLines(a)).toHaveLength(1);
       expect(a.election.isLeader()).toBe(true);
@@ -545,7 +424,6 @@ describe('Election with a doorbell (fake clock, in-memory named locks)', () => {
       void a.election.stop();
       await w.runUntil(() => b.election.isLeader(), P + 100, 'leader b');
       expect(w.clock.now() - t0).toBeLessThanOrEqual(P + 2 * LATENCY);
-      expect(w.violations).toEqual([]);
     });
 
     it.each<[string, LeaseErrorKind]>([
@@ -556,8 +434,7 @@ describe('Election with a doorbell (fake clock, in-memory named locks)', () => {
       async (_, kind) => {
         const w = world();
         const [a, b] = ['a', 'b'].map((id) => w.candidate(id));
-        a.election.start();
-        await w.runUntil(() => a.election.isLeader(), 1_000, 'leader a');
+        await w.elect(a);
         w.store.failGetLock(1, kind, { client: 'b' });
         b.election.start();
         await w.run(50);
@@ -572,14 +449,13 @@ describe('Election with a doorbell (fake clock, in-memory named locks)', () => {
         void a.election.stop();
         await w.runUntil(() => b.election.isLeader(), P, 'leader b');
         expect(w.clock.now() - t0).toBeLessThanOrEqual(HANDOVER_MS);
-        expect(w.violations).toEqual([]);
       },
     );
 
     it('a standby whose doorbell connection is lost while it waits listens again within P, without falling back', async () => {
       const w = world();
       const [a, b] = ['a', 'b'].map((id) => w.candidate(id));
-      await w.elect(a, b);
+      await w.electAndSettle(a, b);
       // Right after a read of b: its next one, aligned on the lease's expiry, is more than P away.
       const reads = w.store.find({ kind: 'read', client: 'b' }).length;
       await w.runUntil(() => w.store.find({ kind: 'read', client: 'b' }).length > reads, L, 'a read of b');
@@ -596,7 +472,6 @@ describe('Election with a doorbell (fake clock, in-memory named locks)', () => {
       void a.election.stop();
       await w.runUntil(() => b.election.isLeader(), P, 'leader b');
       expect(w.clock.now() - t0).toBeLessThanOrEqual(HANDOVER_MS);
-      expect(w.violations).toEqual([]);
     });
   });
 
@@ -651,7 +526,6 @@ describe('Election with a doorbell (fake clock, in-memory named locks)', () => {
 
       expect(handovers).toBeGreaterThan(5);
       expect(w.leaders()).toHaveLength(1);
-      expect(w.violations).toEqual([]);
       // Terms strictly increase, one holder each.
       const wins = w.store.wins();
       expect(wins.map((s) => s.term! + 1)).toEqual(wins.map((_, i) => i + 1));
@@ -663,15 +537,6 @@ describe('LeaderElector standby modes (fake clock, in-memory named locks)', () =
   /** Candidates in several elections, each a LeaderElector of its own process. */
   function electors(storeOptions: MemoryLeaseStoreOptions = {}) {
     const h = harness(storeOptions);
-    const all: { id: string; elector: LeaderElector; logger: RecordingLogger }[] = [];
-    h.believers.push(() =>
-      all.flatMap(({ id, elector }) =>
-        elector.electionNames
-          .map((name) => elector.election(name)!)
-          .filter((election) => election.isLeader())
-          .map((election) => ({ election: election.name, id, term: election.currentLeadership()?.term })),
-      ),
-    );
     const elector = (
       id: string,
       elections: string[],
@@ -690,14 +555,14 @@ describe('LeaderElector standby modes (fake clock, in-memory named locks)', () =
         standbyMode: options.standbyMode,
         maxDoorbells: options.maxDoorbells,
       });
-      all.push({ id, elector: e, logger });
+      h.watchElector(id, e);
       return { id, elector: e, logger };
     };
     const modes = (e: LeaderElector) =>
       e.electionNames.map((name) => e.election(name)!.getState().standbyMode);
     const lockStatements = (client?: string) =>
       h.store.find({ kind: ['getLock', 'waitLock', 'releaseLock'], client });
-    return { ...h, elector, modes, lockStatements };
+    return Object.assign(h, { elector, modes, lockStatements });
   }
 
   it("standbyMode: 'poll' never opens a doorbell: no named lock, followers read every P", async () => {
@@ -723,7 +588,6 @@ describe('LeaderElector standby modes (fake clock, in-memory named locks)', () =
       'y to lead both by polling',
     );
     expect(w.clock.now() - t0).toBeGreaterThan(HANDOVER_MS); // no doorbell to ring
-    expect(w.violations).toEqual([]);
   });
 
   it('more elections than maxDoorbells: the first ones use a doorbell, the extra ones poll, with one log line', async () => {
@@ -755,7 +619,6 @@ describe('LeaderElector standby modes (fake clock, in-memory named locks)', () =
     await w.runUntil(() => y.elector.election('e1')!.isLeader(), P, 'y to lead e1');
     expect(w.clock.now() - t0).toBeLessThanOrEqual(HANDOVER_MS);
     await w.runUntil(() => names.every((n) => y.elector.election(n)!.isLeader()), P + 100, 'y to lead all');
-    expect(w.violations).toEqual([]);
   });
 
   it('auto mode on a server that cannot share named locks (Galera) polls in every election, with a log line naming the reason', async () => {
@@ -781,7 +644,6 @@ describe('LeaderElector standby modes (fake clock, in-memory named locks)', () =
     void x.elector.stop();
     await w.runUntil(() => y.elector.election('default')!.isLeader(), P + 100, 'y to lead by polling');
     expect(w.clock.now() - t0).toBeGreaterThan(HANDOVER_MS);
-    expect(w.violations).toEqual([]);
   });
 
   it("standbyMode: 'doorbell' forces the doorbell even where the server says it cannot share named locks", async () => {

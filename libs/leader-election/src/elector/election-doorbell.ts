@@ -111,8 +111,8 @@ export class ElectionDoorbell {
    * keep it while the old lease runs out, and otherwise keep a wait armed. Returns how soon the row
    * should be read again to tell a dead leader from a live one that lost its lock, if sooner than usual.
    */
-  afterStep(row: LeaseRow, now: number, leads: boolean): number | undefined {
-    if (!this.active || leads) return undefined;
+  afterStep(row: LeaseRow, now: number): number | undefined {
+    if (!this.active) return undefined;
     if (this.bell.held) {
       const expiry = now + row.remainingUs / 1000;
       if (this.rungTerm === undefined && row.valid) {

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
-import { FakeClock } from '../../testing/fake-clock';
-import { EXPIRED_AT_MS, MemoryLeaseStore } from '../../testing/memory-lease-store';
+import { ElectorHarnesses } from '../../testing/elector-harness';
+import { EXPIRED_AT_MS } from '../../testing/memory-lease-store';
 import type { ElectionEvent, ElectionTiming, ElectorLogger } from './election-state';
 import { generateCandidateId, LeaderElector } from './leader-elector';
 
@@ -14,11 +14,16 @@ const P = TIMING.pollIntervalMs;
 
 const silentLogger: ElectorLogger = { log: () => {}, warn: () => {}, error: () => {} };
 
+// The safety invariant of every election (at most one leader, backed by its lease) is checked at every
+// timer and asserted after each test.
+const harnesses = new ElectorHarnesses();
+afterEach(() => harnesses.assertNoViolations());
+
 function setup(latencyMs = 10) {
-  const clock = new FakeClock();
-  const store = new MemoryLeaseStore(clock, { latencyMs });
-  const elector = (candidateId: string, createTable = true, elections = ['default', 'billing-jobs']) =>
-    new LeaderElector({
+  const h = harnesses.create({ timing: TIMING, store: { latencyMs } });
+  const { clock, store } = h;
+  const elector = (candidateId: string, createTable = true, elections = ['default', 'billing-jobs']) => {
+    const e = new LeaderElector({
       store,
       elections,
       candidateId,
@@ -28,6 +33,9 @@ function setup(latencyMs = 10) {
       clock: clock.process(),
       random: () => 0.5,
     });
+    h.watchElector(candidateId, e);
+    return e;
+  };
   const leads = (e: LeaderElector, name: string) => e.election(name)?.isLeader() ?? false;
   return { clock, store, elector, leads };
 }

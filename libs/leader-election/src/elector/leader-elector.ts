@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { DEFAULT_MAX_DOORBELLS, DEFAULT_STANDBY_MODE } from '../leader-election.constants';
 import type { LeaseStore } from '../store/lease-store';
 import { BatchingLeaseStore } from './batching-lease-store';
 import { systemClock, type Clock } from './clock';
@@ -21,12 +22,15 @@ export interface LeaderElectorConfig {
   /**
    * How standbys learn that the lease is free: `doorbell` (wait on a named lock, read when the lease
    * would run out), `poll` (read every P), or `auto` (doorbell unless the server cannot share named
-   * locks). Default `auto`.
+   * locks). Default `DEFAULT_STANDBY_MODE` (`auto`).
    */
   readonly standbyMode?: StandbyMode;
-  /** At most this many elections per process use a doorbell (one waiting connection each). Default 4. */
+  /**
+   * At most this many elections per process use a doorbell (one waiting connection each). Default
+   * `DEFAULT_MAX_DOORBELLS`.
+   */
   readonly maxDoorbells?: number;
-  /** How long one doorbell wait blocks before it is sent again. */
+  /** How long one doorbell wait blocks before it is sent again. Default `DEFAULT_DOORBELL_WAIT_MS`. */
   readonly doorbellWaitMs?: number;
 }
 
@@ -66,8 +70,8 @@ export class LeaderElector {
     // most half a grid, so `R + grid / 2` must stay below `L - M`.
     const { leaseDurationMs: l, safetyMarginMs: m, renewIntervalMs: r, pollIntervalMs: p } = config.timing;
     const alignStepsToMs = batching ? Math.max(1, Math.min(r, p, l - m - r)) : undefined;
-    const mode = config.standbyMode ?? 'auto';
-    const cap = config.maxDoorbells ?? 4;
+    const mode = config.standbyMode ?? DEFAULT_STANDBY_MODE;
+    const cap = config.maxDoorbells ?? DEFAULT_MAX_DOORBELLS;
     const openDoorbell = this.store.openDoorbell?.bind(this.store);
     const withDoorbell = mode !== 'poll' && openDoorbell ? config.elections.slice(0, cap) : [];
     if (mode !== 'poll' && openDoorbell && config.elections.length > cap) {
@@ -145,7 +149,7 @@ export class LeaderElector {
   /** Once per process: the table (unless the user manages it), and whether doorbells can work here. */
   private async prepare(): Promise<void> {
     if (this.config.createTable) await this.store.ensureSchema();
-    if (this.doorbellChecked || (this.config.standbyMode ?? 'auto') !== 'auto') return;
+    if (this.doorbellChecked || (this.config.standbyMode ?? DEFAULT_STANDBY_MODE) !== 'auto') return;
     const reason = await this.store.doorbellUnsupportedReason?.();
     this.doorbellChecked = true; // only once it answered: a failed check runs again with the next step
     if (reason) for (const election of this.elections.values()) election.disableDoorbell(reason);

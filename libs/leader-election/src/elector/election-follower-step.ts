@@ -1,0 +1,149 @@
+import type { LeaseRow } from '../store/lease-store';
+import { LeaseStoreError } from '../store/lease-store';
+import { seeTerm } from './election-context';
+import type { StepHost } from './election-step-host';
+import { RETRY_BASE_MS } from './election-errors';
+
+/** Consecutive lost races on a lease that read as free, from which reads look stale (logged once). */
+const STALE_READ_RACES = 3;
+/** Jitter added to an attempt aligned on the lease's expiry, so that followers do not collide exactly. */
+const ALIGN_JITTER_MS = 10;
+
+/**
+ * The follower's step: read the row; acquire when it has expired, else wait for the next read or for
+ * its expiry as the database reported it (or for the doorbell).
+ */
+export class FollowerStep {
+  /** The row was created (or found) since the last configuration error. */
+  private rowEnsured = false;
+  /** Consecutive CAS attempts lost on a lease the read before had called free. */
+  private lostRaces = 0;
+  /** Whether the "reads look stale" warning was logged for the current run of lost races. */
+  private staleReadsWarned = false;
+
+  constructor(private readonly host: StepHost) {}
+
+  /** A configuration error: make sure of the table and the row again before the next read. */
+  forgetRow(): void {
+    this.rowEnsured = false;
+  }
+
+  async run(): Promise<void> {
+    const { host } = this;
+    const { candidateId, timing, clock } = host.deps;
+    const aligned = host.terms.aligned;
+    host.terms.aligned = undefined;
+    if (aligned !== undefined && host.mayCampaign()) {
+      if (await this.tryAcquire(aligned)) return;
+    }
+    const row = await this.readRow();
+    host.observe(row);
+    const mayCampaign = host.mayCampaign();
+    if (mayCampaign && (!row.valid || row.holder === candidateId)) {
+      if (await this.tryAcquire(row.term)) return;
+      // Lost the race: normally somebody else acquired between our read and our CAS, and one read at
+      // once follows it. When reads keep calling the lease free and the CAS keeps failing, the reads
+      // are stale (a replica): back off towards P instead of spinning.
+      host.bell?.afterStep(row, clock.now());
+      this.lostRaces++;
+      if (this.lostRaces >= STALE_READ_RACES && !this.staleReadsWarned) {
+        this.staleReadsWarned = true;
+        host.deps.logger.warn(
+          `Lease reads of "${host.deps.name}" disagree with the compare-and-swap: the lease reads as free ` +
+            `but ${this.lostRaces} acquisitions in a row did not match. Are SELECTs routed to a replica? ` +
+            'Send lease traffic to the primary only.',
+        );
+      }
+      host.loop.schedule(this.lostRaces === 1 ? 0 : this.lostRaceDelay());
+      return;
+    }
+    if (row.valid && row.holder !== candidateId) this.readsAgree();
+    const remainingMs = row.remainingUs / 1000;
+    if (row.valid && mayCampaign && host.bell?.active) {
+      // Doorbell standby: no polling. Read again when the lease would run out (a paused leader that
+      // keeps its lock never rings); right at that moment, try the CAS at once if the bell already rang.
+      const recheckMs = host.bell.afterStep(row, clock.now()) ?? Infinity;
+      if (remainingMs < recheckMs) {
+        host.terms.aligned = host.bell.rungFor(row.term) ? row.term : undefined;
+        host.loop.schedule(remainingMs + 1 + host.random() * ALIGN_JITTER_MS);
+      } else {
+        host.loop.schedule(recheckMs);
+      }
+    } else if (row.valid && mayCampaign && remainingMs < timing.pollIntervalMs) {
+      host.terms.aligned = row.term;
+      host.loop.schedule(remainingMs + 1 + host.random() * ALIGN_JITTER_MS);
+    } else {
+      host.bell?.afterStep(row, clock.now());
+      host.loop.schedule(host.loop.onGrid(timing.pollIntervalMs));
+    }
+  }
+
+  private async readRow(): Promise<LeaseRow> {
+    const { store, name } = this.host.deps;
+    if (!this.rowEnsured) {
+      await this.host.deps.ensureSchema();
+      await store.ensureRow(name);
+      this.rowEnsured = true;
+    }
+    const row = await store.read(name);
+    if (row) {
+      this.host.report.contact();
+      return row;
+    }
+    // The row was deleted under us: create it again.
+    this.rowEnsured = false;
+    await store.ensureRow(name);
+    this.rowEnsured = true;
+    const again = await store.read(name);
+    if (!again) throw new LeaseStoreError('configuration', `The lease row "${name}" cannot be created.`);
+    this.host.report.contact();
+    return again;
+  }
+
+  private async tryAcquire(observedTerm: number): Promise<boolean> {
+    const { host } = this;
+    const { store, name, candidateId, timing, clock } = host.deps;
+    // The CAS still compares the observed term; the new one also goes above every term seen before.
+    const term = Math.max(observedTerm, host.terms.highest) + 1;
+    const tSend = clock.now();
+    let won: boolean;
+    try {
+      won = await store.acquire(name, candidateId, observedTerm, timing.leaseDurationMs, term);
+    } catch (error) {
+      // It may have applied: never hand out this term again either.
+      if (error instanceof LeaseStoreError && error.kind === 'outcome-unknown') seeTerm(host.terms, term);
+      throw error;
+    }
+    host.report.contact();
+    // Lost: somebody took at least `observedTerm + 1` (unless the read was stale); never hand that out
+    // either, even if the row is deleted before this candidate reads the winner's term.
+    seeTerm(host.terms, won ? term : observedTerm + 1);
+    if (!won || !host.isRunning()) {
+      if (won) {
+        // Stopped while acquiring: hand it straight back.
+        host.terms.owned = term;
+      }
+      return won;
+    }
+    this.readsAgree();
+    host.becomeLeader(term, tSend);
+    return true;
+  }
+
+  /** After the one immediate re-read, 50 ms doubling up to P (with jitter, never above P). */
+  private lostRaceDelay(): number {
+    const p = this.host.deps.timing.pollIntervalMs;
+    const base = Math.min(RETRY_BASE_MS * 2 ** (this.lostRaces - 2), p);
+    return Math.min(base * (0.75 + 0.5 * this.host.random()), p);
+  }
+
+  /** A read or an acquisition showed the lease as it is: the run of lost races ends. */
+  private readsAgree(): void {
+    this.lostRaces = 0;
+    if (!this.staleReadsWarned) return;
+    this.staleReadsWarned = false;
+    this.host.deps.logger.log(
+      `Lease reads of "${this.host.deps.name}" agree with the compare-and-swap again.`,
+    );
+  }
+}

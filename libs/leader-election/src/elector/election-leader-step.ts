@@ -1,0 +1,65 @@
+import type { StepHost } from './election-step-host';
+
+/**
+ * The leader's step (also run by a draining holder): renew every R, and learn at once when the lease
+ * is gone. Its belief ends at `t_send + L - M` on the monotonic clock, `t_send` taken before the
+ * statement that confirmed the lease; a timer steps down at that moment when no renewal came.
+ */
+export class LeaderStep {
+  constructor(private readonly host: StepHost) {}
+
+  async run(): Promise<void> {
+    const { host } = this;
+    const term = host.terms.owned as number;
+    const { store, name, candidateId, timing, clock } = host.deps;
+    const tSend = clock.now();
+    const renewed = await store.renew(name, candidateId, term, timing.leaseDurationMs);
+    host.report.contact();
+    if (host.terms.owned !== term) {
+      // Released, or stepped down at the local deadline, while the statement ran: read afresh.
+      host.loop.schedule(0);
+      return;
+    }
+    if (renewed) {
+      this.confirmLease(term, tSend);
+      host.backoff.reset();
+      host.loop.schedule(host.loop.onGrid(timing.renewIntervalMs));
+      if (host.held() && host.bell && !host.bell.held) void host.bell.hold();
+    } else {
+      host.terms.owned = undefined;
+      host.endLeadership('the lease was lost (expired or taken over)', true);
+      host.loop.schedule(0);
+    }
+  }
+
+  /** Records a confirmed acquisition or renewal of `term` sent at `tSend`. */
+  confirmLease(term: number, tSend: number): void {
+    const { timing, clock } = this.host.deps;
+    const validUntil = tSend + timing.leaseDurationMs - timing.safetyMarginMs;
+    this.host.report.record.lastRenewedAtWall = clock.wallNow();
+    this.host.report.record.leaseEndsAtWall =
+      clock.wallNow() + (validUntil - clock.now()) + timing.safetyMarginMs;
+    const held = this.host.held();
+    if (held?.term !== term) return;
+    held.validUntil = validUntil;
+    if (held.expiryTimer !== undefined) clock.clearTimeout(held.expiryTimer);
+    held.expiryTimer = clock.setTimeout(() => this.onValidityPassed(term), validUntil - clock.now());
+  }
+
+  /** The local deadline passed without a confirmed renewal: step down before anybody can take over. */
+  private onValidityPassed(term: number): void {
+    const { host } = this;
+    const { clock } = host.deps;
+    const held = host.held();
+    if (held?.term !== term) return;
+    held.expiryTimer = undefined;
+    if (clock.now() < held.validUntil) {
+      // Renewed in the meantime without re-arming (cannot happen, but never step down early).
+      held.expiryTimer = clock.setTimeout(() => this.onValidityPassed(term), held.validUntil - clock.now());
+      return;
+    }
+    host.terms.owned = undefined;
+    host.endLeadership('the lease could not be renewed before it ran out', true);
+    if (!host.loop.inFlight) host.loop.schedule(0);
+  }
+}
