@@ -124,6 +124,11 @@ describe('chaos checkers', () => {
       expect(result.violations[0].ms).toBeCloseTo(100, 6);
     });
 
+    it('keeps a belief without lease confirmations until revoked, so that lost instrumentation hides nothing', () => {
+      const spans = beliefs(history([life('c0.0', [elected(1, 1_000), revoked(1, 9_000)])]));
+      expect(spans.map(({ from, to }) => [from, to])).toEqual([[1_000, 9_000]]);
+    });
+
     it("ends a killed leader's belief at its exit", () => {
       const killed = life('c0.0', leading(1, 1_000, 60_000), { exitedAt: 2_000 });
       const spans = beliefs(history([killed]));

@@ -40,14 +40,16 @@ const writeMs = Number(env('WRITE_MS', '100'));
 
 /** The private parts of the library's Election this harness instruments (exact renewal times). */
 interface ElectionInternals {
-  validUntil: number;
-  confirmLease(term: number, tSend: number): void;
+  /** The leader's step: renews, and confirms acquisitions and renewals. */
+  leader?: { confirmLease(term: number, tSend: number): void };
+  /** The leadership held (undefined while draining or following), with the end of its validity. */
+  held?: { term: number; validUntil: number };
 }
 
 /**
  * Prints every election event and every confirmed lease. Subscribed before bootstrap, so that the first
  * election is never missed. Renewals are not events of the public API: the election's private
- * `confirmLease` is wrapped (fails loudly when the library renamed it, rather than check less).
+ * `leader.confirmLease` is wrapped (fails loudly when the library renamed it, rather than check less).
  */
 @Injectable()
 class Recorder implements OnModuleInit {
@@ -56,15 +58,18 @@ class Recorder implements OnModuleInit {
   onModuleInit(): void {
     const elector = (this.service as unknown as { elector: { election(name: string): unknown } }).elector;
     const election = elector.election(ELECTION) as ElectionInternals | undefined;
-    if (!election || typeof election.confirmLease !== 'function' || !('validUntil' in election)) {
+    const step = election?.leader;
+    if (!election || !step || typeof step.confirmLease !== 'function' || !('held' in election)) {
       throw new Error(
-        'chaos candidate: the Election internals (confirmLease, validUntil) changed; update me',
+        'chaos candidate: the Election internals (leader.confirmLease, held) changed; update me',
       );
     }
-    const confirm = election.confirmLease.bind(election);
-    election.confirmLease = (term: number, tSend: number) => {
+    const confirm = step.confirmLease.bind(step);
+    step.confirmLease = (term: number, tSend: number) => {
       confirm(term, tSend);
-      print({ type: 'lease', term, validUntil: election.validUntil + perfToMono });
+      // A renewal while draining (no leadership held) gives no belief.
+      const held = election.held;
+      if (held?.term === term) print({ type: 'lease', term, validUntil: held.validUntil + perfToMono });
     };
     this.service.changes$.subscribe((event) => {
       if (event.type !== 'elected' && event.type !== 'revoked') return;

@@ -130,15 +130,18 @@ export function beliefs(history: ChaosHistory): Belief[] {
       open = undefined;
     };
     let leading: number | undefined;
-    let lastValid = -Infinity;
+    let last: { term: number; validUntil: number } | undefined;
     for (const event of events) {
       if (event.type === 'elected') {
         close(event.t);
         leading = event.term;
-        // The acquisition's `lease` line came first (same instant): its validUntil applies.
-        open = { term: event.term, from: event.t, until: lastValid };
+        // The acquisition's `lease` line came first (same instant): its validUntil applies. Without one
+        // (instrumentation lost), the belief lasts until `revoked` or the exit: never shorter than true.
+        const until = last?.term === event.term ? last.validUntil : Infinity;
+        open = { term: event.term, from: event.t, until };
       } else if (event.type === 'lease') {
-        lastValid = event.validUntil ?? Infinity;
+        last = { term: event.term, validUntil: event.validUntil ?? Infinity };
+        const lastValid = last.validUntil;
         if (leading !== event.term) continue; // an acquisition: its `elected` line follows
         if (open && event.t <= open.until) open.until = Math.max(open.until, lastValid);
         else {
