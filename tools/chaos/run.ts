@@ -137,7 +137,7 @@ class Harness {
   private readonly skews: (string | null)[] = [];
   private readonly lives: CandidateProcess[] = [];
   readonly faults: FaultRecord[] = [];
-  private server: ChaosServer | undefined;
+  server: ChaosServer | undefined;
   stopping = false;
 
   constructor(private readonly options: Options) {
@@ -203,7 +203,7 @@ class Harness {
     return candidate;
   }
 
-  /** The slot whose live process announced leadership last (paused or not), or `undefined`. */
+  /** A slot whose live process announced a leadership it has not announced the end of (paused or not). */
   private leaderSlot(): number | undefined {
     const slot = this.slots.findIndex((c) => c.alive && c.leadingTerm !== null);
     return slot >= 0 ? slot : undefined;
@@ -371,8 +371,7 @@ async function main(): Promise<number> {
   let interrupted = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (harness.stopping) {
-      // Second Ctrl-C: no more waiting.
-      killAllCandidates();
+      // Second Ctrl-C: no more waiting (the exit handler kills the candidates and the server).
       process.exit(130);
     }
     interrupted = true;
@@ -381,7 +380,11 @@ async function main(): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  process.on('exit', killAllCandidates);
+  // Whatever way the harness ends, nothing it started outlives it.
+  process.on('exit', () => {
+    killAllCandidates();
+    harness.server?.killNow();
+  });
 
   process.stdout.write(
     `chaos: seed ${options.seed}, ${options.candidates} candidates, up to ${options.faults} faults in ${options.durationS} s, ` +

@@ -9,6 +9,8 @@ export interface ChaosServer {
   crashAndRestart(): Promise<void>;
   /** Stops the server and removes its data directory. */
   stop(): Promise<void>;
+  /** SIGKILLs the running server at once (synchronous: for an `exit` handler); its data directory stays. */
+  killNow(): void;
   /** Every server process id it started (one per start). */
   readonly pids: readonly number[];
 }
@@ -56,6 +58,9 @@ export async function startChaosServer(): Promise<ChaosServer> {
         if (Date.now() > deadline) throw new Error(`${file} did not answer within 60 s of its restart.`);
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
+    },
+    killNow() {
+      if (current.exitCode === null && current.signalCode === null) current.kill('SIGKILL');
     },
     async stop() {
       await stopCurrent();
