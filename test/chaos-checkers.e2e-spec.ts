@@ -42,6 +42,7 @@ function life(id: string, events: LifeEvent[], extra: Partial<Life> = {}): Life 
     slot: Number(id[1]),
     candidateId: `holder-${id}`,
     startedAt: 0,
+    readyAt: 0,
     exitedAt: null,
     skew: null,
     pauses: [],
@@ -253,6 +254,24 @@ describe('chaos checkers', () => {
       expect(result.violations[0].problem).toBe(
         'leader only 5000 ms after fault 1 (kill) healed at 4.000 s; bound 2900 ms',
       );
+    });
+
+    it('measures from the moment a candidate is up when every other one was still booting at the heal', () => {
+      // c0 (leader) killed at 3000 and restarted at 3300 (the heal); c1 was restarted at 2900 and is up
+      // (bootstrapped) only at 7000, elected at 7200: 200 ms after a candidate could take over (3900 ms
+      // after the heal, above L + P + 500).
+      const booting = history(
+        [
+          life('c0.0', leading(1, 1_000, 3_000), { exitedAt: 3_000 }),
+          life('c1.1', leading(2, 7_200, 60_000), { startedAt: 2_900, readyAt: 7_000 }),
+          life('c0.1', [], { startedAt: 3_300, readyAt: 8_000 }),
+        ],
+        { faults: [fault(1, 3_300)] },
+      );
+      const result = checkLiveness(booting, beliefs(booting), 500);
+      expect(result.violations).toEqual([]);
+      expect(result.delays).toEqual([200]);
+      expect(result.waitedForBoot).toBe(1);
     });
 
     it('does not judge a heal too close to the end of the run', () => {

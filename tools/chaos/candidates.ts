@@ -148,6 +148,7 @@ export class CandidateProcess {
   toLife(): Life {
     const offset = clockOffset(this.lines.map(({ line, received }) => ({ stamped: line.mono, received })));
     const events: LifeEvent[] = [];
+    const ready = this.lines.find(({ line }) => line.type === 'ready');
     for (const { line } of this.lines) {
       if (line.type !== 'elected' && line.type !== 'revoked' && line.type !== 'lease') continue;
       events.push({
@@ -162,6 +163,7 @@ export class CandidateProcess {
       slot: this.slot,
       candidateId: this.candidateId,
       startedAt: this.startedAt,
+      readyAt: ready ? ready.line.mono + offset : null,
       exitedAt: this.exitedAt,
       skew: this.skew,
       pauses: this.pauses.map((pause) => ({ ...pause })),

@@ -34,6 +34,8 @@ export interface Life {
   /** The library's candidate id (holder in the lease row and the ledger), once the process printed it. */
   readonly candidateId: string | null;
   readonly startedAt: number;
+  /** When it was up (bootstrapped, campaigning: its `ready` line), or `null` when it never got there. */
+  readonly readyAt: number | null;
   /** When the harness saw the process exit; `null`: still running when the history was taken. */
   readonly exitedAt: number | null;
   /** The libfaketime offset it ran under, e.g. `+1h`; `null` for the real clock. */
@@ -312,6 +314,8 @@ export interface LivenessViolation {
   readonly fault: number;
   readonly kind: string;
   readonly healedAt: number;
+  /** From when it was judged: the heal, or later when no candidate was up yet (all still booting). */
+  readonly upAt: number;
   /** When a leader was next believed, or `null` when never. */
   readonly leaderAt: number | null;
   readonly problem: string;
@@ -324,6 +328,25 @@ export interface LivenessResult extends CheckResult<LivenessViolation> {
   readonly delays: readonly number[];
   /** Heals too close to the end of the run to judge. */
   readonly unjudged: number;
+  /** Heals at which no candidate was up (every live one still booting): judged from the first one up. */
+  readonly waitedForBoot: number;
+}
+
+/**
+ * The first instant at or after `healedAt` at which some candidate is up (bootstrapped and not exited):
+ * "some candidate can reach the database" needs a candidate. A process restarted by a fault needs seconds
+ * to boot; when the faults just before restarted every other one, nobody can take over before that.
+ * `healedAt` itself when no process comes up again (then the heal is judged from the heal).
+ */
+export function firstUpAt(history: ChaosHistory, healedAt: number): number {
+  let best: number | null = null;
+  for (const life of history.lives) {
+    if (life.readyAt === null) continue;
+    const at = Math.max(healedAt, life.readyAt);
+    if (life.exitedAt !== null && life.exitedAt <= at) continue;
+    if (best === null || at < best) best = at;
+  }
+  return best ?? healedAt;
 }
 
 /**
@@ -337,7 +360,8 @@ export function livenessToleranceMs(timing: ChaosTiming, schedulingMs = 500): nu
 
 /**
  * (5) After every heal (all candidates can reach the database again), a leader within L + P + tolerance:
- * the earliest instant at or after the heal covered by some belief.
+ * the earliest instant at or after the heal covered by some belief, counted from the heal or, when no
+ * candidate was up at the heal, from the first one up (`firstUpAt`).
  */
 export function checkLiveness(
   history: ChaosHistory,
@@ -349,6 +373,7 @@ export function checkLiveness(
   const delays: number[] = [];
   let unjudged = 0;
   let checked = 0;
+  let waitedForBoot = 0;
   for (const fault of history.faults) {
     if (fault.healedAt === null) continue;
     const healedAt = fault.healedAt;
@@ -358,25 +383,30 @@ export function checkLiveness(
       const at = Math.max(span.from, healedAt);
       if (leaderAt === null || at < leaderAt) leaderAt = at;
     }
-    if (leaderAt !== null && leaderAt - healedAt <= boundMs) {
+    // A leader already there at the heal needs no candidate to come up.
+    const from = leaderAt !== null && leaderAt <= healedAt ? healedAt : firstUpAt(history, healedAt);
+    if (from > healedAt) waitedForBoot++;
+    if (leaderAt !== null && leaderAt - from <= boundMs) {
       checked++;
-      delays.push(leaderAt - healedAt);
+      delays.push(Math.max(0, leaderAt - from));
       continue;
     }
-    if (history.endedAt < healedAt + boundMs) {
+    if (history.endedAt < from + boundMs) {
       unjudged++;
       continue;
     }
     checked++;
+    const since = from > healedAt ? `the first candidate up at ${fmt(from)} after ` : '';
     violations.push({
       fault: fault.n,
       kind: fault.kind,
       healedAt,
+      upAt: from,
       leaderAt,
       problem:
         leaderAt === null
           ? `no leader after fault ${fault.n} (${fault.kind}) healed at ${fmt(healedAt)}`
-          : `leader only ${Math.round(leaderAt - healedAt)} ms after fault ${fault.n} (${fault.kind}) healed at ${fmt(healedAt)}; bound ${boundMs} ms`,
+          : `leader only ${Math.round(leaderAt - from)} ms after ${since}fault ${fault.n} (${fault.kind}) healed at ${fmt(healedAt)}; bound ${boundMs} ms`,
     });
   }
   return {
@@ -387,6 +417,7 @@ export function checkLiveness(
     boundMs,
     delays,
     unjudged,
+    waitedForBoot,
   };
 }
 

@@ -53,6 +53,10 @@ export interface ChaosSummary {
     readonly toleranceMs: number;
     readonly heals: number;
     readonly unjudged: number;
+    /** Heals at which every other candidate was still booting: judged from the first one up. */
+    readonly waitedForBoot: number;
+    /** Heals followed by a leader within L + P itself (no tolerance). */
+    readonly withinLeasePlusPoll: number;
     readonly p50Ms: number;
     readonly p99Ms: number;
     readonly maxMs: number;
@@ -153,6 +157,9 @@ export function summarize(
       toleranceMs: livenessToleranceMs(history.timing),
       heals: results.liveness.checked,
       unjudged: results.liveness.unjudged,
+      waitedForBoot: results.liveness.waitedForBoot,
+      withinLeasePlusPoll: delays.filter((delay) => delay <= history.timing.leaseMs + history.timing.pollMs)
+        .length,
       p50Ms: Math.round(quantile(delays, 0.5)),
       p99Ms: Math.round(quantile(delays, 0.99)),
       maxMs: Math.round(quantile(delays, 1)),
@@ -212,7 +219,11 @@ export function renderReport(summary: ChaosSummary): string {
     `Bound: L + P + ${liveness.toleranceMs} ms = ${liveness.boundMs} ms (tolerance: the operation deadline, a statement ` +
       'sent into the fault can hang that long before the retry, plus 500 ms of scheduling on a loaded 2-core machine).',
     `${liveness.heals} heals judged (${liveness.unjudged} too close to the end); a leader was already there at ` +
-      `${liveness.leaderAlreadyThere}; heal to leader: median ${liveness.p50Ms} ms, p99 ${liveness.p99Ms} ms, max ${liveness.maxMs} ms.`,
+      `${liveness.leaderAlreadyThere}; heal to leader: median ${liveness.p50Ms} ms, p99 ${liveness.p99Ms} ms, max ${liveness.maxMs} ms; ` +
+      `within L + P = ${t.leaseMs + t.pollMs} ms itself: ${liveness.withinLeasePlusPoll} of ${liveness.heals}.`,
+    `Measured from the heal, or, at ${liveness.waitedForBoot} heals where every other candidate had just been restarted ` +
+      'by the faults before and was still booting (Node, swc, Nest: seconds on this machine), from the moment the ' +
+      'first one was up (bootstrapped): a leader needs a candidate.',
     `Longest time without a leader anywhere in the run (faults included, not only after heals): ` +
       `${liveness.longestLeaderlessMs} ms, from ${(liveness.longestLeaderlessFrom / 1000).toFixed(1)} s.`,
     '',
