@@ -69,6 +69,12 @@ describe('the packed library (npm pack)', () => {
     expect(manifest.scripts?.prepack).toMatch(/build:lib/);
   });
 
+  it('declares the nestjs-leader-election CLI, whose built file starts with a node shebang', () => {
+    const manifest = JSON.parse(read('package.json'));
+    expect(manifest.bin).toEqual({ 'nestjs-leader-election': 'dist/cli/main.js' });
+    expect(read(manifest.bin['nestjs-leader-election']).split('\n')[0]).toBe('#!/usr/bin/env node');
+  });
+
   it('ships source maps that resolve: every source a map names has its content inside the map', () => {
     const maps = packed.files.filter((file) => file.endsWith('.js.map'));
     expect(maps.length).toBeGreaterThan(0);
