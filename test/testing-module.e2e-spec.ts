@@ -1,5 +1,6 @@
 import { Test } from '@nestjs/testing';
-import { LeaderElectionService } from 'nestjs-leader-election';
+import { Module } from '@nestjs/common';
+import { LeaderElectionModule, LeaderElectionService } from 'nestjs-leader-election';
 import { LeaderElectionTesting, LeaderElectionTestingModule } from 'nestjs-leader-election/testing';
 import { LeaseAdmin } from '../libs/leader-election/src/store/lease-admin';
 import { FAST_TIMING, startCandidate, waitUntil, type Candidate } from './support/candidates';
@@ -127,6 +128,23 @@ describe('LeaderElectionTestingModule', () => {
       expect(jobs.log).toEqual([`granted-1:${term}`, `granted-2:${term}`]);
       await testing.revoke();
       expect(jobs.log).toEqual([`granted-1:${term}`, `granted-2:${term}`, `revoked:${term}:true`]);
+    } finally {
+      await moduleRef.close();
+    }
+  });
+
+  it('replaces the real module of an app module through overrideModule(the forRoot() module object)', async () => {
+    // A connection nothing answers on: had the real module stayed, this app could never lead.
+    const leaderElection = LeaderElectionModule.forRoot({ connection: 'mysql://nobody@127.0.0.1:1/none' });
+    @Module({ imports: [leaderElection] })
+    class AppModule {}
+    const moduleRef = await Test.createTestingModule({ imports: [AppModule] })
+      .overrideModule(leaderElection)
+      .useModule(LeaderElectionTestingModule.forRoot({ leader: true }))
+      .compile();
+    await moduleRef.init();
+    try {
+      expect(moduleRef.get(LeaderElectionService).isLeader()).toBe(true);
     } finally {
       await moduleRef.close();
     }
