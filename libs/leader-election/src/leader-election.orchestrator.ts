@@ -89,6 +89,11 @@ export class LeaderElectionOrchestrator
     return current && { election, ...current };
   }
 
+  /** Settles once the leadership hooks queued so far have run (the testing module waits on it). */
+  hooksSettled(): Promise<void> {
+    return this.hookChain;
+  }
+
   /** The leadership of the `@LeaderOnly()` call in progress, or `undefined` outside one. */
   current(): Leadership | undefined {
     return this.context.getStore();
