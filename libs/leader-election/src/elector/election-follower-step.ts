@@ -3,6 +3,7 @@ import { LeaseStoreError } from '../store/lease-store';
 import { seeTerm } from './election-context';
 import type { StepHost } from './election-step-host';
 import { RETRY_BASE_MS } from './election-errors';
+import { traceStep } from './election-trace';
 
 /** Consecutive lost races on a lease that read as free, from which reads look stale (logged once). */
 const STALE_READ_RACES = 3;
@@ -36,7 +37,9 @@ export class FollowerStep {
     if (aligned !== undefined && host.mayCampaign()) {
       if (await this.tryAcquire(aligned)) return;
     }
+    traceStep(host.deps.name, 'read sent');
     const row = await this.readRow();
+    traceStep(host.deps.name, 'read answered');
     host.observe(row);
     const mayCampaign = host.mayCampaign();
     if (mayCampaign && (!row.valid || row.holder === candidateId)) {
@@ -64,8 +67,10 @@ export class FollowerStep {
       // keeps its lock never rings); right at that moment, try the CAS at once if the bell already rang.
       const recheckMs = host.bell.afterStep(row, clock.now()) ?? Infinity;
       if (remainingMs < recheckMs) {
-        host.terms.aligned = host.bell.rungFor(row.term) ? row.term : undefined;
-        host.loop.schedule(remainingMs + 1 + host.random() * ALIGN_JITTER_MS);
+        // With the lock in hand no other standby is woken: no jitter, the CAS right at the expiry.
+        const rung = host.bell.rungFor(row.term);
+        host.terms.aligned = rung ? row.term : undefined;
+        host.loop.schedule(remainingMs + 1 + (rung ? 0 : host.random() * ALIGN_JITTER_MS));
       } else {
         host.loop.schedule(recheckMs);
       }
@@ -107,8 +112,10 @@ export class FollowerStep {
     const term = Math.max(observedTerm, host.terms.highest) + 1;
     const tSend = clock.now();
     let won: boolean;
+    traceStep(name, 'cas sent');
     try {
       won = await store.acquire(name, candidateId, observedTerm, timing.leaseDurationMs, term);
+      traceStep(name, 'cas answered');
     } catch (error) {
       // It may have applied: never hand out this term again either.
       if (error instanceof LeaseStoreError && error.kind === 'outcome-unknown') seeTerm(host.terms, term);

@@ -3,6 +3,7 @@ import type { LeaseRow } from '../store/lease-store';
 import { LeaseStoreError } from '../store/lease-store';
 import { seeTerm, type ElectionDeps, type ElectionTerms, type HeldTerm } from './election-context';
 import { ElectionDoorbell } from './election-doorbell';
+import { traceStep } from './election-trace';
 import {
   planAfterStepError,
   RetryBackoff,
@@ -150,6 +151,7 @@ export class Election {
    */
   beginShutdown(): void {
     if (this.status !== 'running') return;
+    traceStep(this.deps.name, 'begin shutdown');
     this.status = 'draining';
     this.endLeadership('the application is shutting down', false);
   }
@@ -157,6 +159,7 @@ export class Election {
   /** Stops the election for good and releases the lease when this candidate still holds it. */
   async stop(): Promise<void> {
     if (this.status === 'stopped') return;
+    traceStep(this.deps.name, 'stop');
     this.beginShutdown();
     this.status = 'stopped';
     this.loop.cancel();
@@ -166,7 +169,9 @@ export class Election {
     this.endLeadership('the election was stopped', false);
     // The lease row first, then the doorbell: a standby that wakes must find the lease free.
     await this.releaseOwned();
+    traceStep(this.deps.name, 'row released');
     await this.bell?.close();
+    traceStep(this.deps.name, 'lock released');
   }
 
   /**
@@ -226,6 +231,7 @@ export class Election {
     this.recovered();
     this.backoff.reset();
     this.report.setLeader(candidateId);
+    traceStep(name, 'elected');
     this.report.emit('elected', term);
     this.deps.logger.log(`Elected leader of "${name}" (term ${term}) as ${candidateId}.`);
     this.loop.schedule(timing.renewIntervalMs);
