@@ -624,6 +624,28 @@ describe('LeaderElector standby modes (fake clock, in-memory named locks)', () =
     expect(w.clock.now() - t0).toBeGreaterThan(HANDOVER_MS); // no doorbell to ring
   });
 
+  it('in several elections (batched reads), a ring reads at once: no collection window between the ring and the read', async () => {
+    const w = electors({ batching: true });
+    const names = ['e1', 'e2'];
+    const x = w.elector('x', names);
+    x.elector.start();
+    await w.runUntil(() => names.every((name) => x.elector.election(name)!.isLeader()), P, 'x to lead');
+    const y = w.elector('y', names);
+    y.elector.start();
+    await w.run(3 * R);
+    expect(w.modes(y.elector)).toEqual(['doorbell', 'doorbell']);
+
+    void x.elector.stop();
+    await w.runUntil(() => names.every((name) => y.elector.election(name)!.isLeader()), P, 'y to lead');
+    for (const name of names) {
+      const rung = lastOf(w.store.lockEvents.filter((e) => e.name === name && e.client === 'y'));
+      expect(rung).toMatchObject({ type: 'granted', cause: 'wait' });
+      const [read] = after(w.store.find({ kind: ['read', 'readMany'], client: 'y' }), rung.at);
+      // The ring's answer reaches y after half a round trip; the read goes out then, not a window later.
+      expect(read.sentAt - rung.at).toBeLessThanOrEqual(LATENCY / 2);
+    }
+  });
+
   it('more elections than maxDoorbells: the first ones use a doorbell, the extra ones poll, with one log line', async () => {
     const w = electors();
     const names = ['e1', 'e2', 'e3', 'e4'];

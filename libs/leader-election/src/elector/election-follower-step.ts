@@ -1,5 +1,6 @@
 import type { LeaseRow } from '../store/lease-store';
 import { LeaseStoreError } from '../store/lease-store';
+import { readAtOnce } from './batching-lease-store';
 import { seeTerm } from './election-context';
 import type { StepHost } from './election-step-host';
 import { RETRY_BASE_MS } from './election-errors';
@@ -22,7 +23,15 @@ export class FollowerStep {
   /** Whether the "reads look stale" warning was logged for the current run of lost races. */
   private staleReadsWarned = false;
 
+  /** The next read goes out at once, outside any batching window (a doorbell rang). */
+  private readAtOnce = false;
+
   constructor(private readonly host: StepHost) {}
+
+  /** A doorbell rang: the next step's read goes out at once instead of joining a batch. */
+  rung(): void {
+    this.readAtOnce = true;
+  }
 
   /** A configuration error: make sure of the table and the row again before the next read. */
   forgetRow(): void {
@@ -90,7 +99,9 @@ export class FollowerStep {
       await store.ensureRow(name);
       this.rowEnsured = true;
     }
-    const row = await store.read(name);
+    const atOnce = this.readAtOnce;
+    this.readAtOnce = false;
+    const row = await (atOnce ? readAtOnce(store, name) : store.read(name));
     if (row) {
       this.host.report.contact();
       return row;

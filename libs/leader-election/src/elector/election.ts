@@ -78,7 +78,10 @@ export class Election {
         onUnheld: (ms) => this.readWithin(ms),
         setTimeout: (callback, ms) => deps.clock.setTimeout(callback, ms),
         mayWait: () => this.status === 'running' && !this.held,
-        onRing: () => this.loop.stepNow(),
+        onRing: () => {
+          this.follower.rung();
+          this.loop.stepNow();
+        },
         onDisabled: () => {
           // A standby waiting for the lease to run out must poll from now on.
           if (this.terms.owned === undefined && !this.loop.inFlight)
