@@ -7,10 +7,13 @@
 //      STANDBY_MODE (optional: passed as the module option `standbyMode` only when set).
 // Prints one JSON line per election event ({"type":"elected",...}), then {"type":"ready"} after bootstrap.
 // Commands on stdin, one per line: `heap` prints heap and RSS after two full GCs ({"type":"heap"}),
-// `cpu` prints CPU time used so far and RSS ({"type":"cpu"}).
+// `cpu` prints CPU time used so far and RSS ({"type":"cpu"}); `profile <file>` starts a CPU profile,
+// `profile-stop` writes it to that file ({"type":"profiled"}).
 // Exits at once when stdin ends, so that a crashed bench never leaves candidates behind.
 import 'reflect-metadata';
 import { createHook } from 'node:async_hooks';
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
 import { Injectable, Module, type OnModuleInit } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import {
@@ -127,6 +130,25 @@ function reportCpu(): void {
   });
 }
 
+/** `profile <file>`: CPU profile from now; `profile-stop`: writes it (a .cpuprofile for Chrome DevTools). */
+let profiler: Session | undefined;
+function profile(command: string): void {
+  if (command.startsWith('profile ')) {
+    profiler = new Session();
+    profiler.connect();
+    profiler.post('Profiler.enable', () => profiler?.post('Profiler.start'));
+    profileFile = command.slice('profile '.length);
+    return;
+  }
+  profiler?.post('Profiler.stop', (error, result) => {
+    if (!error) writeFileSync(profileFile, JSON.stringify(result.profile));
+    profiler?.disconnect();
+    profiler = undefined;
+    print({ type: 'profiled', file: profileFile });
+  });
+}
+let profileFile = '';
+
 function listen(): void {
   let buffer = '';
   process.stdin.setEncoding('utf8');
@@ -138,6 +160,7 @@ function listen(): void {
       buffer = buffer.slice(newline + 1);
       if (command === 'heap') void reportHeap();
       if (command === 'cpu') reportCpu();
+      if (command.startsWith('profile')) profile(command);
     }
   });
   // The bench went away: leave with it.
