@@ -160,6 +160,8 @@ export class LeaderElectionOrchestrator
    */
   onModuleDestroy(): void {
     this.stopped ??= this.shutdown();
+    // Awaited (and its failure reported) by beforeApplicationShutdown; never an unhandled rejection meanwhile.
+    this.stopped.catch(() => undefined);
   }
 
   /**
