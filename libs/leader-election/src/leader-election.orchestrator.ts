@@ -5,6 +5,7 @@ import {
   type BeforeApplicationShutdown,
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
+  type OnModuleDestroy,
 } from '@nestjs/common';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Observable, Subject } from 'rxjs';
@@ -49,7 +50,12 @@ type AnyFunction = (...args: unknown[]) => unknown;
  */
 @Injectable()
 export class LeaderElectionOrchestrator
-  implements LeaderOnlyInvoker, OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown
+  implements
+    LeaderOnlyInvoker,
+    OnApplicationBootstrap,
+    OnModuleDestroy,
+    BeforeApplicationShutdown,
+    OnApplicationShutdown
 {
   private readonly logger = new Logger('LeaderElection');
   private readonly context = new AsyncLocalStorage<Leadership>();
@@ -150,6 +156,17 @@ export class LeaderElectionOrchestrator
   onApplicationBootstrap(): void {
     this.elector.start();
     this.warnWithoutShutdownHooks();
+  }
+
+  /**
+   * @internal The earliest shutdown hook Nest calls (`app.close()` runs every module's `onModuleDestroy`
+   * before any `beforeApplicationShutdown`): the handover starts here, and is not awaited, so that it
+   * neither waits for other modules' shutdown work nor holds it up. `beforeApplicationShutdown` awaits it.
+   */
+  onModuleDestroy(): void {
+    this.stopped ??= this.shutdown();
+    // Awaited (and its failure reported) by beforeApplicationShutdown; never an unhandled rejection meanwhile.
+    this.stopped.catch(() => undefined);
   }
 
   /**
