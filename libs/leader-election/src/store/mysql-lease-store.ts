@@ -3,6 +3,7 @@ import { LeaseStoreError, type LeaseDoorbell, type LeaseRow, type LeaseStore } f
 import { MysqlDoorbell } from './mysql-doorbell';
 import { LeasePool, type LeaseConnectionOptions, type StatementResult } from './lease-pool';
 import {
+  addFenceSeqColumnSql,
   createLeaseTableSql,
   EXPIRED_AT,
   isBinaryCollation,
@@ -13,7 +14,9 @@ import {
   type LeaseKeyCollation,
 } from './lease-table';
 import {
+  addFenceSeqDeniedMessage,
   createTableDeniedMessage,
+  fenceSeqMissingMessage,
   leaseTableCollationMessage,
   leaseTableMissingMessage,
   noDatabaseMessage,
@@ -50,7 +53,7 @@ export class MysqlLeaseStore implements LeaseStore {
     // Look before creating: a user with only SELECT, INSERT, UPDATE on an existing table must not need
     // CREATE privilege (CREATE TABLE IF NOT EXISTS checks it even when the table exists).
     const { tableName } = this.options;
-    const columns = await this.keyColumns();
+    const { columns, hasFenceSeq } = await this.tableColumns();
     if (columns.length === 0) {
       const collation = await this.keyCollation();
       await this.execute(leaseTableDdl(tableName, collation)).catch((error: unknown) => {
@@ -65,6 +68,16 @@ export class MysqlLeaseStore implements LeaseStore {
         .run(this.options.operationTimeoutMs, (query) => query(upgrade, []))
         .catch((error: unknown) => {
           throw denied(error, (message) => upgradeTableDeniedMessage(tableName, upgrade, message));
+        });
+    }
+    if (columns.length > 0 && !hasFenceSeq) {
+      // A table from an earlier version: add the column the Galera fence writes (instant on current servers).
+      const alter = addFenceSeqColumnSql(tableName);
+      await this.pool
+        .run(this.options.operationTimeoutMs, (query) => query(alter, []))
+        .catch((error: unknown) => {
+          if ((error as LeaseStoreError).code === 1060) return; // duplicate column: another instance added it
+          throw denied(error, (message) => addFenceSeqDeniedMessage(tableName, alter, message));
         });
     }
     this.schemaChecked = Promise.resolve();
@@ -199,29 +212,39 @@ export class MysqlLeaseStore implements LeaseStore {
     return error;
   }
 
-  /** `name` and `holder` of the lease table in the connection's database (none when it is missing). */
-  private async keyColumns(): Promise<{ name: string; collation: string | null }[]> {
+  /**
+   * `name` and `holder` of the lease table in the connection's database (none when it is missing), and
+   * whether it has `fence_seq`.
+   */
+  private async tableColumns(): Promise<{
+    columns: { name: string; collation: string | null }[];
+    hasFenceSeq: boolean;
+  }> {
     const { rows } = await this.execute(sql`
       SELECT DATABASE() AS db, c.COLUMN_NAME AS name, c.COLLATION_NAME AS collation
       FROM (SELECT 1 AS one) AS x
       LEFT JOIN information_schema.COLUMNS AS c
         ON c.TABLE_SCHEMA = DATABASE() AND c.TABLE_NAME = ${this.options.tableName}
-       AND c.COLUMN_NAME IN ('name', 'holder')`);
+       AND c.COLUMN_NAME IN ('name', 'holder', 'fence_seq')`);
     if (rows.length > 0 && rows[0].db === null) {
       throw new LeaseStoreError('configuration', noDatabaseMessage(this.options.tableName), 1046);
     }
-    return rows
+    const found = rows
       .filter((row) => row.name !== null)
       .map((row) => ({
         name: String(row.name),
         collation: row.collation === null ? null : String(row.collation),
       }));
+    return {
+      columns: found.filter((column) => column.name !== 'fence_seq'),
+      hasFenceSeq: found.some((column) => column.name === 'fence_seq'),
+    };
   }
 
   /** The table must exist and compare names byte for byte; otherwise a configuration error says what to run. */
   private async checkSchema(): Promise<void> {
     const { tableName } = this.options;
-    const columns = await this.keyColumns();
+    const { columns, hasFenceSeq } = await this.tableColumns();
     if (columns.length === 0) {
       throw new LeaseStoreError('configuration', leaseTableMissingMessage(tableName), 1146);
     }
@@ -229,6 +252,12 @@ export class MysqlLeaseStore implements LeaseStore {
       throw new LeaseStoreError(
         'configuration',
         leaseTableCollationMessage(tableName, upgradeLeaseTableSql(tableName)),
+      );
+    }
+    if (!hasFenceSeq) {
+      throw new LeaseStoreError(
+        'configuration',
+        fenceSeqMissingMessage(tableName, addFenceSeqColumnSql(tableName)),
       );
     }
   }
