@@ -125,3 +125,9 @@ export const unknownOptionMessage = (
 export const numericStringMessage = (option: string, value: string): string =>
   `LeaderElectionModule option "${option}" must be a number, not the string ${JSON.stringify(value)}. Values from ConfigService or process.env are strings: convert them, e.g. ` +
   `${option}: Number(config.get('...')).`;
+
+export const fenceGaleraAbortMessage = (election: string, term: number): string =>
+  `Fenced write refused: the Galera cluster aborted the fenced transaction under term ${term} of election ` +
+  `"${election}" (a conflicting write to the lease row, such as a takeover through another node or this ` +
+  "instance's own renewal, was certified first, or the node left the primary component). Nothing of it " +
+  'was committed; the driver error is the cause. Retry if this instance still leads.';

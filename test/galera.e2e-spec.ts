@@ -1,0 +1,179 @@
+import { Kysely, MysqlDialect, sql, type Transaction } from 'kysely';
+import { createPool } from 'mysql2';
+import { createConnection, type Connection } from 'mysql2/promise';
+import { performance } from 'node:perf_hooks';
+import { NotLeaderError } from 'nestjs-leader-election';
+import { lockLeaseRow } from '../libs/leader-election/src/store/lease-fence';
+import { createLeaseTableSql } from '../libs/leader-election/src/store/lease-table';
+import { startGaleraCluster, type GaleraCluster } from '../tools/galera-cluster';
+import { CandidatePool, waitUntil } from './support/candidates';
+import { withDatabase } from './support/database';
+
+// A 3-node MariaDB Galera cluster of this file's own (tools/galera-cluster.ts), started once for all tests.
+// Certification sees only the rows a transaction writes: these tests pit a fenced transaction on one node
+// against a takeover committed through another.
+
+interface Ledger {
+  ledger: { id?: number; try_no: number; term: number };
+}
+type AnyTrx = Transaction<any>;
+
+const DATABASE = 'le_galera';
+/** Waits `ms` (fractions included) without giving timers a chance to round it to a whole millisecond. */
+async function spin(ms: number): Promise<void> {
+  const until = performance.now() + ms;
+  while (performance.now() < until) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+/** The Galera seqno of the last write the session made (cluster-wide commit order). */
+async function lastWrittenSeqno(query: (text: string) => Promise<unknown[]>): Promise<number> {
+  const rows = (await query('SELECT WSREP_LAST_WRITTEN_GTID() AS gtid')) as { gtid: string }[];
+  return Number(String(rows[0].gtid).split('-')[2]);
+}
+
+describe('on a 3-node Galera cluster', () => {
+  let cluster: GaleraCluster;
+  let node1Url: string;
+  let node2Url: string;
+  let kysely1: Kysely<Ledger>;
+  let node2: Connection;
+
+  beforeAll(async () => {
+    cluster = await startGaleraCluster();
+    node1Url = withDatabase(cluster.urls[0], DATABASE);
+    node2Url = withDatabase(cluster.urls[1], DATABASE);
+    const admin = await createConnection({ uri: cluster.urls[0] });
+    await admin.query(`CREATE DATABASE ${DATABASE}`);
+    await admin.end();
+    const pool = createPool({ uri: node1Url, connectionLimit: 4 });
+    // Causal reads on the user's pool too, so that each try starts from the row just written on node 2.
+    pool.on('connection', (conn) => conn.query('SET SESSION wsrep_sync_wait = 1'));
+    kysely1 = new Kysely<Ledger>({ dialect: new MysqlDialect({ pool }) });
+    node2 = await createConnection({ uri: node2Url });
+    await node2.query('SET SESSION wsrep_sync_wait = 1');
+  }, 120_000);
+
+  afterAll(async () => {
+    await node2?.end();
+    await kysely1?.destroy();
+    await cluster?.stop();
+  }, 60_000);
+
+  describe('the cross-node fence race', () => {
+    /**
+     * `tries` races: node 2 hands the lease row to holder 'a' under a fresh term; node 1 opens a fenced
+     * transaction for it, writes a ledger row, and commits while node 2 commits a takeover (holder 'b', the
+     * next term). A late commit is a fenced commit ordered after the takeover (by Galera seqno).
+     */
+    async function race(
+      table: string,
+      fence: (trx: AnyTrx, term: number) => Promise<boolean>,
+      tries: number,
+    ): Promise<{ late: number; committed: number; aborted: number; refused: number }> {
+      await node2.query(createLeaseTableSql(table));
+      await node2.query(`INSERT INTO ${table} (name) VALUES ('jobs')`);
+      await node2.query(
+        'CREATE TABLE IF NOT EXISTS ledger (id INT AUTO_INCREMENT PRIMARY KEY, try_no INT, term BIGINT)',
+      );
+      const result = { late: 0, committed: 0, aborted: 0, refused: 0 };
+      for (let i = 0; i < tries; i++) {
+        const term = 1_000 + i * 2;
+        await node2.query(
+          `UPDATE ${table} SET holder = 'a', term = ?, expires_at = UTC_TIMESTAMP(6) + INTERVAL 60 SECOND
+           WHERE name = 'jobs'`,
+          [term],
+        );
+        let startTakeover!: () => void;
+        const fenced = new Promise<void>((resolve) => (startTakeover = resolve));
+        const takeover = fenced.then(async () => {
+          for (;;) {
+            try {
+              const [res] = await node2.query(
+                `UPDATE ${table} SET holder = 'b', term = ? WHERE name = 'jobs' AND term = ?`,
+                [term + 1, term],
+              );
+              if ((res as { affectedRows: number }).affectedRows !== 1) throw new Error('takeover missed');
+              return lastWrittenSeqno(async (text) => (await node2.query(text))[0] as unknown[]);
+            } catch (error) {
+              // Certification failure against the fenced commit: the takeover is retried, as the elector would.
+              if ((error as { errno?: number }).errno !== 1213) throw error;
+            }
+          }
+        });
+        const commit = kysely1.connection().execute(async (conn) => {
+          try {
+            await conn.transaction().execute(async (trx) => {
+              if (!(await fence(trx, term))) throw new Error('refused');
+              await trx.insertInto('ledger').values({ try_no: i, term }).execute();
+              startTakeover();
+              // Commit 0 to 4 ms after the takeover was sent (the window in which it is certified on node 2
+              // but not yet applied on node 1 is well under a millisecond here).
+              await spin((i % 20) * 0.2);
+            });
+          } catch (error) {
+            startTakeover();
+            if ((error as Error).message === 'refused') return 'refused' as const;
+            if ((error as { errno?: number }).errno === 1213) return 'aborted' as const;
+            throw error;
+          }
+          return lastWrittenSeqno(async (text) => (await sql.raw(text).execute(conn)).rows as unknown[]);
+        });
+        const [fencedSeqno, takeoverSeqno] = await Promise.all([commit, takeover]);
+        if (fencedSeqno === 'refused') result.refused++;
+        else if (fencedSeqno === 'aborted') result.aborted++;
+        else {
+          result.committed++;
+          if (fencedSeqno > takeoverSeqno) result.late++;
+        }
+      }
+      return result;
+    }
+
+    it('the fence of assertLeader on node 1 never commits after a takeover committed on node 2 (150 tries: 0 late commits)', async () => {
+      const outcome = await race(
+        'lease_race_fence',
+        (trx, term) => lockLeaseRow(trx, 'lease_race_fence', 'jobs', 'a', term),
+        150,
+      );
+      console.log('fence of assertLeader, 150 races:', outcome);
+      expect(outcome.committed + outcome.aborted + outcome.refused).toBe(150);
+      expect(outcome.late).toBe(0);
+    }, 90_000);
+  });
+
+  describe('runFenced through node 1', () => {
+    const pool = new CandidatePool(() => node1Url, {});
+    afterEach(() => pool.closeAll());
+
+    it('the fence writes the lease row on Galera: each runFenced bumps fence_seq once', async () => {
+      const a = await pool.start('a', 'lease_fence_seq');
+      await waitUntil(() => a.service.isLeader(), 10_000, 'a to lead');
+      const seq = async () => {
+        const [rows] = await node2.query("SELECT fence_seq FROM lease_fence_seq WHERE name = 'default'");
+        return Number((rows as { fence_seq: number }[])[0].fence_seq);
+      };
+      const before = await seq();
+      await a.service.runFenced(kysely1, async () => undefined);
+      await a.service.runFenced(kysely1, async () => undefined);
+      expect((await seq()) - before).toBe(2);
+    }, 60_000);
+
+    it('a fenced transaction aborted by a takeover committed through node 2 fails with NotLeaderError, and nothing of it commits', async () => {
+      const a = await pool.start('a', 'lease_fenced_abort');
+      await waitUntil(() => a.service.isLeader(), 10_000, 'a to lead');
+      await node2.query(
+        'CREATE TABLE IF NOT EXISTS ledger (id INT AUTO_INCREMENT PRIMARY KEY, try_no INT, term BIGINT)',
+      );
+      const attempt = a.service.runFenced(kysely1, async (trx, { term }) => {
+        await node2.query(
+          "UPDATE lease_fenced_abort SET holder = 'intruder', term = term + 1 WHERE name = 'default'",
+        );
+        await trx.insertInto('ledger').values({ try_no: -1, term }).execute();
+      });
+      const error = await attempt.catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(NotLeaderError);
+      const [rows] = await node2.query('SELECT * FROM ledger WHERE try_no = -1');
+      expect(rows).toEqual([]);
+    }, 60_000);
+  });
+});
