@@ -125,8 +125,26 @@ export async function isSynced(port: number, size?: number): Promise<boolean> {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Brings a cluster up (about 20 s for 3 nodes); throws, having cleaned up, when a node does not sync. */
+/**
+ * Brings a cluster up (about 15-20 s for 3 nodes); tries once more on fresh ports when a node fails to start
+ * (a port taken meanwhile by another process); throws, having cleaned up, when the second try fails too.
+ */
 export async function startGaleraCluster(options: GaleraClusterOptions = {}): Promise<GaleraCluster> {
+  try {
+    return await startOnce(options);
+  } catch (first) {
+    try {
+      return await startOnce(options);
+    } catch (second) {
+      throw new Error(
+        `The Galera cluster did not start twice.\nFirst: ${String(first)}\nSecond: ${String(second)}`,
+        { cause: second },
+      );
+    }
+  }
+}
+
+async function startOnce(options: GaleraClusterOptions): Promise<GaleraCluster> {
   if (!galeraAvailable() || !SERVER || !INSTALL_DB) throw new Error(INSTALL_HINT);
   const server = SERVER;
   const size = options.size ?? 3;
@@ -148,20 +166,6 @@ export async function startGaleraCluster(options: GaleraClusterOptions = {}): Pr
   const clusterAddress = `gcomm://${ports.map((p) => `127.0.0.1:${p.gcomm}`).join(',')}`;
 
   // One installed datadir copied to every node: joiners get the donor's state by SST anyway.
-  const template = join(root, 'template');
-  mkdirSync(template);
-  const init = spawnSync(
-    INSTALL_DB,
-    [
-      '--no-defaults',
-      `--datadir=${template}`,
-      '--auth-root-authentication-method=normal',
-      '--user=root',
-      '--skip-test-db',
-    ],
-    { encoding: 'utf8' },
-  );
-  if (init.status !== 0) throw new Error(`${INSTALL_DB} failed: ${init.stderr || init.stdout}`);
 
   // rsync's SST daemon, started by a joiner running as root, writes as `nobody`: the joiner's datadir
   // (empty: everything comes from the donor) must be reachable and writable for it.
@@ -254,6 +258,20 @@ export async function startGaleraCluster(options: GaleraClusterOptions = {}): Pr
   };
 
   try {
+    const template = join(root, 'template');
+    mkdirSync(template);
+    const init = spawnSync(
+      INSTALL_DB,
+      [
+        '--no-defaults',
+        `--datadir=${template}`,
+        '--auth-root-authentication-method=normal',
+        '--user=root',
+        '--skip-test-db',
+      ],
+      { encoding: 'utf8' },
+    );
+    if (init.status !== 0) throw new Error(`${INSTALL_DB} failed: ${init.stderr || init.stdout}`);
     for (let i = 0; i < size; i++) {
       const dataDir = join(root, `node${i + 1}`);
       if (i === 0) cpSync(template, dataDir, { recursive: true });

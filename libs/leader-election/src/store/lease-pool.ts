@@ -63,6 +63,8 @@ export class LeasePool {
   /** The user's connection settings without pool settings, for single connections (doorbells). */
   readonly connectionOptions: PoolOptions;
   private closed = false;
+  /** True once a connection found the server to be a Galera node (`wsrep_on` = 1). */
+  galera = false;
   /** Connections whose session setup succeeded; any other connection runs it before its first statement. */
   private readonly prepared = new WeakSet<PoolConnection>();
 
@@ -240,7 +242,10 @@ export class LeasePool {
       throw error;
     })) as { wsrep?: unknown }[];
     const galera = wsrepSessionSetup(probe[0]?.wsrep);
-    if (galera) await statement(galera);
+    if (galera) {
+      await statement(galera);
+      this.galera = true;
+    }
   }
 
   /** Ends the pool; statements in flight fail, none are accepted afterwards. */

@@ -119,12 +119,15 @@ export class MysqlLeaseStore implements LeaseStore {
     leaseMs: number,
   ): Promise<number> {
     const pairs = sql.join(leases.map(({ name, term }) => sql`(${name}, ${term})`));
-    const { affectedRows } = await this.execute(sql`
+    const { affectedRows } = await this.execute(
+      sql`
       UPDATE ${this.table}
       SET renewed_at = UTC_TIMESTAMP(6),
           expires_at = UTC_TIMESTAMP(6) + INTERVAL ${toMicros(leaseMs)} MICROSECOND
       WHERE holder = ${holder} AND (name, term) IN (${pairs})
-        AND expires_at > UTC_TIMESTAMP(6)`);
+        AND expires_at > UTC_TIMESTAMP(6)`,
+      this.renewalDeadline(leaseMs),
+    );
     return affectedRows;
   }
 
@@ -149,12 +152,15 @@ export class MysqlLeaseStore implements LeaseStore {
   }
 
   async renew(name: string, holder: string, term: number, leaseMs: number): Promise<boolean> {
-    const { affectedRows } = await this.execute(sql`
+    const { affectedRows } = await this.execute(
+      sql`
       UPDATE ${this.table}
       SET renewed_at = UTC_TIMESTAMP(6),
           expires_at = UTC_TIMESTAMP(6) + INTERVAL ${toMicros(leaseMs)} MICROSECOND
       WHERE name = ${name} AND holder = ${holder} AND term = ${term}
-        AND expires_at > UTC_TIMESTAMP(6)`);
+        AND expires_at > UTC_TIMESTAMP(6)`,
+      this.renewalDeadline(leaseMs),
+    );
     return affectedRows === 1;
   }
 
@@ -191,16 +197,32 @@ export class MysqlLeaseStore implements LeaseStore {
     return undefined;
   }
 
-  private async execute(statement: RawBuilder<unknown>): Promise<StatementResult> {
+  private async execute(
+    statement: RawBuilder<unknown>,
+    deadlineMs: number = this.options.operationTimeoutMs,
+  ): Promise<StatementResult> {
     const { sql: text, parameters } = statement.compile(compilerOnly);
     try {
-      return await this.pool.run(this.options.operationTimeoutMs, (query) => query(text, parameters));
+      return await this.pool.run(deadlineMs, (query) => query(text, parameters));
     } catch (error) {
       throw this.explain(error);
     }
   }
 
   /** Replaces the server's text of the configuration errors a user meets first with one naming the fix. */
+  /**
+   * The deadline of a renewal. On Galera a commit stalls while the cluster notices a lost node (its suspect
+   * timeout, 5 s by default) and forms a new primary component; a renewal that gave up at
+   * `operationTimeoutMs` would count as outcome unknown and make the leader step down although its node
+   * is fine. A renewal may safely take up to the lease: the leader's local validity runs from the
+   * renewal's send time (L - M), and it steps down when that passes, answered or not.
+   */
+  private renewalDeadline(leaseMs: number): number {
+    return this.pool.galera
+      ? Math.max(this.options.operationTimeoutMs, leaseMs)
+      : this.options.operationTimeoutMs;
+  }
+
   private explain(error: unknown): unknown {
     if (!(error instanceof LeaseStoreError)) return error;
     if (error.code === 1046) {
