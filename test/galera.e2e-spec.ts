@@ -205,5 +205,89 @@ describe('on a 3-node Galera cluster', () => {
       expect(events).toEqual([]);
       expect(b.service.getState().leaderId).toBe(a.service.candidateId);
     }, 90_000);
+    it('losing (SIGKILL) the lease node costs at most L + 10 s without a leader: lease traffic given several nodes moves to one in the primary component', async () => {
+      // The previous test killed node 3: bring it back, so that two of three nodes remain after this kill.
+      await cluster.nodes[2].restart();
+      await cluster.waitSynced(3);
+      // Each candidate as a MySQL user of its own, so that the process lists tell which node its lease
+      // traffic uses.
+      for (const user of ['cand_a', 'cand_b']) {
+        await node2.query(`CREATE USER IF NOT EXISTS '${user}'@'%'`);
+        await node2.query(`GRANT ALL ON ${DATABASE}.* TO '${user}'@'%'`);
+      }
+      const nodesAs = (user: string) =>
+        cluster.urls.map((url) => {
+          const parsed = new URL(withDatabase(url, DATABASE));
+          parsed.username = user;
+          return parsed.toString();
+        });
+      const start = (name: string) =>
+        pool.startApp({
+          options: {
+            tableName: 'lease_lose_lease_node',
+            candidateId: name,
+            connection: nodesAs(`cand_${name}`),
+          },
+        });
+      /** The nodes (0-based) where `user` has connections. */
+      const nodesOf = async (user: string) => {
+        const found: number[] = [];
+        for (const node of cluster.nodes.filter((n) => n.running())) {
+          const conn = await createConnection({ uri: node.url });
+          const [rows] = await conn.query(
+            'SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE USER = ?',
+            [user],
+          );
+          await conn.end();
+          if (Number((rows as { n: number }[])[0].n) > 0) found.push(node.index - 1);
+        }
+        return found;
+      };
+      const a = await start('a');
+      await waitUntil(() => a.service.isLeader(), 15_000, 'a to lead');
+      const b = await start('b');
+      await waitUntil(() => b.service.getState().leaderId === a.service.candidateId, 15_000, 'b to see a');
+      const leaseMs = a.service.settings.leaseDurationMs;
+      const firstTerm = a.service.getState().term;
+
+      const leaseNodes = await nodesOf('cand_a');
+      expect(leaseNodes).toHaveLength(1);
+      console.log(
+        `lease traffic of the leader on node ${leaseNodes[0] + 1}, of the standby on`,
+        await nodesOf('cand_b'),
+      );
+      const killed = leaseNodes[0];
+      const killedAt = Date.now();
+      await cluster.nodes[killed].kill();
+      // Watch for L + 15 s: the longest stretch without a leader must stay within L + 10 s, never two.
+      let leaderlessSince: number | undefined = undefined;
+      let longestLeaderlessMs = 0;
+      let most = 0;
+      while (Date.now() - killedAt < leaseMs + 15_000) {
+        const leaders = pool.leaders().length;
+        most = Math.max(most, leaders);
+        if (leaders === 0) leaderlessSince ??= Date.now();
+        else if (leaderlessSince !== undefined) {
+          longestLeaderlessMs = Math.max(longestLeaderlessMs, Date.now() - leaderlessSince);
+          leaderlessSince = undefined;
+        }
+        await sleep(50);
+      }
+      if (leaderlessSince !== undefined)
+        longestLeaderlessMs = Math.max(longestLeaderlessMs, Date.now() - leaderlessSince);
+      const after = { leader: await nodesOf('cand_a'), standby: await nodesOf('cand_b') };
+      console.log(
+        `lease node ${killed + 1} killed: longest time without a leader ${longestLeaderlessMs} ms (L = ${leaseMs} ms); ` +
+          `terms ${firstTerm} -> ${a.service.getState().term}; lease traffic now on nodes`,
+        after,
+      );
+      expect(most).toBe(1);
+      expect(pool.leaders()).toHaveLength(1);
+      expect(longestLeaderlessMs).toBeLessThanOrEqual(leaseMs + 10_000);
+      // Lease traffic moved to the nodes that are left.
+      expect(after.leader.length).toBeGreaterThan(0);
+      expect(after.leader).not.toContain(killed);
+      expect(after.standby).not.toContain(killed);
+    }, 120_000);
   });
 });
