@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import { classifyMysqlError, type DriverErrorLike } from './mysql-errors';
+import { classifyMysqlError, isOutsidePrimaryComponent, type DriverErrorLike } from './mysql-errors';
 
 /**
  * Fences the caller's own transaction on this holder's lease row. Resolves `true` when the lease is still
@@ -67,11 +67,11 @@ export function knownGalera(db: Kysely<any>): boolean {
 /**
  * True for the errors with which a Galera node ends a fenced transaction without applying it: 1213 (a
  * conflicting write set, such as a takeover through another node, won certification or brute-force aborted
- * it) and 1047 (the node is not in the primary component).
+ * it), 1047 and 1180 "Not connected to Primary Component" (the node is not in the primary component).
  */
 export function isGaleraAbort(error: unknown): boolean {
-  const errno = (error as DriverErrorLike | undefined)?.errno;
-  return errno === 1213 || errno === 1047;
+  const driverError = (error ?? {}) as DriverErrorLike;
+  return driverError.errno === 1213 || isOutsidePrimaryComponent(driverError);
 }
 
 /** True when the error says the caller's connection cannot see the lease table (wrong database, no grant). */

@@ -1,6 +1,11 @@
 import { createPool, type Pool, type PoolConnection, type PoolOptions } from 'mysql2';
 import { LeaseStoreError } from './lease-store';
-import { mustDestroyConnection, toLeaseStoreError, type DriverErrorLike } from './mysql-errors';
+import {
+  isOutsidePrimaryComponent,
+  mustDestroyConnection,
+  toLeaseStoreError,
+  type DriverErrorLike,
+} from './mysql-errors';
 
 /**
  * Lease traffic never shares the application's pool: application load must not starve renewals. Two
@@ -255,7 +260,7 @@ export class LeasePool {
                   // A node that left the primary component (1047) or went away: the next statement goes
                   // to the next node.
                   if (
-                    failed.code === 1047 ||
+                    isOutsidePrimaryComponent(err as DriverErrorLike) ||
                     failed.kind === 'outcome-unknown' ||
                     failed.kind === 'unreachable'
                   ) {
