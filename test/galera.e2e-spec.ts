@@ -205,65 +205,41 @@ describe('on a 3-node Galera cluster', () => {
       expect(events).toEqual([]);
       expect(b.service.getState().leaderId).toBe(a.service.candidateId);
     }, 90_000);
-    it('losing (SIGKILL) the lease node costs at most L + 10 s without a leader: lease traffic given several nodes moves to one in the primary component', async () => {
-      // The previous test killed node 3: bring it back, so that two of three nodes remain after this kill.
-      await cluster.nodes[2].restart();
-      await cluster.waitSynced(3);
-      // Each candidate as a MySQL user of its own, so that the process lists tell which node its lease
-      // traffic uses.
-      for (const user of ['cand_a', 'cand_b']) {
-        await node2.query(`CREATE USER IF NOT EXISTS '${user}'@'%'`);
-        await node2.query(`GRANT ALL ON ${DATABASE}.* TO '${user}'@'%'`);
+    /** Each candidate as a MySQL user of its own, so that process lists tell which node its traffic uses. */
+    const nodesAs = (user: string) =>
+      cluster.urls.map((url) => {
+        const parsed = new URL(withDatabase(url, DATABASE));
+        parsed.username = user;
+        return parsed.toString();
+      });
+    const startOnAllNodes = async (name: string, tableName: string) => {
+      await node2.query(`CREATE USER IF NOT EXISTS 'cand_${name}'@'%'`);
+      await node2.query(`GRANT ALL ON ${DATABASE}.* TO 'cand_${name}'@'%'`);
+      return pool.startApp({
+        options: { tableName, candidateId: name, connection: nodesAs(`cand_${name}`) },
+      });
+    };
+    /** The nodes (0-based) where `user` has connections (paused nodes not asked). */
+    const nodesOf = async (user: string, skip: number[] = []) => {
+      const found: number[] = [];
+      for (const node of cluster.nodes.filter((n) => n.running() && !skip.includes(n.index - 1))) {
+        const conn = await createConnection({ uri: node.url });
+        const [rows] = await conn.query(
+          'SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE USER = ?',
+          [user],
+        );
+        await conn.end();
+        if (Number((rows as { n: number }[])[0].n) > 0) found.push(node.index - 1);
       }
-      const nodesAs = (user: string) =>
-        cluster.urls.map((url) => {
-          const parsed = new URL(withDatabase(url, DATABASE));
-          parsed.username = user;
-          return parsed.toString();
-        });
-      const start = (name: string) =>
-        pool.startApp({
-          options: {
-            tableName: 'lease_lose_lease_node',
-            candidateId: name,
-            connection: nodesAs(`cand_${name}`),
-          },
-        });
-      /** The nodes (0-based) where `user` has connections. */
-      const nodesOf = async (user: string) => {
-        const found: number[] = [];
-        for (const node of cluster.nodes.filter((n) => n.running())) {
-          const conn = await createConnection({ uri: node.url });
-          const [rows] = await conn.query(
-            'SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE USER = ?',
-            [user],
-          );
-          await conn.end();
-          if (Number((rows as { n: number }[])[0].n) > 0) found.push(node.index - 1);
-        }
-        return found;
-      };
-      const a = await start('a');
-      await waitUntil(() => a.service.isLeader(), 15_000, 'a to lead');
-      const b = await start('b');
-      await waitUntil(() => b.service.getState().leaderId === a.service.candidateId, 15_000, 'b to see a');
-      const leaseMs = a.service.settings.leaseDurationMs;
-      const firstTerm = a.service.getState().term;
-
-      const leaseNodes = await nodesOf('cand_a');
-      expect(leaseNodes).toHaveLength(1);
-      console.log(
-        `lease traffic of the leader on node ${leaseNodes[0] + 1}, of the standby on`,
-        await nodesOf('cand_b'),
-      );
-      const killed = leaseNodes[0];
-      const killedAt = Date.now();
-      await cluster.nodes[killed].kill();
-      // Watch for L + 15 s: the longest stretch without a leader must stay within L + 10 s, never two.
+      return found;
+    };
+    /** Samples the candidates every 50 ms for `ms`: the most leaders at once, the longest time with none. */
+    const watchLeaders = async (ms: number) => {
+      const from = Date.now();
       let leaderlessSince: number | undefined = undefined;
       let longestLeaderlessMs = 0;
       let most = 0;
-      while (Date.now() - killedAt < leaseMs + 15_000) {
+      while (Date.now() - from < ms) {
         const leaders = pool.leaders().length;
         most = Math.max(most, leaders);
         if (leaders === 0) leaderlessSince ??= Date.now();
@@ -273,11 +249,34 @@ describe('on a 3-node Galera cluster', () => {
         }
         await sleep(50);
       }
-      if (leaderlessSince !== undefined)
+      if (leaderlessSince !== undefined) {
         longestLeaderlessMs = Math.max(longestLeaderlessMs, Date.now() - leaderlessSince);
+      }
+      return { most, longestLeaderlessMs };
+    };
+    /** Starts a leader and a standby listing all three nodes; resolves with the leader's lease node. */
+    const leaderAndStandby = async (tableName: string) => {
+      const a = await startOnAllNodes('a', tableName);
+      await waitUntil(() => a.service.isLeader(), 15_000, 'a to lead');
+      const b = await startOnAllNodes('b', tableName);
+      await waitUntil(() => b.service.getState().leaderId === a.service.candidateId, 15_000, 'b to see a');
+      const leaseNodes = await nodesOf('cand_a');
+      expect(leaseNodes).toHaveLength(1);
+      return { a, b, leaseNode: leaseNodes[0], leaseMs: a.service.settings.leaseDurationMs };
+    };
+
+    it('losing (SIGKILL) the lease node costs at most L + 10 s without a leader: lease traffic given several nodes moves to one in the primary component', async () => {
+      // The previous test killed node 3: bring it back, so that two of three nodes remain after this kill.
+      await cluster.nodes[2].restart();
+      await cluster.waitSynced(3);
+      const { a, leaseNode, leaseMs } = await leaderAndStandby('lease_lose_lease_node');
+      const firstTerm = a.service.getState().term;
+      await cluster.nodes[leaseNode].kill();
+      // Watch for L + 15 s: the longest stretch without a leader must stay within L + 10 s, never two.
+      const { most, longestLeaderlessMs } = await watchLeaders(leaseMs + 15_000);
       const after = { leader: await nodesOf('cand_a'), standby: await nodesOf('cand_b') };
       console.log(
-        `lease node ${killed + 1} killed: longest time without a leader ${longestLeaderlessMs} ms (L = ${leaseMs} ms); ` +
+        `lease node ${leaseNode + 1} killed: longest time without a leader ${longestLeaderlessMs} ms (L = ${leaseMs} ms); ` +
           `terms ${firstTerm} -> ${a.service.getState().term}; lease traffic now on nodes`,
         after,
       );
@@ -286,8 +285,32 @@ describe('on a 3-node Galera cluster', () => {
       expect(longestLeaderlessMs).toBeLessThanOrEqual(leaseMs + 10_000);
       // Lease traffic moved to the nodes that are left.
       expect(after.leader.length).toBeGreaterThan(0);
-      expect(after.leader).not.toContain(killed);
-      expect(after.standby).not.toContain(killed);
+      expect(after.leader).not.toContain(leaseNode);
+      expect(after.standby).not.toContain(leaseNode);
+    }, 120_000);
+
+    it('pausing (SIGSTOP) the lease node for 10 s costs at most L + 10 s without a leader, never two', async () => {
+      const down = cluster.nodes.findIndex((node) => !node.running());
+      await cluster.nodes[down].restart();
+      await cluster.waitSynced(3);
+      const { leaseNode, leaseMs } = await leaderAndStandby('lease_pause_lease_node');
+      const paused = cluster.nodes[leaseNode];
+      paused.pause();
+      let watched;
+      try {
+        watched = await watchLeaders(10_000);
+      } finally {
+        paused.resume();
+      }
+      const rest = await watchLeaders(leaseMs + 5_000);
+      const most = Math.max(watched.most, rest.most);
+      const longest = Math.max(watched.longestLeaderlessMs, rest.longestLeaderlessMs);
+      console.log(
+        `lease node ${leaseNode + 1} paused 10 s: longest time without a leader ${longest} ms (L = ${leaseMs} ms)`,
+      );
+      expect(most).toBe(1);
+      expect(pool.leaders()).toHaveLength(1);
+      expect(longest).toBeLessThanOrEqual(leaseMs + 10_000);
     }, 120_000);
   });
 });
