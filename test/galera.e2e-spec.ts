@@ -5,9 +5,11 @@ import { performance } from 'node:perf_hooks';
 import { NotLeaderError } from 'nestjs-leader-election';
 import { lockLeaseRow } from '../libs/leader-election/src/store/lease-fence';
 import { createLeaseTableSql } from '../libs/leader-election/src/store/lease-table';
-import { startGaleraCluster, type GaleraCluster } from '../tools/galera-cluster';
+import { startGaleraCluster, waitApplied, type GaleraCluster } from '../tools/galera-cluster';
 import { CandidatePool, waitUntil } from './support/candidates';
+import { faketimeEnv } from './support/child-candidate';
 import { withDatabase } from './support/database';
+import { startTcpProxy } from './support/tcp-proxy';
 
 // A 3-node MariaDB Galera cluster of this file's own (tools/galera-cluster.ts), started once for all tests.
 // Certification sees only the rows a transaction writes: these tests pit a fenced transaction on one node
@@ -19,6 +21,7 @@ interface Ledger {
 type AnyTrx = Transaction<any>;
 
 const DATABASE = 'le_galera';
+const NODE3_SKEW_MS = 600;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Waits `ms` (fractions included) without giving timers a chance to round it to a whole millisecond. */
@@ -41,12 +44,14 @@ describe('on a 3-node Galera cluster', () => {
   let node2: Connection;
 
   beforeAll(async () => {
-    cluster = await startGaleraCluster();
+    // Node 3's clock runs 0.6 s ahead (libfaketime): within the default safety margin M = 1 s.
+    cluster = await startGaleraCluster({ nodeEnv: { 2: faketimeEnv(`+${NODE3_SKEW_MS / 1000}`) } });
     node1Url = withDatabase(cluster.urls[0], DATABASE);
     node2Url = withDatabase(cluster.urls[1], DATABASE);
     const admin = await createConnection({ uri: cluster.urls[0] });
     await admin.query(`CREATE DATABASE ${DATABASE}`);
     await admin.end();
+    await waitApplied(cluster.nodes.map((node) => node.port));
     const pool = createPool({ uri: node1Url, connectionLimit: 4 });
     // Causal reads on the user's pool too, so that each try starts from the row just written on node 2.
     pool.on('connection', (conn) => conn.query('SET SESSION wsrep_sync_wait = 1'));
@@ -178,6 +183,84 @@ describe('on a 3-node Galera cluster', () => {
       expect(rows).toEqual([]);
     }, 60_000);
   });
+  describe('a node whose clock is skewed', () => {
+    const pool = new CandidatePool(() => node1Url, {});
+    afterEach(() => pool.closeAll());
+
+    /**
+     * Leader a reaches node 1 through a proxy, standby b reaches node 3 (clock ahead). The proxy blackholes
+     * a: its renewals hang, and it believes in its lease until L - M after the last one was sent; b takes
+     * over once node 3's clock passes the expiry node 1 wrote. Resolves with both instants.
+     */
+    const cutOffLeader = async (safetyMarginMs: number) => {
+      // The skew is real: node 3 reads its clock ahead of node 1's.
+      const clockOf = async (url: string) => {
+        const conn = await createConnection({ uri: url });
+        const [rows] = await conn.query('SELECT UNIX_TIMESTAMP(NOW(6)) AS t');
+        await conn.end();
+        return Number((rows as { t: string }[])[0].t) * 1000;
+      };
+      const before = performance.now();
+      const node1Clock = await clockOf(cluster.urls[0]);
+      const node3Clock = await clockOf(cluster.urls[2]);
+      const skewMs = node3Clock - node1Clock - (performance.now() - before) / 2;
+      expect(skewMs).toBeGreaterThan(NODE3_SKEW_MS - 300);
+      expect(skewMs).toBeLessThan(1_000);
+
+      const proxy = await startTcpProxy({ host: '127.0.0.1', port: cluster.nodes[0].port });
+      try {
+        const timing = {
+          leaseDurationMs: 3_000,
+          renewIntervalMs: 500,
+          pollIntervalMs: 200,
+          safetyMarginMs,
+        };
+        const a = await pool.start('a', `lease_skewed_${safetyMarginMs}`, {
+          ...timing,
+          connection: proxy.via(node1Url),
+        });
+        await waitUntil(() => a.service.isLeader(), 10_000, 'a to lead');
+        const b = await pool.start('b', `lease_skewed_${safetyMarginMs}`, {
+          ...timing,
+          connection: withDatabase(cluster.urls[2], DATABASE),
+        });
+        await waitUntil(() => b.service.getState().leaderId === a.service.candidateId, 10_000, 'b to see a');
+        let revokedAt = 0;
+        let electedAt = 0;
+        a.service.changes$.subscribe((event) => {
+          if (event.type === 'revoked') revokedAt ||= performance.now();
+        });
+        b.service.changes$.subscribe((event) => {
+          if (event.type === 'elected') electedAt ||= performance.now();
+        });
+        proxy.blackhole(); // a's renewals hang: it keeps believing until its local deadline (L - M)
+        await waitUntil(() => electedAt > 0, 15_000, 'b to take over');
+        // The cut-off leader steps down by its own clock, L - M after its last renewal was sent.
+        await waitUntil(() => revokedAt > 0, 10_000, 'a to step down');
+        return { skewMs, revokedAt, electedAt };
+      } finally {
+        await pool.closeAll();
+        await proxy.close();
+      }
+    };
+
+    it('a leader cut off on node 1 steps down before a standby judging the lease on node 3 (clock 0.6 s ahead, M = 1 s) takes over', async () => {
+      const { skewMs, revokedAt, electedAt } = await cutOffLeader(1_000);
+      console.log(
+        `node 3 ${Math.round(skewMs)} ms ahead, M = 1 s: a stepped down ${Math.round(electedAt - revokedAt)} ms before b took over`,
+      );
+      expect(electedAt).toBeGreaterThan(revokedAt);
+    }, 60_000);
+
+    it('with M (0.2 s) below the clock difference, that standby takes over while the cut-off leader still believes: why M must exceed it', async () => {
+      const { skewMs, revokedAt, electedAt } = await cutOffLeader(200);
+      console.log(
+        `node 3 ${Math.round(skewMs)} ms ahead, M = 0.2 s: b took over ${Math.round(revokedAt - electedAt)} ms before a stepped down`,
+      );
+      expect(electedAt).toBeLessThan(revokedAt);
+    }, 60_000);
+  });
+
   describe('losing a node (default timings)', () => {
     const pool = new CandidatePool(() => node1Url, {});
     afterEach(() => pool.closeAll());

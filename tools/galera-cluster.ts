@@ -67,6 +67,8 @@ export interface GaleraClusterOptions {
   readonly extraArgs?: readonly string[];
   /** Extra provider options for every node, `;`-separated (e.g. `evs.suspect_timeout=PT2S`). */
   readonly providerOptions?: string;
+  /** Extra environment per node, by 0-based index (e.g. libfaketime for a node with a skewed clock). */
+  readonly nodeEnv?: Readonly<Record<number, Record<string, string>>>;
 }
 
 /** True when this machine can run a Galera cluster (mariadbd, galera-4, rsync). */
@@ -121,6 +123,22 @@ export async function isSynced(port: number, size?: number): Promise<boolean> {
     status.get('wsrep_cluster_status') === 'Primary' &&
     (size === undefined || status.get('wsrep_cluster_size') === String(size))
   );
+}
+
+/**
+ * Resolves once every node (by SQL port) has applied what the cluster committed so far: a causal read
+ * (`wsrep_sync_wait = 1`) on each. Call it after DDL on one node before connecting to another node's copy.
+ */
+export async function waitApplied(ports: readonly number[]): Promise<void> {
+  for (const port of ports) {
+    const conn = await createConnection({ host: '127.0.0.1', port, user: 'root' });
+    try {
+      await conn.query('SET SESSION wsrep_sync_wait = 1');
+      await conn.query('SELECT COUNT(*) FROM information_schema.SCHEMATA');
+    } finally {
+      await conn.end();
+    }
+  }
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -211,7 +229,10 @@ async function startOnce(options: GaleraClusterOptions): Promise<GaleraCluster> 
       ...(bootstrap ? ['--wsrep-new-cluster'] : []),
       ...(options.extraArgs ?? []),
     ];
-    const child = spawn(server, args, { stdio: 'ignore' });
+    const child = spawn(server, args, {
+      stdio: 'ignore',
+      env: { ...process.env, ...(options.nodeEnv?.[index] ?? {}) },
+    });
     processes[index] = child;
     return child;
   };
@@ -282,6 +303,7 @@ async function startOnce(options: GaleraClusterOptions): Promise<GaleraCluster> 
     const conn = await createConnection({ host: '127.0.0.1', port: ports[0].sql, user: 'root' });
     await conn.query('CREATE DATABASE IF NOT EXISTS test');
     await conn.end();
+    await waitApplied(ports.map((p) => p.sql));
   } catch (error) {
     await stop();
     throw error;
