@@ -23,6 +23,7 @@ export {
   createLeaseTableSql,
   DEFAULT_LEASE_TABLE,
   upgradeLeaseTableSql,
+  addFenceSeqColumnSql,
   type LeaseKeyCollation,
 } from './store/lease-table';
 export { DEFAULT_ELECTION } from './leader-election.constants';

@@ -129,3 +129,9 @@ export const numericStringMessage = (option: string, value: string): string =>
 export const invalidCollationMessage = (collation: unknown): string =>
   `Invalid lease key collation ${JSON.stringify(collation)}: use a utf8mb4 binary collation ` +
   "('utf8mb4_bin', 'utf8mb4_nopad_bin' on MariaDB or 'utf8mb4_0900_bin' on MySQL 8).";
+
+export const fenceGaleraAbortMessage = (election: string, term: number): string =>
+  `Fenced write refused: the Galera cluster aborted the fenced transaction under term ${term} of election ` +
+  `"${election}" (a conflicting write to the lease row, such as a takeover through another node or this ` +
+  "instance's own renewal, was certified first, or the node left the primary component). Nothing of it " +
+  'was committed; the driver error is the cause. Retry if this instance still leads.';

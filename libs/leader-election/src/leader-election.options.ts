@@ -31,8 +31,11 @@ export interface LeaderElectionModuleOptions {
   /**
    * Where the lease table lives: a `mysql://user:password@host:3306/database` URI or mysql2 pool options.
    * The module opens its own pool of 2 connections to it. Point it at the primary, never a replica.
+   * For a Galera cluster, a list of the nodes: lease traffic goes to one node at a time (the first that is
+   * synced in the primary component) and moves to the next when that node fails or leaves the primary
+   * component (docs/design.md, "Topologies").
    */
-  connection: string | PoolOptions;
+  connection: string | PoolOptions | readonly (string | PoolOptions)[];
   /** Names of the elections this process takes part in. Default `['default']`. */
   elections?: string[];
   /**
@@ -89,7 +92,7 @@ export interface LeaderElectionSettings {
 
 /** Options after defaults and validation, connection included; frozen. Internal to the module. */
 export interface ResolvedLeaderElectionOptions extends LeaderElectionSettings {
-  readonly connection: string | PoolOptions;
+  readonly connection: string | PoolOptions | readonly (string | PoolOptions)[];
 }
 
 /** The settings without the connection, frozen. */
@@ -122,7 +125,19 @@ function positiveMs(option: string, value: unknown, fallback: number, allowZero 
 const CONNECTION_FORMS =
   'a URI like "mysql://user:password@host:3306/database" or mysql2 pool options ({ host, port, user, password, database })';
 
-function validateConnection(connection: unknown): string | PoolOptions {
+function validateConnection(connection: unknown): string | PoolOptions | readonly (string | PoolOptions)[] {
+  if (Array.isArray(connection)) {
+    if (connection.length === 0) {
+      throw new LeaderElectionConfigError(
+        `LeaderElectionModule option "connection" is an empty list: pass ${CONNECTION_FORMS}, or a list of them (the nodes of a Galera cluster).`,
+      );
+    }
+    return Object.freeze(connection.map((node: unknown) => validateOneConnection(node)));
+  }
+  return validateOneConnection(connection);
+}
+
+function validateOneConnection(connection: unknown): string | PoolOptions {
   if (typeof connection === 'string') {
     let protocol: string | undefined;
     try {
@@ -145,7 +160,7 @@ function validateConnection(connection: unknown): string | PoolOptions {
   }
   const pool = connection as PoolOptions;
   if (pool.uri !== undefined) {
-    validateConnection(pool.uri);
+    validateOneConnection(pool.uri);
   } else if (typeof pool.host !== 'string' && typeof pool.socketPath !== 'string') {
     throw new LeaderElectionConfigError(
       `LeaderElectionModule option "connection" needs "host" (or "socketPath" or "uri"): pass ${CONNECTION_FORMS}.`,

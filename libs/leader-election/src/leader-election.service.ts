@@ -16,6 +16,7 @@ import type {
 import {
   assertLeaderNeedsTransactionMessage,
   fenceConnectionLostMessage,
+  fenceGaleraAbortMessage,
   fenceLostMessage,
   fenceTableInvisibleMessage,
   notLeaderSignalReason,
@@ -31,6 +32,8 @@ import {
 import { LeaderElectionOrchestrator } from './leader-election.orchestrator';
 import {
   isConnectionLost,
+  isGaleraAbort,
+  knownGalera,
   isLeaseTableInvisible,
   limitIdleTransaction,
   lockLeaseRow,
@@ -228,6 +231,11 @@ export class LeaderElectionService {
         leadership.term,
       );
     } catch (error) {
+      if (isGaleraAbort(error) && knownGalera(trx as unknown as AnyKysely)) {
+        throw new NotLeaderError(target.name, null, fenceGaleraAbortMessage(target.name, leadership.term), {
+          cause: error,
+        });
+      }
       if (isLeaseTableInvisible(error)) {
         throw new LeaderElectionConfigError(
           fenceTableInvisibleMessage(this.options.tableName, (error as Error).message),
@@ -281,6 +289,18 @@ export class LeaderElectionService {
     } catch (error) {
       // A paused or cut-off leader: the server closed the fenced transaction's connection (rolling it
       // back) and another instance may lead by now. Say so, with the driver error as the cause.
+      // On Galera, certification or the node's leaving the primary component ended the transaction at a
+      // later statement or at commit: nothing of it was applied.
+      if (
+        term !== undefined &&
+        !(error instanceof NotLeaderError) &&
+        isGaleraAbort(error) &&
+        knownGalera(kysely)
+      ) {
+        throw new NotLeaderError(target.name, null, fenceGaleraAbortMessage(target.name, term), {
+          cause: error,
+        });
+      }
       if (term !== undefined && isConnectionLost(error) && this.leadershipOf(target.name)?.term !== term) {
         throw new NotLeaderError(
           target.name,
