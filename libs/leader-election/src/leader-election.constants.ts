@@ -54,3 +54,13 @@ export const LEADER_ELECTOR = Symbol('nestjs-leader-election:elector');
 
 /** How long after bootstrap the module checks that shutdown hooks are enabled (see the orchestrator). */
 export const SHUTDOWN_HOOKS_CHECK_DELAY_MS = 1_000;
+
+/** `@LeaderOnly({ once: true })` defaults. */
+export const DEFAULT_MISSED_POLICY = 'latest' as const;
+export const DEFAULT_MAX_CATCH_UP = 10;
+export const DEFAULT_CATCH_UP_WINDOW_MS = 24 * 3_600_000;
+/** Runs kept per job in the runs table. */
+export const DEFAULT_HISTORY_LIMIT = 1_000;
+
+/** Injection token of the `RunsStore` of `once` jobs (MySQL by default). */
+export const RUNS_STORE = Symbol('nestjs-leader-election:runs-store');

@@ -1,11 +1,12 @@
 import { Module, type LoggerService, type Provider, type Type } from '@nestjs/common';
 import { Test, type TestingModule } from '@nestjs/testing';
-import { LEADER_ELECTION_CLOCK, LEASE_STORE } from '../src/leader-election.constants';
+import { LEADER_ELECTION_CLOCK, LEASE_STORE, RUNS_STORE } from '../src/leader-election.constants';
 import { LeaderElectionModule } from '../src/leader-election.module';
 import type { LeaderElectionModuleOptions } from '../src/leader-election.options';
 import { LeaderElectionService } from '../src/leader-election.service';
 import type { FakeClock, FakeProcessClock } from './fake-clock';
 import type { MemoryLeaseStore } from './memory-lease-store';
+import { MemoryRunsStore } from './memory-runs-store';
 
 /** A logger that keeps every line, by level, for assertions. */
 export class LinesLogger implements LoggerService {
@@ -36,8 +37,8 @@ export interface MemoryNestApp {
 }
 
 /**
- * Boots `LeaderElectionModule.forRoot(options)` with `LEASE_STORE` and `LEADER_ELECTION_CLOCK` replaced
- * by `store.client(label)` and `clock`, plus the given providers, and runs its bootstrap hooks.
+ * Boots `LeaderElectionModule.forRoot(options)` with `LEASE_STORE`, `RUNS_STORE` and `LEADER_ELECTION_CLOCK`
+ * replaced by `store.client(label)`, `runs.client(label)` and `clock`, plus the given providers, and runs its bootstrap hooks.
  */
 export async function startMemoryNestApp(setup: {
   store: MemoryLeaseStore;
@@ -46,6 +47,8 @@ export async function startMemoryNestApp(setup: {
   options?: Partial<LeaderElectionModuleOptions>;
   providers?: Provider[];
   imports?: Type[];
+  /** The runs table of `once` jobs, shared by the apps of one test (default: a fresh one). */
+  runs?: MemoryRunsStore;
 }): Promise<MemoryNestApp> {
   const logger = new LinesLogger();
   @Module({
@@ -64,6 +67,8 @@ export async function startMemoryNestApp(setup: {
   const app = await Test.createTestingModule({ imports: [MemoryAppModule] })
     .overrideProvider(LEASE_STORE)
     .useValue(setup.store.client(setup.label))
+    .overrideProvider(RUNS_STORE)
+    .useValue((setup.runs ?? new MemoryRunsStore(setup.store)).client(setup.label))
     .overrideProvider(LEADER_ELECTION_CLOCK)
     .useValue(setup.clock)
     .setLogger(logger)
