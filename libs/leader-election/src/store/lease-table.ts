@@ -21,20 +21,26 @@ export type LeaseKeyCollation = 'utf8mb4_bin' | 'utf8mb4_nopad_bin' | 'utf8mb4_0
 /** Valid on every supported server; `ensureSchema` uses the server's NO PAD binary collation when it has one. */
 export const DEFAULT_LEASE_KEY_COLLATION: LeaseKeyCollation = 'utf8mb4_bin';
 
-/**
- * Asks the server for its NO PAD binary collation (none on MySQL 5.7: then `utf8mb4_bin` it is). Used by
- * `ensureSchema` and the migration, so that both create the same table.
- */
-export const NO_PAD_BINARY_COLLATION_QUERY = sql<{ name: string }>`
-  SELECT COLLATION_NAME AS name FROM information_schema.COLLATIONS
-  WHERE COLLATION_NAME IN ('utf8mb4_nopad_bin', 'utf8mb4_0900_bin')
-  ORDER BY COLLATION_NAME DESC`;
+/** NO PAD binary collations, best first: MariaDB's, then MySQL 8's. */
+const NO_PAD_BINARY_COLLATIONS: readonly LeaseKeyCollation[] = ['utf8mb4_nopad_bin', 'utf8mb4_0900_bin'];
 
-/** The first row of `NO_PAD_BINARY_COLLATION_QUERY`'s answer as a collation, or the portable default. */
-export function pickKeyCollation(rows: readonly { name?: unknown }[]): LeaseKeyCollation {
-  const found = rows[0]?.name;
-  return found === undefined ? DEFAULT_LEASE_KEY_COLLATION : (String(found) as LeaseKeyCollation);
+/**
+ * The server's NO PAD binary collation (none on MySQL 5.7: then `utf8mb4_bin`). Asked by collating an
+ * empty string rather than through information_schema: a query on information_schema crashed MariaDB
+ * 10.11 under load here (signal 11 while creating its temporary table). `accepts` runs the statement and
+ * resolves `false` when the server does not know the collation.
+ */
+export async function detectKeyCollation(
+  accepts: (probe: RawBuilder<unknown>) => Promise<boolean>,
+): Promise<LeaseKeyCollation> {
+  for (const collation of NO_PAD_BINARY_COLLATIONS) {
+    if (await accepts(sql`SELECT _utf8mb4'' COLLATE ${sql.raw(collation)} AS probe`)) return collation;
+  }
+  return DEFAULT_LEASE_KEY_COLLATION;
 }
+
+/** Errnos of a collation the server does not know (1273) or that does not fit the character set (1253). */
+export const UNKNOWN_COLLATION_ERRNOS: readonly number[] = [1273, 1253];
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]{0,63}$/;
 
@@ -126,8 +132,16 @@ export function createLeaseTableMigration(tableName: string = DEFAULT_LEASE_TABL
   return {
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- kysely's Migration signature
     async up(db: Kysely<any>): Promise<void> {
-      const { rows } = await NO_PAD_BINARY_COLLATION_QUERY.execute(db);
-      await leaseTableDdl(tableName, pickKeyCollation(rows)).execute(db);
+      const collation = await detectKeyCollation((probe) =>
+        probe.execute(db).then(
+          () => true,
+          (error: { errno?: number }) => {
+            if (UNKNOWN_COLLATION_ERRNOS.includes(error?.errno ?? 0)) return false;
+            throw error;
+          },
+        ),
+      );
+      await leaseTableDdl(tableName, collation).execute(db);
     },
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- kysely's Migration signature
     async down(db: Kysely<any>): Promise<void> {

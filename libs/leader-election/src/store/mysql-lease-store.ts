@@ -7,8 +7,8 @@ import {
   EXPIRED_AT,
   isBinaryCollation,
   leaseTableDdl,
-  NO_PAD_BINARY_COLLATION_QUERY,
-  pickKeyCollation,
+  detectKeyCollation,
+  UNKNOWN_COLLATION_ERRNOS,
   upgradeLeaseTableSql,
   type LeaseKeyCollation,
 } from './lease-table';
@@ -199,23 +199,31 @@ export class MysqlLeaseStore implements LeaseStore {
     return error;
   }
 
-  /** `name` and `holder` of the lease table in the connection's database (none when it is missing). */
+  /**
+   * The collations of `name` and `holder` in the connection's database, or none when the table is missing.
+   * `COLLATION()` of the columns of an empty outer join: no row is read and information_schema is not
+   * touched (a query on it crashed MariaDB 10.11 under load here).
+   */
   private async keyColumns(): Promise<{ name: string; collation: string | null }[]> {
-    const { rows } = await this.execute(sql`
-      SELECT DATABASE() AS db, c.COLUMN_NAME AS name, c.COLLATION_NAME AS collation
-      FROM (SELECT 1 AS one) AS x
-      LEFT JOIN information_schema.COLUMNS AS c
-        ON c.TABLE_SCHEMA = DATABASE() AND c.TABLE_NAME = ${this.options.tableName}
-       AND c.COLUMN_NAME IN ('name', 'holder')`);
-    if (rows.length > 0 && rows[0].db === null) {
-      throw new LeaseStoreError('configuration', noDatabaseMessage(this.options.tableName), 1046);
+    let rows: readonly Record<string, unknown>[];
+    try {
+      ({ rows } = await this.execute(sql`
+        SELECT COLLATION(t.name) AS name_collation, COLLATION(t.holder) AS holder_collation
+        FROM (SELECT 1 AS one) AS x LEFT JOIN ${this.table} AS t ON FALSE`));
+    } catch (error) {
+      if (error instanceof LeaseStoreError && error.code === 1146) return [];
+      throw error;
     }
-    return rows
-      .filter((row) => row.name !== null)
-      .map((row) => ({
-        name: String(row.name),
-        collation: row.collation === null ? null : String(row.collation),
-      }));
+    return [
+      {
+        name: 'name',
+        collation: rows[0]?.name_collation === undefined ? null : String(rows[0].name_collation),
+      },
+      {
+        name: 'holder',
+        collation: rows[0]?.holder_collation === undefined ? null : String(rows[0].holder_collation),
+      },
+    ];
   }
 
   /** The table must exist and compare names byte for byte; otherwise a configuration error says what to run. */
@@ -236,9 +244,18 @@ export class MysqlLeaseStore implements LeaseStore {
   /**
    * The server's binary collation that also keeps trailing spaces significant (NO PAD), else `utf8mb4_bin`.
    */
-  private async keyCollation(): Promise<LeaseKeyCollation> {
-    const { rows } = await this.execute(NO_PAD_BINARY_COLLATION_QUERY);
-    return pickKeyCollation(rows);
+  private keyCollation(): Promise<LeaseKeyCollation> {
+    return detectKeyCollation((probe) =>
+      this.execute(probe).then(
+        () => true,
+        (error: unknown) => {
+          if (error instanceof LeaseStoreError && UNKNOWN_COLLATION_ERRNOS.includes(Number(error.code))) {
+            return false;
+          }
+          throw error;
+        },
+      ),
+    );
   }
 }
 
