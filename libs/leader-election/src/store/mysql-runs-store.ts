@@ -1,7 +1,7 @@
 import { sql, type RawBuilder } from 'kysely';
 import { LeasePool, type LeaseConnectionOptions, type StatementResult } from './lease-pool';
 import { LeaseStoreError } from './lease-store';
-import { NO_PAD_BINARY_COLLATION_QUERY, pickKeyCollation } from './lease-table';
+import { detectKeyCollation, UNKNOWN_COLLATION_ERRNOS } from './lease-table';
 import { compilerOnly } from './mysql-compiler';
 import type {
   ClaimResult,
@@ -26,6 +26,7 @@ export interface MysqlRunsStoreOptions {
 }
 
 const DUPLICATE_KEY = 1062;
+const TABLE_MISSING = 1146;
 /** Rows per `missed` INSERT: a long outage is recorded in a few statements, none of them huge. */
 const MISSED_BATCH = 500;
 
@@ -46,11 +47,25 @@ export class MysqlRunsStore implements RunsStore {
   }
 
   async ensureSchema(): Promise<void> {
-    const { rows } = await this.execute(sql`
-      SELECT COUNT(*) AS n FROM information_schema.TABLES
-      WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ${this.options.runsTableName}`);
-    if (Number(rows[0]?.n) > 0) return;
-    const collation = pickKeyCollation((await this.execute(NO_PAD_BINARY_COLLATION_QUERY)).rows);
+    // Look before creating (no CREATE privilege needed when the table exists), and without
+    // information_schema, whose queries crashed MariaDB 10.11 under load (see lease-table.ts).
+    try {
+      await this.execute(sql`SELECT 1 FROM ${this.runs} LIMIT 0`);
+      return;
+    } catch (error) {
+      if (!(error instanceof LeaseStoreError && error.code === TABLE_MISSING)) throw error;
+    }
+    const collation = await detectKeyCollation((probe) =>
+      this.execute(probe).then(
+        () => true,
+        (error: unknown) => {
+          if (error instanceof LeaseStoreError && UNKNOWN_COLLATION_ERRNOS.includes(Number(error.code))) {
+            return false;
+          }
+          throw error;
+        },
+      ),
+    );
     await this.execute(runsTableDdl(this.options.runsTableName, collation));
   }
 

@@ -2,8 +2,8 @@ import { sql, type Kysely, type Migration, type RawBuilder } from 'kysely';
 import {
   DEFAULT_LEASE_KEY_COLLATION,
   isValidTableName,
-  NO_PAD_BINARY_COLLATION_QUERY,
-  pickKeyCollation,
+  detectKeyCollation,
+  UNKNOWN_COLLATION_ERRNOS,
   type LeaseKeyCollation,
 } from './lease-table';
 import { compilerOnly } from './mysql-compiler';
@@ -70,8 +70,16 @@ export function createRunsTableMigration(tableName: string = DEFAULT_RUNS_TABLE)
   return {
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- kysely's Migration signature
     async up(db: Kysely<any>): Promise<void> {
-      const { rows } = await NO_PAD_BINARY_COLLATION_QUERY.execute(db);
-      await runsTableDdl(tableName, pickKeyCollation(rows)).execute(db);
+      const collation = await detectKeyCollation((probe) =>
+        probe.execute(db).then(
+          () => true,
+          (error: { errno?: number }) => {
+            if (UNKNOWN_COLLATION_ERRNOS.includes(error?.errno ?? 0)) return false;
+            throw error;
+          },
+        ),
+      );
+      await runsTableDdl(tableName, collation).execute(db);
     },
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- kysely's Migration signature
     async down(db: Kysely<any>): Promise<void> {
