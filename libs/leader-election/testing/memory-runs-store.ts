@@ -24,6 +24,8 @@ type MutableRun = { -readonly [K in keyof RunRow]: RunRow[K] };
 export class MemoryRunsStore {
   readonly statements: RunsStatementRecord[] = [];
   private readonly rows = new Map<string, MutableRun>();
+  /** Called before each statement executes (e.g. to move the database's clock between two statements). */
+  beforeStatement: ((kind: keyof RunsStore) => void) | undefined;
   /** How many statements to fail next (as a lost connection would). */
   private failures = 0;
 
@@ -61,6 +63,7 @@ export class MemoryRunsStore {
   client(label: string): RunsStore {
     const run = <T>(kind: keyof RunsStore, body: () => T): Promise<T> => {
       this.statements.push({ kind, client: label });
+      this.beforeStatement?.(kind);
       if (this.failures > 0) {
         this.failures--;
         return Promise.reject(new Error(`${kind} failed (injected)`));

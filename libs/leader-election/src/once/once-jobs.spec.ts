@@ -324,6 +324,32 @@ describe('@LeaderOnly({ once: true }) on the in-memory store and a fake clock', 
     );
   });
 
+  it('claims an occurrence whose claim ran a moment before it was due on the database, once the resync shows it is due', async () => {
+    const app = await start('a', jobClass(Interval(SECOND), {}, effects, store));
+    await runUntil(() => app.service.isLeader(), L, 'a to lead');
+    await run(1_100);
+    const before = effects.length;
+    // The next claim executes 5 ms before its occurrence on the database (a slow round trip made this
+    // process's estimate early); the resync that follows executes after it.
+    let step: 'claim' | 'dbNow' | 'done' = 'claim';
+    runs.beforeStatement = (kind) => {
+      if (step === 'claim' && kind === 'claim') {
+        store.dbClockOffsetMs -= 5;
+        step = 'dbNow';
+      } else if (step === 'dbNow' && kind === 'dbNow') {
+        store.dbClockOffsetMs += 5;
+        step = 'done';
+      }
+    };
+    await run(3_000);
+    expect(step).toBe('done');
+    const occurrences = occurrencesRun();
+    expect(occurrences.length).toBeGreaterThanOrEqual(before + 3);
+    expect(occurrences.slice(1).map((at, i) => at - occurrences[i])).toEqual(
+      occurrences.slice(1).map(() => SECOND),
+    );
+  });
+
   it('getJobs() gives per job the last occurrence, its outcome and the next occurrence', async () => {
     const app = await start('a', jobClass(Interval(SECOND), {}, effects, store));
     await runUntil(() => app.service.isLeader(), L, 'a to lead');

@@ -17,6 +17,8 @@ export const DB_CLOCK_RESYNC_MS = 60_000;
 /** After a grant, pruning waits this long (off the hot path), then runs hourly. */
 export const PRUNE_DELAY_MS = 5_000;
 export const PRUNE_EVERY_MS = 3_600_000;
+/** Claims sent again after a refusal (each after a resync of the database clock). */
+const CLAIM_RETRIES = 2;
 /** Retry delay when the grant's read fails. */
 const START_RETRY_MS = 1_000;
 /** At most this many missed occurrences are recorded per job and grant (the newest). */
@@ -209,13 +211,14 @@ export class OnceScheduler {
       }
       const row = { job: job.job, occurrence, attempt, outcome: 'running' as const };
       let result = await store.claim(session.fence, row, true);
-      if (result === 'refused' && this.active(session)) {
-        // Either this estimate of the database's clock runs early, or the lease is no longer ours.
+      // Refused: this estimate of the database's clock ran early, or the lease is no longer ours. Resync and
+      // claim again (even when the resync shows the occurrence due: the claim may have executed a moment
+      // before it was); a lost lease refuses again and the elector steps down meanwhile.
+      for (let retry = 0; result === 'refused' && retry < CLAIM_RETRIES && this.active(session); retry++) {
         const dbNow = await this.resync(session);
-        if (dbNow !== undefined && dbNow < occurrence) {
-          await this.sleep(session, occurrence - dbNow);
-          if (this.active(session)) result = await store.claim(session.fence, row, true);
-        }
+        if (dbNow === undefined) break;
+        if (dbNow < occurrence) await this.sleep(session, occurrence - dbNow);
+        if (this.active(session)) result = await store.claim(session.fence, row, true);
       }
       if (result !== 'claimed') return;
     } catch (error) {
