@@ -165,7 +165,8 @@ export class LeaderElectionOrchestrator
     if (metadata.once) {
       // Only the once scheduler runs these; the local scheduler's ticks (and direct calls) do nothing.
       const firing = this.firing.getStore();
-      if (!firing || firing.metadata !== metadata || firing.used || this.draining) {
+      // Not refused while draining: its occurrence is claimed already, and the drain waits for it.
+      if (!firing || firing.metadata !== metadata || firing.used) {
         return isAsync ? Promise.resolve(undefined) : undefined;
       }
       firing.used = true;
@@ -246,7 +247,9 @@ export class LeaderElectionOrchestrator
    */
   private async drain(timeoutMs: number): Promise<boolean> {
     this.draining = true;
-    const settled = Promise.all([this.whenIdle(), this.hookChain]).then(() => true);
+    const settled = Promise.all([this.once.whenIdle(), this.hookChain])
+      .then(() => this.whenIdle())
+      .then(() => true);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(false), timeoutMs);

@@ -26,6 +26,9 @@ export class MemoryRunsStore {
   private readonly rows = new Map<string, MutableRun>();
   /** Called before each statement executes (e.g. to move the database's clock between two statements). */
   beforeStatement: ((kind: keyof RunsStore) => void) | undefined;
+  /** Answers held back until `releaseHeld()` (see `holdNext`). */
+  private readonly held: (() => void)[] = [];
+  private holdKind: keyof RunsStore | undefined;
   /** How many statements to fail next (as a lost connection would). */
   private failures = 0;
 
@@ -59,10 +62,33 @@ export class MemoryRunsStore {
     this.failures = count;
   }
 
+  /** Holds the answer of the next statement of `kind` (executed, not yet answered) until `releaseHeld()`. */
+  holdNext(kind: keyof RunsStore): void {
+    this.holdKind = kind;
+  }
+
+  /** Statements held so far. */
+  get heldCount(): number {
+    return this.held.length;
+  }
+
+  /** Lets the held statements execute. */
+  releaseHeld(): void {
+    this.held.splice(0).forEach((release) => release());
+  }
+
   /** The runs store as one candidate's connection. */
   client(label: string): RunsStore {
     const run = <T>(kind: keyof RunsStore, body: () => T): Promise<T> => {
       this.statements.push({ kind, client: label });
+      if (this.holdKind === kind) {
+        this.holdKind = undefined;
+        const result = execute(kind, body);
+        return new Promise<void>((resolve) => this.held.push(resolve)).then(() => result);
+      }
+      return execute(kind, body);
+    };
+    const execute = <T>(kind: keyof RunsStore, body: () => T): Promise<T> => {
       this.beforeStatement?.(kind);
       if (this.failures > 0) {
         this.failures--;

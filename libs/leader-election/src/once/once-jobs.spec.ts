@@ -287,6 +287,31 @@ describe('@LeaderOnly({ once: true }) on the in-memory store and a fake clock', 
     occurrencesRun();
   });
 
+  it('runs an occurrence claimed just before shutdown began, within the drain and before the lease is released', async () => {
+    const app = await start('a', jobClass(Interval(SECOND), {}, effects, store));
+    await runUntil(() => app.service.isLeader(), L, 'a to lead');
+    await run(1_100);
+    runs.holdNext('claim');
+    await runUntil(() => runs.heldCount === 1, 2 * SECOND, 'a claim committed, its answer in flight');
+    const closing = app.close();
+    apps.length = 0;
+    // Shutdown begins: the scheduler stops and the drain starts while the claim is still in flight.
+    for (let i = 0; i < 200 && app.service.getState().status === 'running'; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 1)); // Nest's close() runs on real ticks
+    }
+    expect(app.service.getState().status).not.toBe('running');
+    runs.releaseHeld();
+    await run(3_000);
+    await closing;
+    const claimed = runs.all('Jobs.tick').at(-1)!;
+    expect(claimed.outcome).toBe('succeeded');
+    expect(effects.at(-1)?.occurrence).toBe(claimed.occurrence);
+    // The lease was released only after the run: its row was written under a lease still held.
+    const release = store.statements.find((statement) => statement.kind === 'release')!;
+    expect(release).toBeDefined();
+    expect(claimed.finishedAt).toBeLessThanOrEqual(release.dbExecutedAt!);
+  });
+
   it('records a failed run with its error, and keeps running later occurrences', async () => {
     @Injectable()
     class Failing {

@@ -57,6 +57,9 @@ export class OnceScheduler {
   private readonly timers = new Set<{ handle: TimerHandle; wake: () => void }>();
   private schemaReady: Promise<void> | undefined;
   private stopped = false;
+  /** Occurrences between the start of their claim and the end of their run. */
+  private inFlight = 0;
+  private idleWaiters: (() => void)[] = [];
 
   constructor(private readonly deps: OnceSchedulerDeps) {}
 
@@ -90,6 +93,15 @@ export class OnceScheduler {
       timer.wake();
     }
     this.timers.clear();
+  }
+
+  /**
+   * Resolves once no occurrence is being claimed or run: the drain waits for it, so that a run claimed
+   * just before shutdown still runs, and ends, before the lease is released.
+   */
+  whenIdle(): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   private active(session: Session): boolean {
@@ -198,6 +210,30 @@ export class OnceScheduler {
     awaitRun: boolean,
   ): Promise<void> {
     if (!this.active(session)) return;
+    this.inFlight++;
+    let running: Promise<void> | undefined;
+    try {
+      running = (await this.claimAndStart(session, job, occurrence, attempt, awaitRun))?.run;
+    } finally {
+      if (running) void running.finally(() => this.settled());
+      else this.settled();
+    }
+    if (awaitRun) await running;
+  }
+
+  private settled(): void {
+    if (--this.inFlight > 0) return;
+    this.idleWaiters.splice(0).forEach((resolve) => resolve());
+  }
+
+  /** Claims the occurrence; resolves the started run (boxed: a promise would be flattened), or `undefined`. */
+  private async claimAndStart(
+    session: Session,
+    job: OnceJob,
+    occurrence: number,
+    attempt: number,
+    awaitRun: boolean,
+  ): Promise<{ run: Promise<void> } | undefined> {
     const state = this.states.get(job.job)!;
     const { store } = this.deps;
     try {
@@ -220,16 +256,17 @@ export class OnceScheduler {
         if (dbNow < occurrence) await this.sleep(session, occurrence - dbNow);
         if (this.active(session)) result = await store.claim(session.fence, row, true);
       }
-      if (result !== 'claimed') return;
+      if (result !== 'claimed') return undefined;
     } catch (error) {
       this.deps.logger.error(onceClaimFailedMessage(job.label, occurrence, error));
-      return;
+      return undefined;
     }
+    // Claimed: it runs even if shutdown began meanwhile (the drain waits for it; the lease is still held).
     state.running = true;
-    const running = this.execute(session, job, occurrence, attempt).finally(() => {
+    const run = this.execute(session, job, occurrence, attempt).finally(() => {
       state.running = false;
     });
-    if (awaitRun) await running;
+    return { run };
   }
 
   private async execute(session: Session, job: OnceJob, occurrence: number, attempt: number): Promise<void> {
