@@ -159,11 +159,16 @@ export const onceStartFailedMessage = (election: string, term: number, error: un
   `Run-once jobs of election "${election}" could not start under term ${term}: ${errorText(error)}. Retrying.`;
 
 export const onceClaimFailedMessage = (label: string, occurrence: number, error: unknown): string =>
-  `Run-once job ${label}: occurrence ${new Date(occurrence).toISOString()} could not be recorded: ${errorText(error)}.`;
+  `Run-once job ${label}: occurrence ${new Date(occurrence).toISOString()} could not be recorded: ` +
+  `${errorText(error)}. It did not run and has no row in the runs table. ` +
+  'Logged once until recording works again.';
 
 export const onceFinishFailedMessage = (label: string, occurrence: number, error: unknown): string =>
   `Run-once job ${label}: the outcome of occurrence ${new Date(occurrence).toISOString()} could not be ` +
   `written: ${errorText(error)}. Its row stays "running" and is recorded "abandoned" by the next leader.`;
+
+export const onceRecoveredMessage = (label: string): string =>
+  `Run-once job ${label}: occurrences are recorded again.`;
 
 export const oncePruneFailedMessage = (label: string, error: unknown): string =>
   `Run-once job ${label}: old runs could not be pruned: ${errorText(error)}. Retrying in an hour.`;

@@ -375,6 +375,19 @@ describe('@LeaderOnly({ once: true }) on the in-memory store and a fake clock', 
     );
   });
 
+  it('logs failing claims once per state change, not once per occurrence, and says when they work again', async () => {
+    const app = await start('a', jobClass(Interval(200), {}, effects, store));
+    await runUntil(() => app.service.isLeader(), L, 'a to lead');
+    await run(500);
+    runs.failNext(8); // the next 8 runs-table statements fail: several occurrences in a row
+    await run(3_000);
+    const lines = app.logger.lines.filter((line) => line.message.includes('Jobs.tick'));
+    expect(lines.filter((line) => line.level === 'error')).toHaveLength(1);
+    expect(lines.filter((line) => line.level === 'log' && /recorded again/.test(line.message))).toHaveLength(
+      1,
+    );
+  });
+
   it('getJobs() gives per job the last occurrence, its outcome and the next occurrence', async () => {
     const app = await start('a', jobClass(Interval(SECOND), {}, effects, store));
     await runUntil(() => app.service.isLeader(), L, 'a to lead');

@@ -4,6 +4,7 @@ import type { Leadership } from '../leader-election.interfaces';
 import {
   onceClaimFailedMessage,
   onceFinishFailedMessage,
+  onceRecoveredMessage,
   onceStartFailedMessage,
   oncePruneFailedMessage,
 } from '../leader-election.messages';
@@ -43,6 +44,8 @@ interface Session {
 interface JobState {
   /** The run in progress of this job, if any. */
   running: boolean;
+  /** The last runs-table statement of this job failed (logged once, until one works again). */
+  failing: boolean;
 }
 
 /**
@@ -65,7 +68,7 @@ export class OnceScheduler {
 
   add(job: OnceJob): void {
     this.jobs.push(job);
-    this.states.set(job.job, { running: false });
+    this.states.set(job.job, { running: false, failing: false });
   }
 
   /** The registered jobs. */
@@ -111,6 +114,7 @@ export class OnceScheduler {
   private async start(session: Session, jobs: OnceJob[]): Promise<void> {
     const { store } = this.deps;
     let state;
+    let logged = false;
     for (;;) {
       try {
         if (this.deps.createTable) {
@@ -129,7 +133,9 @@ export class OnceScheduler {
         break;
       } catch (error) {
         if (!this.active(session)) return;
-        this.deps.logger.error(onceStartFailedMessage(session.fence.election, session.fence.term, error));
+        if (!logged)
+          this.deps.logger.error(onceStartFailedMessage(session.fence.election, session.fence.term, error));
+        logged = true;
         await this.sleep(session, START_RETRY_MS);
         if (!this.active(session)) return;
       }
@@ -175,8 +181,9 @@ export class OnceScheduler {
       if (toRecord.length > 0) {
         try {
           await this.deps.store.recordMissed(session.fence, job.job, toRecord);
+          this.worked(job);
         } catch (error) {
-          this.deps.logger.error(onceClaimFailedMessage(job.label, toRecord[0], error));
+          this.failed(job, onceClaimFailedMessage(job.label, toRecord[0], error));
         }
       }
       for (const occurrence of toRun) {
@@ -256,9 +263,10 @@ export class OnceScheduler {
         if (dbNow < occurrence) await this.sleep(session, occurrence - dbNow);
         if (this.active(session)) result = await store.claim(session.fence, row, true);
       }
+      this.worked(job);
       if (result !== 'claimed') return undefined;
     } catch (error) {
-      this.deps.logger.error(onceClaimFailedMessage(job.label, occurrence, error));
+      this.failed(job, onceClaimFailedMessage(job.label, occurrence, error));
       return undefined;
     }
     // Claimed: it runs even if shutdown began meanwhile (the drain waits for it; the lease is still held).
@@ -285,9 +293,25 @@ export class OnceScheduler {
     }
     try {
       await this.deps.store.finish({ job: job.job, occurrence, attempt }, outcome, error);
+      this.worked(job);
     } catch (thrown) {
-      this.deps.logger.error(onceFinishFailedMessage(job.label, occurrence, thrown));
+      this.failed(job, onceFinishFailedMessage(job.label, occurrence, thrown));
     }
+  }
+
+  /** Logs a runs-table failure of `job` once, until a statement of it works again. */
+  private failed(job: OnceJob, message: string): void {
+    const state = this.states.get(job.job)!;
+    if (state.failing) return;
+    state.failing = true;
+    this.deps.logger.error(message);
+  }
+
+  private worked(job: OnceJob): void {
+    const state = this.states.get(job.job)!;
+    if (!state.failing) return;
+    state.failing = false;
+    this.deps.logger.log(onceRecoveredMessage(job.label));
   }
 
   private async resync(session: Session): Promise<number | undefined> {
