@@ -1,6 +1,9 @@
 import { Inject, Injectable, type Type } from '@nestjs/common';
 import { Interval, ScheduleModule, Timeout } from '@nestjs/schedule';
+import { Kysely, MysqlDialect } from 'kysely';
+import { createPool } from 'mysql2';
 import {
+  createRunsTableMigration,
   createRunsTableSql,
   LeaderElectionConfigError,
   LeaderElectionService,
@@ -178,6 +181,43 @@ describe('@LeaderOnly({ once: true }) on MariaDB', () => {
     });
     await expect(bare.list('x', 1)).rejects.toThrow(createRunsTableSql('runs_missing').split('\n')[0]);
     await bare.close();
+  });
+
+  it("the table of createRunsTableMigration() keeps job names 'report', 'Report' and 'report ' apart; down drops it", async () => {
+    const n = ++tables;
+    const kysely = new Kysely<Record<string, never>>({
+      dialect: new MysqlDialect({ pool: createPool({ uri: db.url, connectionLimit: 1 }) }),
+    });
+    const lease = new MysqlLeaseStore({
+      connection: db.url,
+      tableName: `lease_${n}`,
+      operationTimeoutMs: 2_000,
+    });
+    const runs = new MysqlRunsStore({
+      connection: db.url,
+      leaseTableName: `lease_${n}`,
+      runsTableName: `runs_${n}`,
+      operationTimeoutMs: 2_000,
+    });
+    try {
+      await createRunsTableMigration(`runs_${n}`).up(kysely);
+      await lease.ensureSchema();
+      await lease.ensureRow('default');
+      expect(await lease.acquire('default', 'me', 0, 10_000)).toBe(true);
+      const fence = { election: 'default', holder: 'me', term: 1 };
+      const occurrence = Math.floor(await runs.dbNow()) - 1_000;
+      for (const job of ['report', 'Report', 'report ']) {
+        expect(await runs.claim(fence, { job, occurrence, attempt: 1, outcome: 'running' }, true)).toBe(
+          'claimed',
+        );
+      }
+      await createRunsTableMigration(`runs_${n}`).down!(kysely);
+      await expect(runs.list('report', 1)).rejects.toThrow(/does not exist/);
+    } finally {
+      await kysely.destroy();
+      await runs.close();
+      await lease.close();
+    }
   });
 
   it('fails at boot on once with @Timeout(), naming Class.method', async () => {
