@@ -224,6 +224,19 @@ describe('@LeaderOnly({ once: true }) on the in-memory store and a fake clock', 
       expect(outcomes(handled)).toEqual([...Array(7).fill('missed'), ...Array(3).fill('succeeded')]);
     });
 
+    it('after a day without any instance, a per-second cron is caught up in bounded time: the newest 1000 occurrences recorded missed', async () => {
+      const last = dbSecond(-86_400);
+      runs.seed({ job: 'Jobs.tick', occurrence: last });
+      const app = await start('a', jobClass(Cron('* * * * * *'), { missed: 'skip' }, effects, store));
+      await runUntil(() => app.service.isLeader(), L, 'a to lead');
+      const started = performance.now();
+      await runUntil(() => runs.all('Jobs.tick').length > 1, SECOND, 'the catch-up');
+      expect(performance.now() - started).toBeLessThan(3_000);
+      const missed = runs.all('Jobs.tick').filter((row) => row.outcome === 'missed');
+      expect(missed).toHaveLength(1_000);
+      expect(missed.at(-1)!.occurrence).toBeGreaterThan(store.dbNow() - 2 * SECOND);
+    });
+
     it('starts a job without any recorded row from now, without catching up', async () => {
       const app = await start('a', jobClass(Interval(SECOND), { missed: 'all' }, effects, store));
       await runUntil(() => app.service.isLeader(), L, 'a to lead');

@@ -22,8 +22,8 @@ export const PRUNE_EVERY_MS = 3_600_000;
 const CLAIM_RETRIES = 2;
 /** Retry delay when the grant's read fails. */
 const START_RETRY_MS = 1_000;
-/** At most this many missed occurrences are recorded per job and grant (the newest). */
-const MAX_RECORDED_MISSED = 10_000;
+/** At most this many missed occurrences are handled per job and grant (the newest); older ones get no row. */
+const MAX_RECORDED_MISSED = 1_000;
 
 /** What the scheduler needs from its surroundings. */
 export interface OnceSchedulerDeps {
