@@ -3,6 +3,7 @@ import {
   CANDIDATE_SUFFIX_LENGTH,
   DEFAULT_DRAIN_TIMEOUT_MS,
   DEFAULT_ELECTION,
+  DEFAULT_HISTORY_LIMIT,
   DEFAULT_LEASE_DURATION_MS,
   DEFAULT_MAX_DOORBELLS,
   DEFAULT_OPERATION_TIMEOUT_MS,
@@ -25,6 +26,7 @@ import {
   LEASE_HOLDER_MAX_LENGTH,
   LEASE_NAME_MAX_LENGTH,
 } from './store/lease-table';
+import { DEFAULT_RUNS_TABLE } from './store/runs-table';
 
 /** Options of `LeaderElectionModule.forRoot()`. Only `connection` is required. */
 export interface LeaderElectionModuleOptions {
@@ -69,6 +71,13 @@ export interface LeaderElectionModuleOptions {
   standbyMode?: 'auto' | 'doorbell' | 'poll';
   /** At most this many elections per process use a doorbell; the others poll. Default 4. */
   maxDoorbells?: number;
+  /**
+   * The runs table of `@LeaderOnly({ once: true })` jobs, beside the lease table (created with it unless
+   * `createTable: false`; see `createRunsTableSql()`). Default `leader_election_runs`.
+   */
+  runsTableName?: string;
+  /** Runs kept per `once` job; older rows are pruned in the background. Default 1000. */
+  historyLimit?: number;
 }
 
 /**
@@ -88,6 +97,8 @@ export interface LeaderElectionSettings {
   readonly drainTimeoutMs: number;
   readonly standbyMode: 'auto' | 'doorbell' | 'poll';
   readonly maxDoorbells: number;
+  readonly runsTableName: string;
+  readonly historyLimit: number;
 }
 
 /** Options after defaults and validation, connection included; frozen. Internal to the module. */
@@ -200,6 +211,8 @@ const OPTION_KEYS: readonly (keyof LeaderElectionModuleOptions)[] = [
   'drainTimeoutMs',
   'standbyMode',
   'maxDoorbells',
+  'runsTableName',
+  'historyLimit',
 ];
 
 function rejectUnknownOptions(options: object): void {
@@ -308,6 +321,20 @@ export function resolveLeaderElectionOptions(
   if (typeof maxDoorbells !== 'number' || !Number.isInteger(maxDoorbells) || maxDoorbells < 0) {
     fail('maxDoorbells', 'must be a whole number, 0 or more', maxDoorbells);
   }
+  const runsTableName = options.runsTableName ?? DEFAULT_RUNS_TABLE;
+  if (typeof runsTableName !== 'string' || !isValidTableName(runsTableName)) {
+    fail(
+      'runsTableName',
+      'must be a plain SQL identifier: a letter or _ followed by up to 63 letters, digits, _ or $',
+      runsTableName,
+    );
+  }
+  if (runsTableName === tableName) fail('runsTableName', 'must differ from tableName', runsTableName);
+  const historyLimit = options.historyLimit ?? DEFAULT_HISTORY_LIMIT;
+  rejectNumericString('historyLimit', historyLimit);
+  if (typeof historyLimit !== 'number' || !Number.isInteger(historyLimit) || historyLimit < 1) {
+    fail('historyLimit', 'must be a whole number, 1 or more', historyLimit);
+  }
   const createTable = options.createTable ?? true;
   if (typeof createTable !== 'boolean') fail('createTable', 'must be true or false', createTable);
 
@@ -325,5 +352,7 @@ export function resolveLeaderElectionOptions(
     drainTimeoutMs,
     standbyMode,
     maxDoorbells,
+    runsTableName,
+    historyLimit,
   });
 }

@@ -6,10 +6,12 @@ import type { ElectionEvent, ElectionState } from './elector/election-state';
 import type { LeaderElector } from './elector/leader-elector';
 import { LeaderElectionConfigError } from './errors/leader-election-config.error';
 import { NotLeaderError } from './errors/not-leader.error';
-import { LEADER_ELECTION_SETTINGS, LEADER_ELECTOR } from './leader-election.constants';
+import { LEADER_ELECTION_SETTINGS, LEADER_ELECTOR, RUNS_STORE } from './leader-election.constants';
 import type {
   FencedDatabase,
   FencedTransaction,
+  JobRun,
+  JobSummary,
   Leadership,
   TransactionOf,
 } from './leader-election.interfaces';
@@ -21,6 +23,7 @@ import {
   fenceTableInvisibleMessage,
   notLeaderSignalReason,
   unknownElectionMessage,
+  unknownJobMessage,
   waitAbortedMessage,
   waitAfterShutdownMessage,
 } from './leader-election.messages';
@@ -38,6 +41,7 @@ import {
   limitIdleTransaction,
   lockLeaseRow,
 } from './store/lease-fence';
+import type { RunsStore } from './store/runs-store';
 
 export type { Leadership } from './leader-election.interfaces';
 
@@ -61,6 +65,7 @@ export class LeaderElectionService {
     @Inject(LEADER_ELECTION_SETTINGS) private readonly options: ResolvedLeaderElectionOptions,
     @Inject(LEADER_ELECTOR) private readonly elector: LeaderElector,
     private readonly orchestrator: LeaderElectionOrchestrator,
+    @Inject(RUNS_STORE) private readonly runsStore: RunsStore,
   ) {
     this.publicSettings = publicSettings(options);
     this.changes$ = orchestrator.changes$;
@@ -313,6 +318,51 @@ export class LeaderElectionService {
       }
       throw error;
     }
+  }
+
+  /**
+   * The recorded occurrences of a `@LeaderOnly({ once: true })` job, newest first (one row per attempt):
+   * what ran, when, under which term and candidate, and how it ended. Reads the runs table.
+   *
+   * @example
+   * const [last] = await leaderElection.getRuns('ReportService.hourly', { limit: 1 });
+   */
+  async getRuns(job: string, options: { limit?: number } = {}): Promise<JobRun[]> {
+    const known = this.orchestrator.once.all.map((entry) => entry.job);
+    if (!known.includes(job)) throw new LeaderElectionConfigError(unknownJobMessage(job, known));
+    const rows = await this.runsStore.list(job, options.limit ?? 100);
+    return rows.map((row) => ({
+      job: row.job,
+      occurrence: new Date(row.occurrence),
+      attempt: row.attempt,
+      term: row.term,
+      candidateId: row.holder,
+      startedAt: row.startedAt === null ? null : new Date(row.startedAt),
+      finishedAt: row.finishedAt === null ? null : new Date(row.finishedAt),
+      outcome: row.outcome,
+      error: row.error,
+    }));
+  }
+
+  /**
+   * Every `@LeaderOnly({ once: true })` job of this app: its last recorded occurrence and outcome, and its
+   * next occurrence on the database's clock. One read of the runs table.
+   */
+  async getJobs(): Promise<JobSummary[]> {
+    const jobs = this.orchestrator.once.all;
+    if (jobs.length === 0) return [];
+    const { dbNow, latest } = await this.runsStore.summary(jobs.map((job) => job.job));
+    return jobs.map((job) => {
+      const last = latest.get(job.job);
+      return {
+        job: job.job,
+        election: job.election,
+        schedule: job.schedule.description,
+        lastOccurrence: last ? new Date(last.occurrence) : null,
+        lastOutcome: last?.outcome ?? null,
+        nextOccurrence: new Date(job.schedule.next(Math.max(dbNow, last?.occurrence ?? dbNow))),
+      };
+    });
   }
 
   private election(name: string | undefined): Election {

@@ -21,7 +21,7 @@ export const EXPIRED_AT = '1970-01-01 00:00:01';
 export type LeaseKeyCollation = 'utf8mb4_bin' | 'utf8mb4_nopad_bin' | 'utf8mb4_0900_bin';
 
 /** Valid on every supported server; `ensureSchema` uses the server's NO PAD binary collation when it has one. */
-const DEFAULT_LEASE_KEY_COLLATION: LeaseKeyCollation = 'utf8mb4_bin';
+export const DEFAULT_LEASE_KEY_COLLATION: LeaseKeyCollation = 'utf8mb4_bin';
 
 /** NO PAD binary collations, best first: MariaDB's, then MySQL 8's. */
 const NO_PAD_BINARY_COLLATIONS: readonly LeaseKeyCollation[] = ['utf8mb4_nopad_bin', 'utf8mb4_0900_bin'];
