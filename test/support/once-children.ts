@@ -39,7 +39,7 @@ export async function spawnOnceChild(
 ): Promise<OnceChild> {
   const child = spawn(
     process.execPath,
-    ['-r', join(root, 'test/support/register-ts.js'), join(root, 'test/support/once-child.ts')],
+    ['-r', join(root, 'tools/register-ts.js'), join(root, 'test/support/once-child.ts')],
     {
       cwd: root,
       env: {
