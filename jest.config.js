@@ -20,6 +20,7 @@ module.exports = {
   moduleNameMapper: {
     '^nestjs-leader-election$': '<rootDir>/libs/leader-election/src',
     '^nestjs-leader-election/health$': '<rootDir>/libs/leader-election/src/health',
+    '^nestjs-leader-election/testing$': '<rootDir>/libs/leader-election/src/testing',
   },
   testMatch: ['<rootDir>/libs/**/*.spec.ts', '<rootDir>/test/**/*.e2e-spec.ts'],
   globalSetup: '<rootDir>/test/support/global-setup.ts',

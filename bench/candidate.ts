@@ -1,19 +1,27 @@
 // One benchmark candidate in its own OS process (modelled on test/support/candidate-child.ts).
 // Run by bench/lib/child.ts as `node --expose-gc -r tools/register-ts.js bench/candidate.ts`.
 //
-// Env: MYSQL_URL, TABLE, CANDIDATE_ID (prefix), LEASE_MS, RENEW_MS, POLL_MS, MARGIN_MS,
+// Env: LEADER_ELECTION_TRACE=1 (handover trace lines), TIMER_TRACE=1 (timer callbacks counted for `cpu`),
+//      MYSQL_URL, TABLE, CANDIDATE_ID (prefix), LEASE_MS, RENEW_MS, POLL_MS, MARGIN_MS,
 //      ELECTIONS (how many: 1 = the election "default", n > 1 = "e0".."e<n-1>"),
 //      STANDBY_MODE (optional: passed as the module option `standbyMode` only when set).
 // Prints one JSON line per election event ({"type":"elected",...}), then {"type":"ready"} after bootstrap.
-// Commands on stdin, one per line: `heap` prints heap and RSS after two full GCs ({"type":"heap"}).
+// Commands on stdin, one per line: `heap` prints heap and RSS after two full GCs ({"type":"heap"}),
+// `cpu` prints CPU time used so far and RSS ({"type":"cpu"}); `profile <file>` starts a CPU profile,
+// `profile-stop` writes it to that file ({"type":"profiled"}).
 // Exits at once when stdin ends, so that a crashed bench never leaves candidates behind.
 import 'reflect-metadata';
+import { createHook } from 'node:async_hooks';
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
 import { Injectable, Module, type OnModuleInit } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import {
   LeaderElectionModule,
   LeaderElectionService,
+  OnLeadershipGranted,
   type LeaderElectionModuleOptions,
+  type LeadershipChange,
 } from 'nestjs-leader-election';
 
 const env = (name: string, fallback?: string): string => {
@@ -61,7 +69,16 @@ class EventPrinter implements OnModuleInit {
   }
 }
 
-@Module({ imports: [LeaderElectionModule.forRoot(options)], providers: [EventPrinter] })
+/** The user's view of a handover: the granted hook of every election (`{"type":"granted"}`). */
+@Injectable()
+class GrantedHook {
+  @OnLeadershipGranted()
+  onGranted(change: LeadershipChange): void {
+    print({ type: 'granted', election: change.election, term: change.term });
+  }
+}
+
+@Module({ imports: [LeaderElectionModule.forRoot(options)], providers: [EventPrinter, GrantedHook] })
 class CandidateModule {}
 
 async function reportHeap(): Promise<void> {
@@ -82,6 +99,56 @@ async function reportHeap(): Promise<void> {
   });
 }
 
+/** With TIMER_TRACE=1: where each timer and immediate callback of this process was created, and how often it ran. */
+const timerRuns = new Map<string, number>();
+if (process.env.TIMER_TRACE === '1') {
+  const origins = new Map<number, string>();
+  createHook({
+    init(id, type) {
+      if (type !== 'Timeout' && type !== 'Immediate' && type !== 'TIMERWRAP') return;
+      const stack = (new Error().stack ?? '').split('\n').slice(3, 9);
+      const frame = stack.filter((line) => !line.includes('node:internal')).slice(0, 3);
+      origins.set(id, `${type} ${frame.map((line) => line.trim()).join(' < ')}`);
+    },
+    before(id) {
+      const origin = origins.get(id);
+      if (origin) timerRuns.set(origin, (timerRuns.get(origin) ?? 0) + 1);
+    },
+    destroy(id) {
+      origins.delete(id);
+    },
+  }).enable();
+}
+
+function reportCpu(): void {
+  const { user, system } = process.cpuUsage();
+  print({
+    type: 'cpu',
+    cpuMs: (user + system) / 1000,
+    rss: process.memoryUsage().rss,
+    timers: Object.fromEntries(timerRuns),
+  });
+}
+
+/** `profile <file>`: CPU profile from now; `profile-stop`: writes it (a .cpuprofile for Chrome DevTools). */
+let profiler: Session | undefined;
+function profile(command: string): void {
+  if (command.startsWith('profile ')) {
+    profiler = new Session();
+    profiler.connect();
+    profiler.post('Profiler.enable', () => profiler?.post('Profiler.start'));
+    profileFile = command.slice('profile '.length);
+    return;
+  }
+  profiler?.post('Profiler.stop', (error, result) => {
+    if (!error) writeFileSync(profileFile, JSON.stringify(result.profile));
+    profiler?.disconnect();
+    profiler = undefined;
+    print({ type: 'profiled', file: profileFile });
+  });
+}
+let profileFile = '';
+
 function listen(): void {
   let buffer = '';
   process.stdin.setEncoding('utf8');
@@ -92,6 +159,8 @@ function listen(): void {
       const command = buffer.slice(0, newline).trim();
       buffer = buffer.slice(newline + 1);
       if (command === 'heap') void reportHeap();
+      if (command === 'cpu') reportCpu();
+      if (command.startsWith('profile')) profile(command);
     }
   });
   // The bench went away: leave with it.
@@ -100,6 +169,9 @@ function listen(): void {
 
 async function main(): Promise<void> {
   listen();
+  // Registered before Nest's own listener, so it runs first: the start of a graceful handover.
+  if (process.env.LEADER_ELECTION_TRACE === '1')
+    process.on('SIGTERM', () => print({ type: 'trace', step: 'SIGTERM' }));
   const app = await NestFactory.createApplicationContext(CandidateModule, { logger: ['error', 'warn'] });
   app.enableShutdownHooks();
   const service = app.get(LeaderElectionService);

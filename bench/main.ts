@@ -23,6 +23,8 @@ import {
   settleSteady,
 } from './scenarios/cost';
 import { runFailoverScenario, settle } from './scenarios/failover';
+import { runHandoverLimit, type HandoverLimitResult } from './scenarios/handover';
+import { runIdle, type IdleResult } from './scenarios/idle';
 import { runMicro, type MicroResult } from './scenarios/micro';
 import { runMulti } from './scenarios/multi';
 
@@ -77,6 +79,8 @@ async function main(): Promise<number> {
   const errors: string[] = [];
   const servers: BenchServer[] = [];
   let micro: MicroResult | undefined;
+  let handoverLimit: HandoverLimitResult | undefined;
+  let idle: IdleResult | undefined;
   let mariadb: string | undefined;
   let dbLatency: { selectMs: number; updateMs: number } | undefined;
 
@@ -124,6 +128,21 @@ async function main(): Promise<number> {
             `follower ${round(micro.wrapperOverheadOnFollowerNs)} ns`,
         );
       }
+    }
+
+    // Latency and idle CPU first, before the background run loads the machine.
+    if (settings.scenarios.has('handover')) {
+      log(
+        'graceful handover to the granted hook at the default options, 3 and ' +
+          `${settings.bigCluster} candidates`,
+      );
+      handoverLimit = await step('handover at the default options', () =>
+        runHandoverLimit(mainServer, settings),
+      );
+    }
+    if (settings.scenarios.has('idle')) {
+      log('idle cost of a Nest app with and without the module');
+      idle = await step('idle cost', () => runIdle(mainServer, settings));
     }
 
     // The 100-election run takes longest and only counts statements and heap: it goes on in the
@@ -273,6 +292,8 @@ async function main(): Promise<number> {
     },
     modes,
     micro,
+    handoverLimit,
+    idle,
     overlaps,
     errors,
   };

@@ -2,6 +2,7 @@ import { Kysely, MysqlDialect } from 'kysely';
 import { createPool } from 'mysql2';
 import { LeaseStoreError } from '../libs/leader-election/src/store/lease-store';
 import {
+  addFenceSeqColumnSql,
   createLeaseTableMigration,
   createLeaseTableSql,
   upgradeLeaseTableSql,
@@ -117,10 +118,51 @@ describe('lease table', () => {
     // Nothing was changed behind the user's back; running the statement given fixes it.
     expect((await collations('lease_old_reported')).every((c) => !c.endsWith('_bin'))).toBe(true);
     await db.query(upgrade);
+    await db.query(addFenceSeqColumnSql('lease_old_reported'));
     await store.ensureRow('jobs');
     await store.ensureRow('Jobs');
     expect(await store.acquire('Jobs', 'a', 0, 30_000)).toBe(true);
     expect(await store.read('jobs')).toMatchObject({ term: 0 });
+  });
+
+  /** The table as the versions before the Galera fence created it: no `fence_seq`. */
+  const tableWithoutFenceSeq = async (table: string) => {
+    await db.query(createLeaseTableSql(table));
+    await db.query(`ALTER TABLE ${table} DROP COLUMN fence_seq`);
+  };
+  const hasFenceSeq = async (table: string) =>
+    (
+      await db.query<unknown[]>(
+        `SELECT 1 FROM information_schema.COLUMNS
+         WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = 'fence_seq'`,
+        [table],
+      )
+    ).length === 1;
+
+  it('ensureSchema (createTable: true) adds fence_seq to a lease table of an earlier version and keeps its rows', async () => {
+    await tableWithoutFenceSeq('lease_no_seq_migrated');
+    await db.query("INSERT INTO lease_no_seq_migrated (name, holder, term) VALUES ('jobs', 'old-holder', 7)");
+    const store = newStore('lease_no_seq_migrated');
+    await store.ensureSchema();
+    expect(await hasFenceSeq('lease_no_seq_migrated')).toBe(true);
+    expect(await store.read('jobs')).toMatchObject({ holder: 'old-holder', term: 7 });
+    // A second instance starting later finds the column and changes nothing.
+    await newStore('lease_no_seq_migrated').ensureSchema();
+  });
+
+  it('with createTable: false, a lease table without fence_seq fails as a configuration error whose message gives the ALTER TABLE to run', async () => {
+    await tableWithoutFenceSeq('lease_no_seq_reported');
+    const store = newStore('lease_no_seq_reported');
+    const error = await store.ensureRow('jobs').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LeaseStoreError);
+    expect((error as LeaseStoreError).kind).toBe('configuration');
+    const alter = addFenceSeqColumnSql('lease_no_seq_reported');
+    expect((error as LeaseStoreError).message).toContain(alter);
+    expect((error as LeaseStoreError).message).toContain('createTable: true');
+    expect(await hasFenceSeq('lease_no_seq_reported')).toBe(false);
+    await db.query(alter);
+    await store.ensureRow('jobs');
+    expect(await store.acquire('jobs', 'a', 0, 30_000)).toBe(true);
   });
 
   describe('privileges and missing pieces', () => {

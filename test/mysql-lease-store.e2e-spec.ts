@@ -27,6 +27,7 @@ const DESIGN_COLUMNS = [
   { name: 'acquired_at', type: 'datetime(6)', nullable: 'NO', default: '1970-01-01 00:00:01', key: '' },
   { name: 'renewed_at', type: 'datetime(6)', nullable: 'NO', default: '1970-01-01 00:00:01', key: '' },
   { name: 'expires_at', type: 'datetime(6)', nullable: 'NO', default: '1970-01-01 00:00:01', key: '' },
+  { name: 'fence_seq', type: 'bigint unsigned', nullable: 'NO', default: '0', key: '' },
 ];
 
 describe('MysqlLeaseStore on a real MariaDB', () => {

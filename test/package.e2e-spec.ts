@@ -41,7 +41,7 @@ describe('the packed library (npm pack)', () => {
 
   it('holds exactly package.json, README.md, LICENSE and the js, d.ts and map of every module, built by prepack', () => {
     const modules = sourceModules(SOURCE);
-    expect(modules).toEqual(expect.arrayContaining(['index', 'health/index']));
+    expect(modules).toEqual(expect.arrayContaining(['index', 'health/index', 'testing/index', 'cli/main']));
     const expected = [
       'LICENSE',
       'README.md',
@@ -67,6 +67,22 @@ describe('the packed library (npm pack)', () => {
     expect(manifest.homepage).toBe(`${REPOSITORY}#readme`);
     expect(manifest.bugs).toEqual({ url: `${REPOSITORY}/issues` });
     expect(manifest.scripts?.prepack).toMatch(/build:lib/);
+  });
+
+  it('declares the nestjs-leader-election CLI, whose built file starts with a node shebang', () => {
+    const manifest = JSON.parse(read('package.json'));
+    expect(manifest.bin).toEqual({ 'nestjs-leader-election': 'dist/cli/main.js' });
+    expect(read(manifest.bin['nestjs-leader-election']).split('\n')[0]).toBe('#!/usr/bin/env node');
+  });
+
+  it('exports the testing entry point (nestjs-leader-election/testing) with its types', () => {
+    const manifest = JSON.parse(read('package.json'));
+    expect(manifest.exports['./testing']).toEqual({
+      types: './dist/testing/index.d.ts',
+      default: './dist/testing/index.js',
+    });
+    expect(manifest.typesVersions['*'].testing).toEqual(['dist/testing/index.d.ts']);
+    expect(read('dist/testing/index.d.ts')).toContain('LeaderElectionTestingModule');
   });
 
   it('ships source maps that resolve: every source a map names has its content inside the map', () => {

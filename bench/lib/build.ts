@@ -5,7 +5,7 @@ import { ROOT } from './child';
 
 const LIBRARY = join(ROOT, 'libs', 'leader-election', 'src');
 /** The child entry points, compiled with the library. */
-const ENTRIES = [join(ROOT, 'bench', 'candidate.ts'), join(ROOT, 'bench', 'micro.ts')];
+const ENTRIES = ['candidate.ts', 'micro.ts', 'idle-app.ts'].map((name) => join(ROOT, 'bench', name));
 
 function sources(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {

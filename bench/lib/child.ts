@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { now, waitUntil } from './util';
 
 export const ROOT = join(__dirname, '..', '..');
-const REGISTER_TS = join(ROOT, 'test', 'support', 'register-ts.js');
+const REGISTER_TS = join(ROOT, 'tools', 'register-ts.js');
 
 /** One JSON line printed by bench/candidate.ts or bench/micro.ts, stamped with the child's clock. */
 export interface ChildLine {

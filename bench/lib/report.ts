@@ -1,5 +1,7 @@
 import type { ConnectionsResult, CostResult } from '../scenarios/cost';
 import type { FailoverResult, HandoverResult } from '../scenarios/failover';
+import type { HandoverLimitResult } from '../scenarios/handover';
+import type { IdleResult } from '../scenarios/idle';
 import type { MultiResult } from '../scenarios/multi';
 import type { MicroResult } from '../scenarios/micro';
 import type { OverlapReport } from './overlaps';
@@ -57,6 +59,10 @@ export interface BenchResults {
   readonly machine: Machine;
   readonly modes: ModeResults[];
   readonly micro: MicroResult | undefined;
+  /** Graceful handover at the default timings, SIGTERM to the successor's granted hook. */
+  readonly handoverLimit?: HandoverLimitResult;
+  /** Idle CPU and RSS of an app with and without the module. */
+  readonly idle?: IdleResult;
   readonly overlaps: OverlapReport;
   readonly errors: string[];
 }
@@ -328,6 +334,56 @@ export function buildTargetRows(results: BenchResults): { perMode: TargetRow[]; 
         ? {
             value: `${ns(micro.wrapperOverheadOnFollowerNs)} (${ns(micro.wrapperOnFollowerNs)} vs ${ns(micro.plainMethodNs)})`,
             pass: micro.wrapperOverheadOnFollowerNs <= 500 && micro.followerPathChecked,
+          }
+        : NOT_RUN,
+    ],
+  });
+  const limit = results.handoverLimit;
+  for (const [index, size] of [3, results.settings.bigCluster].entries()) {
+    const h = limit?.byCandidates[index];
+    single.push({
+      area: 'handover',
+      measure: `graceful handover p50 / p90, SIGTERM of the leader to the successor's @OnLeadershipGranted() hook, ${size} candidates, default options (L = ${limit ? limit.timing.leaseMs : 10_000} ms, ${results.settings.rounds} rounds)`,
+      target: 'p50 <= 5 ms, p90 <= 15 ms',
+      cells: [
+        h && h.grantedMs.n > 0
+          ? {
+              value: `${ms(h.grantedMs.p50)} / ${ms(h.grantedMs.p90)} (max ${ms(h.grantedMs.max)})`,
+              pass: h.grantedMs.p50 <= 5 && h.grantedMs.p90 <= 15,
+            }
+          : NOT_RUN,
+      ],
+      why: "Floor: the release UPDATE (a log flush), RELEASE_LOCK, the woken standby's read and its acquiring UPDATE (a log flush), each on a loaded 2-core machine; see the round trips under Machine.",
+    });
+  }
+  const idle = results.idle;
+  const perMin = (value: number) => `${value.toFixed(1)} ms/min`;
+  single.push({
+    area: 'cost',
+    measure: `idle CPU added by the module to a Nest app (HTTP server, two 1 s intervals), default options, ${idle ? idle.windowMs / 1000 : 60} s: standby / leader (app without the module: ${idle ? perMin(idle.bare.cpuMsPerMin) : 'n/a'})`,
+    target: 'standby <= 20 ms/min, leader <= 40 ms/min',
+    cells: [
+      idle
+        ? (() => {
+            const standby = idle.standby.cpuMsPerMin - idle.bare.cpuMsPerMin;
+            const leader = idle.leader.cpuMsPerMin - idle.bare.cpuMsPerMin;
+            return {
+              value: `${perMin(standby)} / ${perMin(leader)} (${perMin(idle.standby.cpuMsPerMin)} / ${perMin(idle.leader.cpuMsPerMin)} in all)`,
+              pass: standby <= 20 && leader <= 40,
+            };
+          })()
+        : NOT_RUN,
+    ],
+  });
+  single.push({
+    area: 'memory',
+    measure: `RSS after GC added by the module to the same app: standby / leader (app without the module: ${idle ? mb(idle.bare.rss) : 'n/a'})`,
+    target: '<= 5 MB',
+    cells: [
+      idle
+        ? {
+            value: `${signedMb(idle.standby.rss - idle.bare.rss)} / ${signedMb(idle.leader.rss - idle.bare.rss)}`,
+            pass: Math.max(idle.standby.rss, idle.leader.rss) - idle.bare.rss <= 5 * 1024 * 1024,
           }
         : NOT_RUN,
     ],

@@ -7,9 +7,13 @@ export type { LeaderElectionModuleOptions, LeaderElectionSettings } from './lead
 export type {
   FencedDatabase,
   FencedTransaction,
+  JobRun,
+  JobSummary,
   Leadership,
+  MissedPolicy,
   LeadershipChange,
   OnFollower,
+  RunOutcome,
   TransactionOf,
 } from './leader-election.interfaces';
 export type { ElectionEvent, ElectionEventType, ElectionRole, ElectionState } from './elector/election-state';
@@ -23,6 +27,8 @@ export {
   createLeaseTableSql,
   DEFAULT_LEASE_TABLE,
   upgradeLeaseTableSql,
+  addFenceSeqColumnSql,
   type LeaseKeyCollation,
 } from './store/lease-table';
+export { createRunsTableMigration, createRunsTableSql, DEFAULT_RUNS_TABLE } from './store/runs-table';
 export { DEFAULT_ELECTION } from './leader-election.constants';

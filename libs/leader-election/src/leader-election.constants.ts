@@ -63,3 +63,13 @@ export const DEFAULT_STANDBY_MODE = 'auto' as const;
  * against R and P, large against the spread of timers due together.
  */
 export const DEFAULT_BATCH_WINDOW_MS = 10;
+
+/** `@LeaderOnly({ once: true })` defaults. */
+export const DEFAULT_MISSED_POLICY = 'latest' as const;
+export const DEFAULT_MAX_CATCH_UP = 10;
+export const DEFAULT_CATCH_UP_WINDOW_MS = 24 * 3_600_000;
+/** Runs kept per job in the runs table. */
+export const DEFAULT_HISTORY_LIMIT = 1_000;
+
+/** Injection token of the `RunsStore` of `once` jobs (MySQL by default). */
+export const RUNS_STORE = Symbol('nestjs-leader-election:runs-store');

@@ -4,11 +4,17 @@ import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper';
 import { LeaderElectionConfigError } from './errors/leader-election-config.error';
 import { LEADER_ELECTION_SETTINGS, SCHEDULER_PROVIDER_NAMES } from './leader-election.constants';
 import { LeaderElectionMetadataAccessor } from './leader-election.metadata-accessor';
+import type { LeaderOnlyMetadata } from './leader-election.interfaces';
 import {
   noSchedulerMessage,
+  onceCronNotExpressionMessage,
+  onceDuplicateJobMessage,
+  onceOnTimeoutMessage,
+  onceWithoutScheduleMessage,
   requestScopedMessage,
   unknownDecoratorElectionMessage,
 } from './leader-election.messages';
+import { cronSchedule, intervalSchedule, type OccurrenceSchedule } from './once/occurrence-schedule';
 import type { ResolvedLeaderElectionOptions } from './leader-election.options';
 import { LeaderElectionOrchestrator } from './leader-election.orchestrator';
 
@@ -22,6 +28,8 @@ const HOOK_DECORATORS = { granted: 'OnLeadershipGranted', revoked: 'OnLeadership
 @Injectable()
 export class LeaderElectionExplorer implements OnModuleInit {
   private readonly logger = new Logger('LeaderElection');
+  /** `once` job name -> `Class.method`, to refuse two methods recording under one name. */
+  private readonly onceJobs = new Map<string, string>();
 
   constructor(
     private readonly discovery: DiscoveryService,
@@ -66,8 +74,10 @@ export class LeaderElectionExplorer implements OnModuleInit {
         throw new LeaderElectionConfigError(requestScopedMessage(decorator, owner, methodName));
       }
       if (leaderOnly) {
-        this.checkElection('LeaderOnly', owner, methodName, leaderOnly.election);
+        const election = this.checkElection('LeaderOnly', owner, methodName, leaderOnly.election);
         if (this.accessor.getScheduleKind(method)) scheduled.push(`${owner}.${methodName}`);
+        if (leaderOnly.once)
+          this.registerOnce(wrapper, method, methodName, `${owner}.${methodName}`, election, leaderOnly);
       }
       for (const hook of hooks) {
         const election = this.checkElection(HOOK_DECORATORS[hook.kind], owner, methodName, hook.election);
@@ -84,6 +94,37 @@ export class LeaderElectionExplorer implements OnModuleInit {
     }
     if (found) for (const target of instancesOf(wrapper)) this.orchestrator.bind(target);
     return scheduled;
+  }
+
+  /** Checks a `once` method's schedule and hands it to the orchestrator (first instance only). */
+  private registerOnce(
+    wrapper: InstanceWrapper,
+    method: object,
+    methodName: string,
+    label: string,
+    election: string,
+    metadata: LeaderOnlyMetadata,
+  ): void {
+    const once = metadata.once!;
+    const spec = this.accessor.getSchedule(method);
+    if (!spec) throw new LeaderElectionConfigError(onceWithoutScheduleMessage(label));
+    if (spec.kind === 'timeout') throw new LeaderElectionConfigError(onceOnTimeoutMessage(label));
+    let schedule: OccurrenceSchedule;
+    if (spec.kind === 'cron') {
+      if (typeof spec.cronTime !== 'string')
+        throw new LeaderElectionConfigError(onceCronNotExpressionMessage(label));
+      schedule = cronSchedule(spec.cronTime, spec.timeZone, spec.utcOffset);
+    } else {
+      schedule = intervalSchedule(spec.everyMs);
+    }
+    const first = this.onceJobs.get(once.job);
+    if (first !== undefined)
+      throw new LeaderElectionConfigError(onceDuplicateJobMessage(once.job, first, label));
+    this.onceJobs.set(once.job, label);
+    // A transient provider has several instances; the job runs once per occurrence, on the first.
+    const [instance] = instancesOf(wrapper);
+    if (!instance) return;
+    this.orchestrator.addOnceJob({ ...once, label, election, schedule }, metadata, instance, methodName);
   }
 
   private checkElection(

@@ -8,6 +8,25 @@ export interface Leadership {
   readonly term: number;
   /** Aborted the moment this leadership ends (step-down, resign, shutdown). */
   readonly signal: AbortSignal;
+  /** Inside a `@LeaderOnly({ once: true })` run: the occurrence it runs for (on the database's clock). */
+  readonly occurrence?: Date;
+}
+
+/** The leadership of a `once` run: always carries its occurrence. */
+export interface OnceLeadership extends Leadership {
+  readonly occurrence: Date;
+}
+
+/** What a `once` job does with occurrences nobody ran: record them, run the latest, or run them all. */
+export type MissedPolicy = 'skip' | 'latest' | 'all';
+
+/** `@LeaderOnly({ once: true })` after defaults. */
+export interface OnceMetadata {
+  readonly job: string;
+  readonly missed: MissedPolicy;
+  readonly recover: boolean;
+  readonly maxCatchUp: number;
+  readonly catchUpWindowMs: number;
 }
 
 /**
@@ -45,6 +64,8 @@ export interface LeaderOnlyMetadata {
   /** The election, or `undefined` for the module's first one. */
   readonly election: string | undefined;
   readonly onFollower: OnFollower;
+  /** Present with `once: true`. */
+  readonly once?: OnceMetadata;
 }
 
 /** Which transition a leadership hook follows. */
@@ -65,4 +86,37 @@ export interface LeadershipChange {
    * when it aborts; in a revoked hook it is already aborted.
    */
   readonly signal: AbortSignal;
+}
+
+/** What became of one occurrence of a `once` job. */
+export type RunOutcome = 'running' | 'succeeded' | 'failed' | 'missed' | 'abandoned' | 'skipped-overlap';
+
+/** One recorded occurrence of a `once` job (`LeaderElectionService.getRuns()`). Times on the database's clock. */
+export interface JobRun {
+  readonly job: string;
+  /** The scheduled instant. */
+  readonly occurrence: Date;
+  /** 1, or 2+ when a run abandoned by a crashed leader was run again (`recover: true`). */
+  readonly attempt: number;
+  /** The term (fencing token) it was claimed or recorded under. */
+  readonly term: number;
+  /** The candidate that claimed or recorded it. */
+  readonly candidateId: string;
+  readonly startedAt: Date | null;
+  readonly finishedAt: Date | null;
+  readonly outcome: RunOutcome;
+  /** The error of a `failed` run (truncated), else `null`. */
+  readonly error: string | null;
+}
+
+/** One `once` job as `LeaderElectionService.getJobs()` reports it. */
+export interface JobSummary {
+  readonly job: string;
+  readonly election: string;
+  /** `cron "..."` or `every N ms`. */
+  readonly schedule: string;
+  readonly lastOccurrence: Date | null;
+  readonly lastOutcome: RunOutcome | null;
+  /** The next instant of its schedule after now (database clock). */
+  readonly nextOccurrence: Date;
 }

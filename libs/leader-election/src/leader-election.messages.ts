@@ -129,3 +129,64 @@ export const numericStringMessage = (option: string, value: string): string =>
 export const invalidCollationMessage = (collation: unknown): string =>
   `Invalid lease key collation ${JSON.stringify(collation)}: use a utf8mb4 binary collation ` +
   "('utf8mb4_bin', 'utf8mb4_nopad_bin' on MariaDB or 'utf8mb4_0900_bin' on MySQL 8).";
+
+export const fenceGaleraAbortMessage = (election: string, term: number): string =>
+  `Fenced write refused: the Galera cluster aborted the fenced transaction under term ${term} of election ` +
+  `"${election}" (a conflicting write to the lease row, such as a takeover through another node or this ` +
+  "instance's own renewal, was certified first, or the node left the primary component). Nothing of it " +
+  'was committed; the driver error is the cause. Retry if this instance still leads.';
+
+// ---- @LeaderOnly({ once: true }) ----------------------------------------------------------------------
+
+export const invalidOnceOptionMessage = (
+  owner: string,
+  key: string,
+  option: string,
+  rule: string,
+  got: unknown,
+): string => `@LeaderOnly() on ${owner}.${key}: option "${option}" ${rule} (got ${describe(got)}).`;
+
+export const onceOptionWithoutOnceMessage = (owner: string, key: string, option: string): string =>
+  `@LeaderOnly() on ${owner}.${key}: option "${option}" only applies to run-once jobs. Add once: true, or remove "${option}".`;
+
+export const onceOnTimeoutMessage = (label: string): string =>
+  `@LeaderOnly({ once: true }) on ${label} is combined with @Timeout(), which fires once per process start, not ` +
+  'on a schedule. Use @Cron() or @Interval() with once: true, or remove once: true.';
+
+export const onceWithoutScheduleMessage = (label: string): string =>
+  `@LeaderOnly({ once: true }) on ${label} needs a schedule: add @Cron() or @Interval() to the method ` +
+  '(handlers and methods called directly cannot run once per occurrence), or remove once: true.';
+
+export const onceCronNotExpressionMessage = (label: string): string =>
+  `@LeaderOnly({ once: true }) on ${label}: @Cron() must be given a cron expression (a string), not a date. ` +
+  'Use an expression, or remove once: true.';
+
+export const onceDuplicateJobMessage = (job: string, first: string, second: string): string =>
+  `@LeaderOnly({ once: true }) job name "${job}" is used by both ${first} and ${second}. Give one of them ` +
+  'its own name with the "job" option.';
+
+export const onceStartFailedMessage = (election: string, term: number, error: unknown): string =>
+  `Run-once jobs of election "${election}" could not start under term ${term}: ${errorText(error)}. Retrying.`;
+
+export const onceClaimFailedMessage = (label: string, occurrence: number, error: unknown): string =>
+  `Run-once job ${label}: occurrence ${new Date(occurrence).toISOString()} could not be recorded: ` +
+  `${errorText(error)}. It did not run and has no row in the runs table. ` +
+  'Logged once until recording works again.';
+
+export const onceFinishFailedMessage = (label: string, occurrence: number, error: unknown): string =>
+  `Run-once job ${label}: the outcome of occurrence ${new Date(occurrence).toISOString()} could not be ` +
+  `written: ${errorText(error)}. Its row stays "running" and is recorded "abandoned" by the next leader.`;
+
+export const onceRecoveredMessage = (label: string): string =>
+  `Run-once job ${label}: occurrences are recorded again.`;
+
+export const oncePruneFailedMessage = (label: string, error: unknown): string =>
+  `Run-once job ${label}: old runs could not be pruned: ${errorText(error)}. Retrying in an hour.`;
+
+export const unknownJobMessage = (job: string, known: readonly string[]): string =>
+  `Unknown run-once job "${job}". Known jobs: ${known.map((name) => `"${name}"`).join(', ') || 'none'}. ` +
+  'Jobs are named ClassName.methodName unless @LeaderOnly({ once: true, job }) names them.';
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

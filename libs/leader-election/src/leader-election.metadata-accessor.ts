@@ -9,6 +9,17 @@ import type { LeaderOnlyMetadata, LeadershipHookMetadata } from './leader-electi
 /** How `@nestjs/schedule` runs a method, as far as its metadata tells. */
 export type ScheduleKind = 'cron' | 'interval' | 'timeout';
 
+/** The schedule `@nestjs/schedule` metadata gives a method, as a `once` job needs it. */
+export type ScheduleSpec =
+  | {
+      readonly kind: 'cron';
+      readonly cronTime: unknown;
+      readonly timeZone?: string;
+      readonly utcOffset?: number;
+    }
+  | { readonly kind: 'interval'; readonly everyMs: number }
+  | { readonly kind: 'timeout' };
+
 /**
  * Reads what the decorators attached to a method: `@LeaderOnly()`, the leadership hooks, and whether
  * `@nestjs/schedule` schedules it (read by its metadata keys, so that the scheduler stays optional).
@@ -32,6 +43,19 @@ export class LeaderElectionMetadataAccessor {
     for (const [key, kind] of SCHEDULE_METADATA_KINDS) {
       if (Reflect.getMetadata(key, method) !== undefined) return kind;
     }
+    return undefined;
+  }
+
+  /** The method's `@Cron()` / `@Interval()` / `@Timeout()` settings, or `undefined` without one. */
+  getSchedule(method: object): ScheduleSpec | undefined {
+    const cron = Reflect.getMetadata('SCHEDULE_CRON_OPTIONS', method) as
+      { cronTime: unknown; timeZone?: string; utcOffset?: number } | undefined;
+    if (cron)
+      return { kind: 'cron', cronTime: cron.cronTime, timeZone: cron.timeZone, utcOffset: cron.utcOffset };
+    const interval = Reflect.getMetadata('SCHEDULE_INTERVAL_OPTIONS', method) as
+      { timeout: number } | undefined;
+    if (interval) return { kind: 'interval', everyMs: interval.timeout };
+    if (Reflect.getMetadata('SCHEDULE_TIMEOUT_OPTIONS', method) !== undefined) return { kind: 'timeout' };
     return undefined;
   }
 }

@@ -33,12 +33,20 @@ describe('resolveLeaderElectionOptions', () => {
       ['undefined', { connection: undefined }],
       ['null', { connection: null }],
       ['a number', { connection: 3306 }],
-      ['an array', { connection: ['mysql://root@127.0.0.1/test'] }],
     ])('a connection that is %s is rejected, saying it is required and how to give one', (_what, options) => {
       const error = configError({ ...TIMING, ...options });
       expect(error.message).toMatch(/option "connection" is required/);
       expect(error.message).toMatch(/mysql:\/\/user:password@host:3306\/database/);
       expect(error.message).toMatch(/mysql2 pool options \(\{ host, port, user, password, database \}\)/);
+    });
+
+    it('a list of nodes (Galera) is accepted; an empty list or an invalid entry is rejected', () => {
+      const nodes = ['mysql://root@127.0.0.1:3307/test', { host: '127.0.0.1', port: 3308, user: 'root' }];
+      expect(resolveLeaderElectionOptions({ ...TIMING, connection: nodes }).connection).toEqual(nodes);
+      expect(configError({ ...TIMING, connection: [] }).message).toMatch(/"connection" is an empty list/);
+      expect(configError({ ...TIMING, connection: ['postgres://x@h/db'] }).message).toMatch(
+        /option "connection" must be/,
+      );
     });
 
     it.each([

@@ -3,6 +3,7 @@ import {
   CANDIDATE_SUFFIX_LENGTH,
   DEFAULT_DRAIN_TIMEOUT_MS,
   DEFAULT_ELECTION,
+  DEFAULT_HISTORY_LIMIT,
   DEFAULT_LEASE_DURATION_MS,
   DEFAULT_MAX_DOORBELLS,
   DEFAULT_OPERATION_TIMEOUT_MS,
@@ -25,14 +26,18 @@ import {
   LEASE_HOLDER_MAX_LENGTH,
   LEASE_NAME_MAX_LENGTH,
 } from './store/lease-table';
+import { DEFAULT_RUNS_TABLE } from './store/runs-table';
 
 /** Options of `LeaderElectionModule.forRoot()`. Only `connection` is required. */
 export interface LeaderElectionModuleOptions {
   /**
    * Where the lease table lives: a `mysql://user:password@host:3306/database` URI or mysql2 pool options.
    * The module opens its own pool of 2 connections to it. Point it at the primary, never a replica.
+   * For a Galera cluster, a list of the nodes: lease traffic goes to one node at a time (the first that is
+   * synced in the primary component) and moves to the next when that node fails or leaves the primary
+   * component (docs/design.md, "Topologies").
    */
-  connection: string | PoolOptions;
+  connection: string | PoolOptions | readonly (string | PoolOptions)[];
   /** Names of the elections this process takes part in. Default `['default']`. */
   elections?: string[];
   /**
@@ -66,6 +71,13 @@ export interface LeaderElectionModuleOptions {
   standbyMode?: 'auto' | 'doorbell' | 'poll';
   /** At most this many elections per process use a doorbell; the others poll. Default 4. */
   maxDoorbells?: number;
+  /**
+   * The runs table of `@LeaderOnly({ once: true })` jobs, beside the lease table (created with it unless
+   * `createTable: false`; see `createRunsTableSql()`). Default `leader_election_runs`.
+   */
+  runsTableName?: string;
+  /** Runs kept per `once` job; older rows are pruned in the background. Default 1000. */
+  historyLimit?: number;
 }
 
 /**
@@ -85,11 +97,13 @@ export interface LeaderElectionSettings {
   readonly drainTimeoutMs: number;
   readonly standbyMode: 'auto' | 'doorbell' | 'poll';
   readonly maxDoorbells: number;
+  readonly runsTableName: string;
+  readonly historyLimit: number;
 }
 
 /** Options after defaults and validation, connection included; frozen. Internal to the module. */
 export interface ResolvedLeaderElectionOptions extends LeaderElectionSettings {
-  readonly connection: string | PoolOptions;
+  readonly connection: string | PoolOptions | readonly (string | PoolOptions)[];
 }
 
 /** The settings without the connection, frozen. */
@@ -122,7 +136,19 @@ function positiveMs(option: string, value: unknown, fallback: number, allowZero 
 const CONNECTION_FORMS =
   'a URI like "mysql://user:password@host:3306/database" or mysql2 pool options ({ host, port, user, password, database })';
 
-function validateConnection(connection: unknown): string | PoolOptions {
+function validateConnection(connection: unknown): string | PoolOptions | readonly (string | PoolOptions)[] {
+  if (Array.isArray(connection)) {
+    if (connection.length === 0) {
+      throw new LeaderElectionConfigError(
+        `LeaderElectionModule option "connection" is an empty list: pass ${CONNECTION_FORMS}, or a list of them (the nodes of a Galera cluster).`,
+      );
+    }
+    return Object.freeze(connection.map((node: unknown) => validateOneConnection(node)));
+  }
+  return validateOneConnection(connection);
+}
+
+function validateOneConnection(connection: unknown): string | PoolOptions {
   if (typeof connection === 'string') {
     let protocol: string | undefined;
     try {
@@ -145,7 +171,7 @@ function validateConnection(connection: unknown): string | PoolOptions {
   }
   const pool = connection as PoolOptions;
   if (pool.uri !== undefined) {
-    validateConnection(pool.uri);
+    validateOneConnection(pool.uri);
   } else if (typeof pool.host !== 'string' && typeof pool.socketPath !== 'string') {
     throw new LeaderElectionConfigError(
       `LeaderElectionModule option "connection" needs "host" (or "socketPath" or "uri"): pass ${CONNECTION_FORMS}.`,
@@ -185,6 +211,8 @@ const OPTION_KEYS: readonly (keyof LeaderElectionModuleOptions)[] = [
   'drainTimeoutMs',
   'standbyMode',
   'maxDoorbells',
+  'runsTableName',
+  'historyLimit',
 ];
 
 function rejectUnknownOptions(options: object): void {
@@ -293,6 +321,20 @@ export function resolveLeaderElectionOptions(
   if (typeof maxDoorbells !== 'number' || !Number.isInteger(maxDoorbells) || maxDoorbells < 0) {
     fail('maxDoorbells', 'must be a whole number, 0 or more', maxDoorbells);
   }
+  const runsTableName = options.runsTableName ?? DEFAULT_RUNS_TABLE;
+  if (typeof runsTableName !== 'string' || !isValidTableName(runsTableName)) {
+    fail(
+      'runsTableName',
+      'must be a plain SQL identifier: a letter or _ followed by up to 63 letters, digits, _ or $',
+      runsTableName,
+    );
+  }
+  if (runsTableName === tableName) fail('runsTableName', 'must differ from tableName', runsTableName);
+  const historyLimit = options.historyLimit ?? DEFAULT_HISTORY_LIMIT;
+  rejectNumericString('historyLimit', historyLimit);
+  if (typeof historyLimit !== 'number' || !Number.isInteger(historyLimit) || historyLimit < 1) {
+    fail('historyLimit', 'must be a whole number, 1 or more', historyLimit);
+  }
   const createTable = options.createTable ?? true;
   if (typeof createTable !== 'boolean') fail('createTable', 'must be true or false', createTable);
 
@@ -310,5 +352,7 @@ export function resolveLeaderElectionOptions(
     drainTimeoutMs,
     standbyMode,
     maxDoorbells,
+    runsTableName,
+    historyLimit,
   });
 }

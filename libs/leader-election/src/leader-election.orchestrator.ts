@@ -5,14 +5,18 @@ import {
   type BeforeApplicationShutdown,
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
+  type OnModuleDestroy,
 } from '@nestjs/common';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Observable, Subject } from 'rxjs';
+import type { Clock } from './elector/clock';
 import type { ElectionEvent } from './elector/election-state';
 import type { LeaderElector } from './elector/leader-elector';
 import {
+  LEADER_ELECTION_CLOCK,
   LEADER_ELECTION_SETTINGS,
   LEADER_ELECTOR,
+  RUNS_STORE,
   SHUTDOWN_HOOKS_CHECK_DELAY_MS,
 } from './leader-election.constants';
 import type {
@@ -20,6 +24,7 @@ import type {
   LeadershipChange,
   LeadershipHookKind,
   LeaderOnlyMetadata,
+  OnceLeadership,
 } from './leader-election.interfaces';
 import {
   drainTimeoutMessage,
@@ -29,6 +34,9 @@ import {
 } from './leader-election.messages';
 import type { ResolvedLeaderElectionOptions } from './leader-election.options';
 import { bindLeaderOnlyInstance, refuseLeaderOnly, type LeaderOnlyInvoker } from './leader-only.registry';
+import type { OnceJob } from './once/once-job';
+import { OnceScheduler } from './once/once-scheduler';
+import type { RunsStore } from './store/runs-store';
 
 /** A discovered `@OnLeadershipGranted()` / `@OnLeadershipRevoked()` method. */
 export interface LeadershipHook {
@@ -42,6 +50,13 @@ export interface LeadershipHook {
 
 type AnyFunction = (...args: unknown[]) => unknown;
 
+/** A `once` run being started by the scheduler: lets exactly that method's wrapper run, once. */
+interface Firing {
+  readonly metadata: LeaderOnlyMetadata;
+  readonly leadership: OnceLeadership;
+  used: boolean;
+}
+
 /**
  * The runtime of one Nest app's leadership (as nestjs/schedule's orchestrator is for its jobs): starts
  * the elections at bootstrap and ends them at shutdown; decides each `@LeaderOnly()` call and gives it
@@ -49,10 +64,18 @@ type AnyFunction = (...args: unknown[]) => unknown;
  */
 @Injectable()
 export class LeaderElectionOrchestrator
-  implements LeaderOnlyInvoker, OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown
+  implements
+    LeaderOnlyInvoker,
+    OnApplicationBootstrap,
+    OnModuleDestroy,
+    BeforeApplicationShutdown,
+    OnApplicationShutdown
 {
   private readonly logger = new Logger('LeaderElection');
   private readonly context = new AsyncLocalStorage<Leadership>();
+  private readonly firing = new AsyncLocalStorage<Firing>();
+  /** Fires `@LeaderOnly({ once: true })` jobs on the leader (see `OnceScheduler`). */
+  readonly once: OnceScheduler;
   private readonly events = new Subject<ElectionEvent>();
   private readonly hooks: LeadershipHook[] = [];
   /** The last leadership granted per election, so that its revoked hooks get its (aborted) signal. */
@@ -71,9 +94,20 @@ export class LeaderElectionOrchestrator
   constructor(
     @Inject(LEADER_ELECTOR) private readonly elector: LeaderElector,
     @Inject(LEADER_ELECTION_SETTINGS) private readonly options: ResolvedLeaderElectionOptions,
+    @Inject(RUNS_STORE) private readonly runsStore: RunsStore,
+    @Inject(LEADER_ELECTION_CLOCK) clock: Clock,
   ) {
+    this.once = new OnceScheduler({
+      store: runsStore,
+      clock,
+      logger: this.logger,
+      holder: () => this.elector.candidateId,
+      createTable: options.createTable,
+      historyLimit: options.historyLimit,
+    });
     this.elector.onEvent((event) => {
       this.queueHooks(event);
+      if (event.type === 'elected') this.startOnceJobs(event.election, event.term);
       this.events.next(event);
     });
   }
@@ -87,6 +121,11 @@ export class LeaderElectionOrchestrator
   leadershipOf(election: string): Leadership | undefined {
     const current = this.elector.election(election)?.currentLeadership();
     return current && { election, ...current };
+  }
+
+  /** Settles once the leadership hooks queued so far have run (the testing module waits on it). */
+  hooksSettled(): Promise<void> {
+    return this.hookChain;
   }
 
   /** The leadership of the `@LeaderOnly()` call in progress, or `undefined` outside one. */
@@ -103,6 +142,28 @@ export class LeaderElectionOrchestrator
     this.hooks.push(hook);
   }
 
+  /**
+   * Registers a `once` job: the scheduler calls `instance[methodName]` (through every decorator stacked on
+   * it) with a firing that only that method's `@LeaderOnly()` wrapper accepts.
+   */
+  addOnceJob(
+    job: Omit<OnceJob, 'run'>,
+    metadata: LeaderOnlyMetadata,
+    instance: object,
+    methodName: string,
+  ): void {
+    this.once.add({
+      ...job,
+      run: (leadership) => {
+        const firing: Firing = { metadata, leadership, used: false };
+        return this.firing.run(firing, async () => {
+          const method = (instance as Record<string, unknown>)[methodName] as AnyFunction;
+          return method.call(instance);
+        });
+      },
+    });
+  }
+
   /** Runs one `@LeaderOnly()` call: on the leader inside its leadership context, else refused. */
   invoke(
     metadata: LeaderOnlyMetadata,
@@ -112,11 +173,26 @@ export class LeaderElectionOrchestrator
     args: unknown[],
   ): unknown {
     const election = metadata.election ?? this.options.elections[0];
+    if (metadata.once) {
+      // Only the once scheduler runs these; the local scheduler's ticks (and direct calls) do nothing.
+      const firing = this.firing.getStore();
+      // Not refused while draining: its occurrence is claimed already, and the drain waits for it.
+      if (!firing || firing.metadata !== metadata || firing.used) {
+        return isAsync ? Promise.resolve(undefined) : undefined;
+      }
+      firing.used = true;
+      return this.runAs(firing.leadership, fn, thisArg, args);
+    }
     const leadership = this.draining ? undefined : this.leadershipOf(election);
     if (!leadership) {
       const leaderId = this.elector.election(election)?.getState().leaderId ?? null;
       return refuseLeaderOnly(metadata, isAsync, election, leaderId);
     }
+    return this.runAs(leadership, fn, thisArg, args);
+  }
+
+  /** Calls `fn` inside `leadership`'s context, counted for the drain. */
+  private runAs(leadership: Leadership, fn: AnyFunction, thisArg: object, args: unknown[]): unknown {
     this.running++;
     let result: unknown;
     try {
@@ -148,6 +224,17 @@ export class LeaderElectionOrchestrator
   }
 
   /**
+   * @internal The earliest shutdown hook Nest calls (`app.close()` runs every module's `onModuleDestroy`
+   * before any `beforeApplicationShutdown`): the handover starts here, and is not awaited, so that it
+   * neither waits for other modules' shutdown work nor holds it up. `beforeApplicationShutdown` awaits it.
+   */
+  onModuleDestroy(): void {
+    this.stopped ??= this.shutdown();
+    // Awaited (and its failure reported) by beforeApplicationShutdown; never an unhandled rejection meanwhile.
+    this.stopped.catch(() => undefined);
+  }
+
+  /**
    * @internal Ends leadership for the application (signals aborted, no new leader-only calls), waits for
    * running calls and hooks up to `drainTimeoutMs` while still holding the leases, then releases them.
    */
@@ -162,10 +249,18 @@ export class LeaderElectionOrchestrator
   }
 
   private async shutdown(): Promise<void> {
+    this.once.stop();
     this.elector.beginShutdown();
     await this.drain(this.options.drainTimeoutMs);
     await this.elector.stop();
+    await this.runsStore.close().catch(() => undefined);
     this.events.complete();
+  }
+
+  /** A grant: the election's `once` jobs start firing under it. */
+  private startOnceJobs(election: string, term: number): void {
+    const leadership = this.leadershipOf(election);
+    if (leadership?.term === term && !this.draining) this.once.granted(leadership);
   }
 
   /**
@@ -174,7 +269,9 @@ export class LeaderElectionOrchestrator
    */
   private async drain(timeoutMs: number): Promise<boolean> {
     this.draining = true;
-    const settled = Promise.all([this.whenIdle(), this.hookChain]).then(() => true);
+    const settled = Promise.all([this.once.whenIdle(), this.hookChain])
+      .then(() => this.whenIdle())
+      .then(() => true);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(false), timeoutMs);

@@ -7,6 +7,7 @@ import {
   LEADER_ELECTOR,
   LEASE_STORE,
   leasePoolSize,
+  RUNS_STORE,
 } from './leader-election.constants';
 import { LEADER_ELECTION_MODULE_OPTIONS } from './leader-election.module-definition';
 import {
@@ -16,10 +17,12 @@ import {
 } from './leader-election.options';
 import type { LeaseStore } from './store/lease-store';
 import { MysqlLeaseStore } from './store/mysql-lease-store';
+import { MysqlRunsStore } from './store/mysql-runs-store';
+import type { RunsStore } from './store/runs-store';
 
 /**
  * The module's providers below the service: validated options, the lease store (MySQL unless overridden,
- * as kysely takes its driver), the clock, and the elector built from them. Tests override `LEASE_STORE`
+ * as kysely takes its driver), the runs store of `once` jobs, the clock, and the elector built from them. Tests override `LEASE_STORE`
  * and `LEADER_ELECTION_CLOCK` to run the Nest layer on the in-memory store and a fake clock.
  */
 export const leaderElectionProviders: Provider[] = [
@@ -36,6 +39,18 @@ export const leaderElectionProviders: Provider[] = [
         tableName: options.tableName,
         operationTimeoutMs: options.operationTimeoutMs,
         poolSize: leasePoolSize(options.standbyMode, options.maxDoorbells),
+      }),
+    inject: [LEADER_ELECTION_SETTINGS],
+  },
+  {
+    // Its pool connects at the first statement: a process without `once` jobs, or a follower, opens nothing.
+    provide: RUNS_STORE,
+    useFactory: (options: ResolvedLeaderElectionOptions): RunsStore =>
+      new MysqlRunsStore({
+        connection: options.connection,
+        leaseTableName: options.tableName,
+        runsTableName: options.runsTableName,
+        operationTimeoutMs: options.operationTimeoutMs,
       }),
     inject: [LEADER_ELECTION_SETTINGS],
   },

@@ -6,20 +6,24 @@ import type { ElectionEvent, ElectionState } from './elector/election-state';
 import type { LeaderElector } from './elector/leader-elector';
 import { LeaderElectionConfigError } from './errors/leader-election-config.error';
 import { NotLeaderError } from './errors/not-leader.error';
-import { LEADER_ELECTION_SETTINGS, LEADER_ELECTOR } from './leader-election.constants';
+import { LEADER_ELECTION_SETTINGS, LEADER_ELECTOR, RUNS_STORE } from './leader-election.constants';
 import type {
   FencedDatabase,
   FencedTransaction,
+  JobRun,
+  JobSummary,
   Leadership,
   TransactionOf,
 } from './leader-election.interfaces';
 import {
   assertLeaderNeedsTransactionMessage,
   fenceConnectionLostMessage,
+  fenceGaleraAbortMessage,
   fenceLostMessage,
   fenceTableInvisibleMessage,
   notLeaderSignalReason,
   unknownElectionMessage,
+  unknownJobMessage,
   waitAbortedMessage,
   waitAfterShutdownMessage,
 } from './leader-election.messages';
@@ -31,10 +35,13 @@ import {
 import { LeaderElectionOrchestrator } from './leader-election.orchestrator';
 import {
   isConnectionLost,
+  isGaleraAbort,
+  knownGalera,
   isLeaseTableInvisible,
   limitIdleTransaction,
   lockLeaseRow,
 } from './store/lease-fence';
+import type { RunsStore } from './store/runs-store';
 
 export type { Leadership } from './leader-election.interfaces';
 
@@ -58,6 +65,7 @@ export class LeaderElectionService {
     @Inject(LEADER_ELECTION_SETTINGS) private readonly options: ResolvedLeaderElectionOptions,
     @Inject(LEADER_ELECTOR) private readonly elector: LeaderElector,
     private readonly orchestrator: LeaderElectionOrchestrator,
+    @Inject(RUNS_STORE) private readonly runsStore: RunsStore,
   ) {
     this.publicSettings = publicSettings(options);
     this.changes$ = orchestrator.changes$;
@@ -228,6 +236,11 @@ export class LeaderElectionService {
         leadership.term,
       );
     } catch (error) {
+      if (isGaleraAbort(error) && knownGalera(trx as unknown as AnyKysely)) {
+        throw new NotLeaderError(target.name, null, fenceGaleraAbortMessage(target.name, leadership.term), {
+          cause: error,
+        });
+      }
       if (isLeaseTableInvisible(error)) {
         throw new LeaderElectionConfigError(
           fenceTableInvisibleMessage(this.options.tableName, (error as Error).message),
@@ -281,6 +294,18 @@ export class LeaderElectionService {
     } catch (error) {
       // A paused or cut-off leader: the server closed the fenced transaction's connection (rolling it
       // back) and another instance may lead by now. Say so, with the driver error as the cause.
+      // On Galera, certification or the node's leaving the primary component ended the transaction at a
+      // later statement or at commit: nothing of it was applied.
+      if (
+        term !== undefined &&
+        !(error instanceof NotLeaderError) &&
+        isGaleraAbort(error) &&
+        knownGalera(kysely)
+      ) {
+        throw new NotLeaderError(target.name, null, fenceGaleraAbortMessage(target.name, term), {
+          cause: error,
+        });
+      }
       if (term !== undefined && isConnectionLost(error) && this.leadershipOf(target.name)?.term !== term) {
         throw new NotLeaderError(
           target.name,
@@ -293,6 +318,51 @@ export class LeaderElectionService {
       }
       throw error;
     }
+  }
+
+  /**
+   * The recorded occurrences of a `@LeaderOnly({ once: true })` job, newest first (one row per attempt):
+   * what ran, when, under which term and candidate, and how it ended. Reads the runs table.
+   *
+   * @example
+   * const [last] = await leaderElection.getRuns('ReportService.hourly', { limit: 1 });
+   */
+  async getRuns(job: string, options: { limit?: number } = {}): Promise<JobRun[]> {
+    const known = this.orchestrator.once.all.map((entry) => entry.job);
+    if (!known.includes(job)) throw new LeaderElectionConfigError(unknownJobMessage(job, known));
+    const rows = await this.runsStore.list(job, options.limit ?? 100);
+    return rows.map((row) => ({
+      job: row.job,
+      occurrence: new Date(row.occurrence),
+      attempt: row.attempt,
+      term: row.term,
+      candidateId: row.holder,
+      startedAt: row.startedAt === null ? null : new Date(row.startedAt),
+      finishedAt: row.finishedAt === null ? null : new Date(row.finishedAt),
+      outcome: row.outcome,
+      error: row.error,
+    }));
+  }
+
+  /**
+   * Every `@LeaderOnly({ once: true })` job of this app: its last recorded occurrence and outcome, and its
+   * next occurrence on the database's clock. One read of the runs table.
+   */
+  async getJobs(): Promise<JobSummary[]> {
+    const jobs = this.orchestrator.once.all;
+    if (jobs.length === 0) return [];
+    const { dbNow, latest } = await this.runsStore.summary(jobs.map((job) => job.job));
+    return jobs.map((job) => {
+      const last = latest.get(job.job);
+      return {
+        job: job.job,
+        election: job.election,
+        schedule: job.schedule.description,
+        lastOccurrence: last ? new Date(last.occurrence) : null,
+        lastOutcome: last?.outcome ?? null,
+        nextOccurrence: new Date(job.schedule.next(Math.max(dbNow, last?.occurrence ?? dbNow))),
+      };
+    });
   }
 
   private election(name: string | undefined): Election {

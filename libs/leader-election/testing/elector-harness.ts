@@ -1,34 +1,12 @@
 import type { LeaseStore } from '../src/store/lease-store';
 import { Election } from '../src/elector/election';
-import type { ElectionEvent, ElectionTiming, ElectorLogger } from '../src/elector/election-state';
+import type { ElectionEvent, ElectionTiming } from '../src/elector/election-state';
 import type { LeaderElector } from '../src/elector/leader-elector';
 import { FakeClock, runTimers, runTimersUntil, type FakeProcessClock } from './fake-clock';
 import { MemoryLeaseStore, type MemoryDoorbell, type MemoryLeaseStoreOptions } from './memory-lease-store';
+import { RecordingLogger } from './recording-logger';
 
-/** A logger that keeps every line, for assertions on what was logged and how often. */
-export class RecordingLogger implements ElectorLogger {
-  readonly lines: { level: 'log' | 'warn' | 'error' | 'debug'; message: string }[] = [];
-  log(message: string) {
-    this.lines.push({ level: 'log', message });
-  }
-  warn(message: string) {
-    this.lines.push({ level: 'warn', message });
-  }
-  error(message: string) {
-    this.lines.push({ level: 'error', message });
-  }
-  debug(message: string) {
-    this.lines.push({ level: 'debug', message });
-  }
-  /** The messages logged at `level`. */
-  at(level: 'log' | 'warn' | 'error') {
-    return this.lines.filter((line) => line.level === level).map((line) => line.message);
-  }
-  /** The lines whose message contains `text`. */
-  including(text: string) {
-    return this.lines.filter((line) => line.message.includes(text));
-  }
-}
+export { RecordingLogger } from './recording-logger';
 
 /** One candidate that believes, at one instant, that it leads an election. */
 export interface Believer {

@@ -187,8 +187,18 @@ export class FakeProcessClock implements Clock {
     return this.base.wallNow() + this.wallOffset;
   }
 
+  /** Timeline times (`FakeClock.now()`) at which this process's timers fired: what woke it, and when. */
+  readonly firedAt: number[] = [];
+
   setTimeout(callback: () => void, ms: number): TimerHandle {
-    return this.base.schedule(callback, ms, this.owner);
+    return this.base.schedule(
+      () => {
+        this.firedAt.push(this.base.now());
+        callback();
+      },
+      ms,
+      this.owner,
+    );
   }
 
   clearTimeout(handle: TimerHandle): void {

@@ -1,25 +1,46 @@
 import type { LoggerService } from '@nestjs/common';
+import type { ElectorLogger } from '../src/elector/election-state';
 
-/** A logger that keeps every line, by level, for assertions (and prints errors only when asked). */
-export class RecordingLogger implements LoggerService {
-  readonly lines: { level: string; message: string }[] = [];
+/** A level a line was logged at. */
+export type LogLevel = 'log' | 'warn' | 'error' | 'debug' | 'verbose' | 'fatal';
+
+/**
+ * A logger that keeps every line, by level, for assertions on what was logged and how often. Serves as
+ * a Nest `LoggerService` (apps in tests) and as the elector's logger (unit specs).
+ */
+export class RecordingLogger implements LoggerService, ElectorLogger {
+  readonly lines: { level: LogLevel; message: string }[] = [];
   log(message: unknown) {
-    this.lines.push({ level: 'log', message: String(message) });
+    this.record('log', message);
   }
   error(message: unknown) {
-    this.lines.push({ level: 'error', message: String(message) });
+    this.record('error', message);
   }
   warn(message: unknown) {
-    this.lines.push({ level: 'warn', message: String(message) });
+    this.record('warn', message);
   }
   debug(message: unknown) {
-    this.lines.push({ level: 'debug', message: String(message) });
+    this.record('debug', message);
   }
   verbose(message: unknown) {
-    this.lines.push({ level: 'verbose', message: String(message) });
+    this.record('verbose', message);
   }
-  /** Lines at log level or above (log, warn, error). */
+  fatal(message: unknown) {
+    this.record('fatal', message);
+  }
+  /** Lines at log level or above (log, warn, error, fatal). */
   infoOrAbove() {
     return this.lines.filter((line) => ['log', 'warn', 'error', 'fatal'].includes(line.level));
+  }
+  /** The messages logged at `level`. */
+  at(level: LogLevel) {
+    return this.lines.filter((line) => line.level === level).map((line) => line.message);
+  }
+  /** The lines whose message contains `text`. */
+  including(text: string) {
+    return this.lines.filter((line) => line.message.includes(text));
+  }
+  private record(level: LogLevel, message: unknown) {
+    this.lines.push({ level, message: String(message) });
   }
 }

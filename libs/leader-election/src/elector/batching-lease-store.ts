@@ -87,6 +87,11 @@ export class BatchingLeaseStore implements LeaseStore {
     });
   }
 
+  /** One read sent at once, outside any collection window: a doorbell rang, the lease was just freed. */
+  readNow(name: string): Promise<LeaseRow | undefined> {
+    return this.inner.read(name);
+  }
+
   renew(name: string, holder: string, term: number, leaseMs: number): Promise<boolean> {
     return new Promise((resolve, reject) => {
       this.renewals.push({ name, holder, term, leaseMs, pending: { resolve, reject } });
@@ -161,4 +166,9 @@ export class BatchingLeaseStore implements LeaseStore {
       }),
     );
   }
+}
+
+/** Reads `name` at once: past the collection window of a `BatchingLeaseStore`, straight otherwise. */
+export function readAtOnce(store: LeaseStore, name: string): Promise<LeaseRow | undefined> {
+  return store instanceof BatchingLeaseStore ? store.readNow(name) : store.read(name);
 }

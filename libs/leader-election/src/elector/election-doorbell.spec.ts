@@ -93,6 +93,24 @@ describe('Election with a doorbell (fake clock, in-memory named locks)', () => {
       expect(w.store.lockState(NAME)).toEqual({ held: true, holder: 'b', waiters: ['c'] });
     });
 
+    it('a ring after a graceful release reads and acquires at once: one read, one CAS, no timer between ring and read', async () => {
+      const w = world();
+      const [a, b, c] = ['a', 'b', 'c'].map((id) => w.candidate(id));
+      await w.electAndSettle(a, b, c);
+
+      const stopping = a.election.stop();
+      await w.runUntil(() => b.election.isLeader(), P, 'leader b');
+      await stopping;
+      const freed = lastOf(w.store.lockEvents.filter((e) => e.client === 'a' && e.type === 'freed'));
+      const sinceRing = after(w.store.find({ client: 'b' }), freed.at).filter(
+        (s) => s.kind === 'read' || s.kind === 'acquire',
+      );
+      expect(sinceRing.map((s) => s.kind)).toEqual(['read', 'acquire']);
+      expect(sinceRing[1]).toMatchObject({ term: 1, result: true });
+      // Sent from the ring's answer itself: no timer of b ran in between (not even one of 0 ms).
+      expect(b.clock.firedAt.filter((t) => t >= freed.at && t <= sinceRing[0].sentAt)).toEqual([]);
+    });
+
     it('resign() hands over to a waiting standby within a few ms, and the resigned candidate listens in turn', async () => {
       const w = world();
       const [a, b] = ['a', 'b'].map((id) => w.candidate(id));
@@ -178,6 +196,22 @@ describe('Election with a doorbell (fake clock, in-memory named locks)', () => {
       expect(after(w.store.find({ kind: 'read', client: 'b' }), crashedAt).length).toBeLessThanOrEqual(
         Math.ceil(L / R) + 1,
       );
+    });
+
+    it('a standby rung by a crash sends its CAS 1 ms after the lease would run out, without jitter (it alone holds the lock)', async () => {
+      const w = world();
+      const a = w.candidate('a');
+      // The largest jitter the random source can give.
+      const b = w.candidate('b', { random: () => 0.999 });
+      await w.electAndSettle(a, b);
+      await w.run(300);
+      const crashedAt = w.clock.now();
+      w.crash(a);
+      const expiry = w.store.expiryInFakeTime(NAME);
+      await w.runUntil(() => b.election.isLeader(), L, 'leader b');
+      const [attempt] = after(w.store.find({ kind: 'acquire', client: 'b' }), crashedAt);
+      expect(attempt.sentAt - expiry).toBeGreaterThanOrEqual(0);
+      expect(attempt.sentAt - expiry).toBeLessThanOrEqual(1 + LATENCY);
     });
 
     it('a paused leader that keeps its lock (nothing rings) is still taken over after expiry, by the standby’s expiry-aligned read', async () => {
@@ -588,6 +622,28 @@ describe('LeaderElector standby modes (fake clock, in-memory named locks)', () =
       'y to lead both by polling',
     );
     expect(w.clock.now() - t0).toBeGreaterThan(HANDOVER_MS); // no doorbell to ring
+  });
+
+  it('in several elections (batched reads), a ring reads at once: no collection window between the ring and the read', async () => {
+    const w = electors({ batching: true });
+    const names = ['e1', 'e2'];
+    const x = w.elector('x', names);
+    x.elector.start();
+    await w.runUntil(() => names.every((name) => x.elector.election(name)!.isLeader()), P, 'x to lead');
+    const y = w.elector('y', names);
+    y.elector.start();
+    await w.run(3 * R);
+    expect(w.modes(y.elector)).toEqual(['doorbell', 'doorbell']);
+
+    void x.elector.stop();
+    await w.runUntil(() => names.every((name) => y.elector.election(name)!.isLeader()), P, 'y to lead');
+    for (const name of names) {
+      const rung = lastOf(w.store.lockEvents.filter((e) => e.name === name && e.client === 'y'));
+      expect(rung).toMatchObject({ type: 'granted', cause: 'wait' });
+      const [read] = after(w.store.find({ kind: ['read', 'readMany'], client: 'y' }), rung.at);
+      // The ring's answer reaches y after half a round trip; the read goes out then, not a window later.
+      expect(read.sentAt - rung.at).toBeLessThanOrEqual(LATENCY / 2);
+    }
   });
 
   it('more elections than maxDoorbells: the first ones use a doorbell, the extra ones poll, with one log line', async () => {

@@ -1,6 +1,7 @@
 import type { LeaseDoorbell, LeaseRow } from '../store/lease-store';
 import { LeaseStoreError } from '../store/lease-store';
 import type { ElectorLogger } from './election-state';
+import { traceStep } from './election-trace';
 
 /** After a transient failure, the doorbell is tried again after P, doubling up to this many P. */
 const MAX_SUSPEND_POLLS = 4;
@@ -200,6 +201,7 @@ export class ElectionDoorbell {
         this.waiting = false;
         this.worked();
         if (outcome === 'rung') {
+          traceStep(this.deps.election, 'rung');
           this.unheldStreak = 0;
           this.rungTerm = undefined;
           this.deps.onRing();

@@ -1,8 +1,10 @@
 import type { LeaseRow } from '../store/lease-store';
 import { LeaseStoreError } from '../store/lease-store';
+import { readAtOnce } from './batching-lease-store';
 import { seeTerm } from './election-context';
 import type { StepHost } from './election-step-host';
 import { RETRY_BASE_MS } from './election-errors';
+import { traceStep } from './election-trace';
 
 /** Consecutive lost races on a lease that read as free, from which reads look stale (logged once). */
 const STALE_READ_RACES = 3;
@@ -21,7 +23,15 @@ export class FollowerStep {
   /** Whether the "reads look stale" warning was logged for the current run of lost races. */
   private staleReadsWarned = false;
 
+  /** The next read goes out at once, outside any batching window (a doorbell rang). */
+  private readAtOnce = false;
+
   constructor(private readonly host: StepHost) {}
+
+  /** A doorbell rang: the next step's read goes out at once instead of joining a batch. */
+  rung(): void {
+    this.readAtOnce = true;
+  }
 
   /** A configuration error: make sure of the table and the row again before the next read. */
   forgetRow(): void {
@@ -36,7 +46,9 @@ export class FollowerStep {
     if (aligned !== undefined && host.mayCampaign()) {
       if (await this.tryAcquire(aligned)) return;
     }
+    traceStep(host.deps.name, 'read sent');
     const row = await this.readRow();
+    traceStep(host.deps.name, 'read answered');
     host.observe(row);
     const mayCampaign = host.mayCampaign();
     if (mayCampaign && (!row.valid || row.holder === candidateId)) {
@@ -64,8 +76,10 @@ export class FollowerStep {
       // keeps its lock never rings); right at that moment, try the CAS at once if the bell already rang.
       const recheckMs = host.bell.afterStep(row, clock.now()) ?? Infinity;
       if (remainingMs < recheckMs) {
-        host.terms.aligned = host.bell.rungFor(row.term) ? row.term : undefined;
-        host.loop.schedule(remainingMs + 1 + host.random() * ALIGN_JITTER_MS);
+        // With the lock in hand no other standby is woken: no jitter, the CAS right at the expiry.
+        const rung = host.bell.rungFor(row.term);
+        host.terms.aligned = rung ? row.term : undefined;
+        host.loop.schedule(remainingMs + 1 + (rung ? 0 : host.random() * ALIGN_JITTER_MS));
       } else {
         host.loop.schedule(recheckMs);
       }
@@ -85,7 +99,9 @@ export class FollowerStep {
       await store.ensureRow(name);
       this.rowEnsured = true;
     }
-    const row = await store.read(name);
+    const atOnce = this.readAtOnce;
+    this.readAtOnce = false;
+    const row = await (atOnce ? readAtOnce(store, name) : store.read(name));
     if (row) {
       this.host.report.contact();
       return row;
@@ -107,8 +123,10 @@ export class FollowerStep {
     const term = Math.max(observedTerm, host.terms.highest) + 1;
     const tSend = clock.now();
     let won: boolean;
+    traceStep(name, 'cas sent');
     try {
       won = await store.acquire(name, candidateId, observedTerm, timing.leaseDurationMs, term);
+      traceStep(name, 'cas answered');
     } catch (error) {
       // It may have applied: never hand out this term again either.
       if (error instanceof LeaseStoreError && error.kind === 'outcome-unknown') seeTerm(host.terms, term);

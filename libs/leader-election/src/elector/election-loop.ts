@@ -68,16 +68,24 @@ export class StepLoop {
     return due > now ? due - now : due + grid - now;
   }
 
-  /** Runs a step as soon as possible: now, or right after the one in flight. */
+  /**
+   * Runs a step now, in this turn of the event loop (a doorbell ring: not even a 0 ms timer, which
+   * costs a millisecond or more), or right after the one in flight.
+   */
   stepNow(): void {
-    if (this.running) this.asap = true;
-    else this.schedule(0);
+    if (this.running) {
+      this.asap = true;
+      return;
+    }
+    this.cancel();
+    this.run();
   }
 
   /** Cancels the planned step. */
   cancel(): void {
     if (this.timer !== undefined) this.deps.clock.clearTimeout(this.timer);
     this.timer = undefined;
+    this.dueAt = undefined;
   }
 
   private run(): void {
@@ -92,7 +100,8 @@ export class StepLoop {
         this.running = undefined;
         if (this.asap) {
           this.asap = false;
-          this.schedule(0);
+          this.stepNow();
+          return;
         }
         // Every path schedules its successor; this only keeps a missed one from stalling the election.
         if (this.timer === undefined) this.schedule(this.deps.pollIntervalMs);

@@ -3,6 +3,7 @@ import type { LeaseRow } from '../store/lease-store';
 import { LeaseStoreError } from '../store/lease-store';
 import { seeTerm, type ElectionDeps, type ElectionTerms, type HeldTerm } from './election-context';
 import { ElectionDoorbell } from './election-doorbell';
+import { traceStep } from './election-trace';
 import {
   planAfterStepError,
   RetryBackoff,
@@ -77,7 +78,10 @@ export class Election {
         onUnheld: (ms) => this.readWithin(ms),
         setTimeout: (callback, ms) => deps.clock.setTimeout(callback, ms),
         mayWait: () => this.status === 'running' && !this.held,
-        onRing: () => this.loop.stepNow(),
+        onRing: () => {
+          this.follower.rung();
+          this.loop.stepNow();
+        },
         onDisabled: () => {
           // A standby waiting for the lease to run out must poll from now on.
           if (this.terms.owned === undefined && !this.loop.inFlight)
@@ -150,6 +154,7 @@ export class Election {
    */
   beginShutdown(): void {
     if (this.status !== 'running') return;
+    traceStep(this.deps.name, 'begin shutdown');
     this.status = 'draining';
     this.endLeadership('the application is shutting down', false);
   }
@@ -157,6 +162,7 @@ export class Election {
   /** Stops the election for good and releases the lease when this candidate still holds it. */
   async stop(): Promise<void> {
     if (this.status === 'stopped') return;
+    traceStep(this.deps.name, 'stop');
     this.beginShutdown();
     this.status = 'stopped';
     this.loop.cancel();
@@ -166,7 +172,9 @@ export class Election {
     this.endLeadership('the election was stopped', false);
     // The lease row first, then the doorbell: a standby that wakes must find the lease free.
     await this.releaseOwned();
+    traceStep(this.deps.name, 'row released');
     await this.bell?.close();
+    traceStep(this.deps.name, 'lock released');
   }
 
   /**
@@ -226,6 +234,7 @@ export class Election {
     this.recovered();
     this.backoff.reset();
     this.report.setLeader(candidateId);
+    traceStep(name, 'elected');
     this.report.emit('elected', term);
     this.deps.logger.log(`Elected leader of "${name}" (term ${term}) as ${candidateId}.`);
     this.loop.schedule(timing.renewIntervalMs);

@@ -1,6 +1,11 @@
 import { createPool, type Pool, type PoolConnection, type PoolOptions } from 'mysql2';
 import { LeaseStoreError } from './lease-store';
-import { mustDestroyConnection, toLeaseStoreError, type DriverErrorLike } from './mysql-errors';
+import {
+  isOutsidePrimaryComponent,
+  mustDestroyConnection,
+  toLeaseStoreError,
+  type DriverErrorLike,
+} from './mysql-errors';
 
 /**
  * Lease traffic never shares the application's pool: application load must not starve renewals. Two
@@ -33,12 +38,26 @@ export interface StatementResult {
   readonly affectedRows: number;
 }
 
-/** Where the lease pool connects: a `mysql://` URI or mysql2 pool options. */
-export type LeaseConnectionOptions = string | PoolOptions;
+/** One server: a `mysql://` URI or mysql2 pool options. */
+export type LeaseNodeOptions = string | PoolOptions;
+
+/**
+ * Where the lease pool connects: one server, or the nodes of a Galera cluster (lease traffic goes to one
+ * of them at a time and moves on when that one fails or leaves the primary component).
+ */
+export type LeaseConnectionOptions = LeaseNodeOptions | readonly LeaseNodeOptions[];
+
+/** The Galera status a node must report to carry lease traffic. */
+const WSREP_STATUS =
+  "SHOW STATUS WHERE Variable_name IN ('wsrep_ready', 'wsrep_local_state', 'wsrep_cluster_status')";
 
 /** Returns the password of a connection option, so that it can be kept out of every message. */
 function connectionSecrets(connection: LeaseConnectionOptions): string[] {
+  if (Array.isArray(connection)) {
+    return (connection as readonly LeaseNodeOptions[]).flatMap((node) => connectionSecrets(node));
+  }
   if (typeof connection !== 'string') {
+    connection = connection as PoolOptions;
     const uriSecrets = connection.uri ? connectionSecrets(connection.uri) : [];
     const password = typeof connection.password === 'string' ? connection.password : undefined;
     return [...uriSecrets, ...(password ? [password] : [])];
@@ -57,41 +76,80 @@ function connectionSecrets(connection: LeaseConnectionOptions): string[] {
  * connection, so on a missed deadline or a fatal error the connection is destroyed instead of returned.
  */
 export class LeasePool {
-  private readonly pool: Pool;
+  private pool: Pool;
   /** Passwords to keep out of every message. */
   readonly secrets: string[];
-  /** The user's connection settings without pool settings, for single connections (doorbells). */
-  readonly connectionOptions: PoolOptions;
+  /** Per node: the user's connection settings without pool settings. */
+  private readonly nodes: readonly PoolOptions[];
+  /** The node lease traffic goes to now (index into `nodes`). */
+  private current = 0;
   private closed = false;
+  /** True once a connection found the server to be a Galera node (`wsrep_on` = 1). */
+  galera = false;
   /** Connections whose session setup succeeded; any other connection runs it before its first statement. */
   private readonly prepared = new WeakSet<PoolConnection>();
 
   constructor(
     connection: LeaseConnectionOptions,
-    connectTimeoutMs: number,
-    poolSize: number = DEFAULT_LEASE_POOL_SIZE,
+    private readonly connectTimeoutMs: number,
+    private readonly poolSize: number = DEFAULT_LEASE_POOL_SIZE,
     /** The statement that prepares each new connection (replaceable so that tests can make it fail). */
     private readonly sessionSetup: string = SESSION_SETUP,
   ) {
     this.secrets = connectionSecrets(connection);
-    const base: PoolOptions = typeof connection === 'string' ? { uri: connection } : { ...connection };
-    for (const poolOnly of [
-      'connectionLimit',
-      'maxIdle',
-      'idleTimeout',
-      'waitForConnections',
-      'queueLimit',
-    ] as const) {
-      delete base[poolOnly];
-    }
-    this.connectionOptions = Object.freeze({
-      ...base,
+    const list = (Array.isArray(connection) ? connection : [connection]) as readonly LeaseNodeOptions[];
+    this.nodes = list.map((node) => {
+      const base: PoolOptions = typeof node === 'string' ? { uri: node } : { ...node };
+      for (const poolOnly of [
+        'connectionLimit',
+        'maxIdle',
+        'idleTimeout',
+        'waitForConnections',
+        'queueLimit',
+      ] as const) {
+        delete base[poolOnly];
+      }
+      return Object.freeze(base);
+    });
+    this.pool = this.openPool();
+  }
+
+  /** The current node's connection settings without pool settings, for single connections (doorbells). */
+  get connectionOptions(): PoolOptions {
+    return Object.freeze({
+      ...this.nodes[this.current],
       supportBigNumbers: true,
       dateStrings: true,
       timezone: 'Z',
     });
-    this.pool = createPool({
-      ...base,
+  }
+
+  /** How many nodes lease traffic may use (1 unless `connection` listed several). */
+  get nodeCount(): number {
+    return this.nodes.length;
+  }
+
+  /** The index (0-based, in `connection`'s order) of the node lease traffic goes to now. */
+  get currentNode(): number {
+    return this.current;
+  }
+
+  /**
+   * Moves lease traffic to the next node after a failure on `failed` (the pool the failure happened on;
+   * a switch already made by a concurrent failure is not repeated). The old pool is ended: statements
+   * still running on it fail, and the elector treats them by their class as always.
+   */
+  private failover(failed: Pool): void {
+    if (this.nodes.length < 2 || this.closed || failed !== this.pool) return;
+    this.current = (this.current + 1) % this.nodes.length;
+    this.pool = this.openPool();
+    failed.end(() => undefined);
+  }
+
+  private openPool(): Pool {
+    const { connectTimeoutMs, poolSize } = this;
+    const pool = createPool({
+      ...this.nodes[this.current],
       connectionLimit: poolSize,
       // One connection serves steady state; the second opens under concurrency and closes when idle.
       maxIdle: 1,
@@ -108,9 +166,10 @@ export class LeasePool {
     });
     // Connection-level errors surface on the statement that meets them; this only keeps them from
     // becoming unhandled 'error' events.
-    this.pool.on('connection', (conn) => {
+    pool.on('connection', (conn) => {
       conn.on('error', () => undefined);
     });
+    return pool;
   }
 
   /**
@@ -145,6 +204,7 @@ export class LeasePool {
       };
       const timer = setTimeout(() => {
         destroy();
+        this.failover(pool);
         finish(
           new LeaseStoreError(
             sent ? 'outcome-unknown' : 'unreachable',
@@ -160,9 +220,12 @@ export class LeasePool {
       // applied: such a failure is `unreachable`, never `outcome-unknown`, and is tried once more on
       // another connection while the deadline allows. A leader must not step down because a fresh
       // connection could not be opened.
-      let attemptsLeft = 2;
+      // With several nodes, the retry goes to the next node.
+      let attemptsLeft = this.nodes.length > 1 ? 3 : 2;
+      let pool = this.pool;
       const connectFailed = (error: unknown) => {
         const storeError = this.toStoreError(error);
+        if (storeError.kind !== 'configuration') this.failover(pool);
         const failure =
           storeError.kind === 'outcome-unknown'
             ? new LeaseStoreError('unreachable', storeError.message, storeError.code)
@@ -174,8 +237,9 @@ export class LeasePool {
         else finish(failure);
       };
 
-      const obtain = () =>
-        this.pool.getConnection((error, connection) => {
+      const obtain = () => {
+        pool = this.pool;
+        pool.getConnection((error, connection) => {
           if (settled) {
             // The deadline passed while waiting: give the connection straight back.
             connection?.release();
@@ -192,7 +256,17 @@ export class LeasePool {
               connection.query(sql, params as unknown[], (err, result) => {
                 if (err) {
                   if (mustDestroyConnection(err as DriverErrorLike)) destroy();
-                  rej(this.toStoreError(err));
+                  const failed = this.toStoreError(err);
+                  // A node that left the primary component (1047) or went away: the next statement goes
+                  // to the next node.
+                  if (
+                    isOutsidePrimaryComponent(err as DriverErrorLike) ||
+                    failed.kind === 'outcome-unknown' ||
+                    failed.kind === 'unreachable'
+                  ) {
+                    this.failover(pool);
+                  }
+                  rej(failed);
                   return;
                 }
                 if (Array.isArray(result)) {
@@ -224,6 +298,7 @@ export class LeasePool {
             },
           );
         });
+      };
       obtain();
     });
   }
@@ -240,7 +315,30 @@ export class LeasePool {
       throw error;
     })) as { wsrep?: unknown }[];
     const galera = wsrepSessionSetup(probe[0]?.wsrep);
-    if (galera) await statement(galera);
+    if (galera) {
+      // Only a node that is synced in the primary component may carry lease traffic: a node that just
+      // came back answers, and reports itself Synced, before it can commit anything.
+      const status = new Map(
+        ((await statement(WSREP_STATUS)) as { Variable_name: string; Value: string }[]).map((row) => [
+          row.Variable_name,
+          String(row.Value),
+        ]),
+      );
+      if (
+        status.get('wsrep_ready') !== 'ON' ||
+        status.get('wsrep_local_state') !== '4' ||
+        status.get('wsrep_cluster_status') !== 'Primary'
+      ) {
+        throw new LeaseStoreError(
+          'unreachable',
+          `The Galera node is not synced in the primary component (wsrep_ready=${status.get('wsrep_ready')}, ` +
+            `wsrep_local_state=${status.get('wsrep_local_state')}, wsrep_cluster_status=${status.get('wsrep_cluster_status')}).`,
+          1047,
+        );
+      }
+      await statement(galera);
+      this.galera = true;
+    }
   }
 
   /** Ends the pool; statements in flight fail, none are accepted afterwards. */

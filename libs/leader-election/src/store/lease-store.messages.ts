@@ -43,3 +43,20 @@ export function upgradeTableDeniedMessage(table: string, upgradeSql: string, ser
     `alter it (${serverMessage}). Have a user with ALTER privilege run once: ${upgradeSql}`
   );
 }
+
+/** The lease table has no `fence_seq` column (created by an earlier version) and the module may not add it. */
+export function fenceSeqMissingMessage(table: string, alterSql: string): string {
+  return (
+    `The lease table \`${table}\` has no fence_seq column (a table created by an earlier version); ` +
+    `fenced writes on a Galera cluster bump it. With createTable: false the module does not change the ` +
+    `table itself; run once: ${alterSql} (or set createTable: true to have it added at start).`
+  );
+}
+
+/** `createTable: true`, `fence_seq` must be added, and the user may not alter the table (1142). */
+export function addFenceSeqDeniedMessage(table: string, alterSql: string, serverMessage: string): string {
+  return (
+    `The lease table \`${table}\` needs a fence_seq column and this user may not alter it ` +
+    `(${serverMessage}). Have a user with ALTER privilege run once: ${alterSql}`
+  );
+}

@@ -21,7 +21,7 @@ export const EXPIRED_AT = '1970-01-01 00:00:01';
 export type LeaseKeyCollation = 'utf8mb4_bin' | 'utf8mb4_nopad_bin' | 'utf8mb4_0900_bin';
 
 /** Valid on every supported server; `ensureSchema` uses the server's NO PAD binary collation when it has one. */
-const DEFAULT_LEASE_KEY_COLLATION: LeaseKeyCollation = 'utf8mb4_bin';
+export const DEFAULT_LEASE_KEY_COLLATION: LeaseKeyCollation = 'utf8mb4_bin';
 
 /** NO PAD binary collations, best first: MariaDB's, then MySQL 8's. */
 const NO_PAD_BINARY_COLLATIONS: readonly LeaseKeyCollation[] = ['utf8mb4_nopad_bin', 'utf8mb4_0900_bin'];
@@ -64,7 +64,8 @@ export function leaseTableDdl(
   term        BIGINT UNSIGNED NOT NULL DEFAULT 0,
   acquired_at DATETIME(6)     NOT NULL DEFAULT '1970-01-01 00:00:01',
   renewed_at  DATETIME(6)     NOT NULL DEFAULT '1970-01-01 00:00:01',
-  expires_at  DATETIME(6)     NOT NULL DEFAULT '1970-01-01 00:00:01'
+  expires_at  DATETIME(6)     NOT NULL DEFAULT '1970-01-01 00:00:01',
+  fence_seq   BIGINT UNSIGNED NOT NULL DEFAULT 0
 ) ENGINE=InnoDB`;
 }
 
@@ -102,6 +103,19 @@ export function upgradeLeaseTableSql(
     `ALTER TABLE \`${tableName}\` MODIFY name ${keyType} NOT NULL, ` +
     `MODIFY holder ${keyType} NOT NULL DEFAULT ''`
   );
+}
+
+/**
+ * The `ALTER TABLE` that adds `fence_seq` to a lease table created by an earlier version. On a Galera cluster
+ * the fence of `assertLeader` / `runFenced` bumps this column inside the fenced transaction, so that
+ * certification aborts a fenced transaction that races a takeover committed through another node.
+ *
+ * @example
+ * console.log(addFenceSeqColumnSql('leader_election_lease'));
+ */
+export function addFenceSeqColumnSql(tableName: string = DEFAULT_LEASE_TABLE): string {
+  checkTableName(tableName);
+  return `ALTER TABLE \`${tableName}\` ADD COLUMN fence_seq BIGINT UNSIGNED NOT NULL DEFAULT 0`;
 }
 
 /** True when a column collation compares byte for byte (any `*_bin`). */

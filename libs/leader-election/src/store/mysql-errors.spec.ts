@@ -59,6 +59,22 @@ describe('classifyMysqlError (docs/design.md, "Errors")', () => {
     expect(classifyMysqlError({ errno: 9999, code: 'ER_NEW', fatal: false })).toBe('not-applied');
   });
 
+  it('classifies a commit refused by a Galera node outside the primary component (1180 "Not connected to Primary Component") as not-applied', () => {
+    // As measured on a node resumed after a 10 s pause: the write set was never replicated.
+    const error: DriverErrorLike = {
+      errno: 1180,
+      code: 'ER_ERROR_DURING_COMMIT',
+      fatal: false,
+      message:
+        'Error while appending streaming replication fragment(provider status: Not connected to Primary Component)',
+    };
+    expect(classifyMysqlError(error)).toBe('not-applied');
+    // Any other error during commit stays outcome unknown.
+    expect(classifyMysqlError({ errno: 1180, fatal: false, message: 'Got error 5 during COMMIT' })).toBe(
+      'outcome-unknown',
+    );
+  });
+
   it('keeps a listed server errno in its class even when the driver marks it fatal', () => {
     expect(classifyMysqlError({ errno: 1045, fatal: true })).toBe('configuration');
     expect(classifyMysqlError({ errno: 1927, fatal: true })).toBe('outcome-unknown');

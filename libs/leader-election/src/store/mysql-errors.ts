@@ -27,6 +27,18 @@ export interface DriverErrorLike {
   readonly errno?: number;
   readonly code?: string;
   readonly fatal?: boolean;
+  readonly message?: string;
+}
+
+/**
+ * A Galera node outside the primary component refuses a commit with 1180 and the provider status "Not
+ * connected to Primary Component": its write set was never replicated, so nothing applied.
+ */
+export function isOutsidePrimaryComponent(error: DriverErrorLike): boolean {
+  return (
+    error.errno === 1047 ||
+    (error.errno === 1180 && /not connected to primary component/i.test(String(error.message ?? '')))
+  );
 }
 
 /** Classifies a mysql2 error by the table of docs/design.md ("Errors"); anything unknown and fatal counts as outcome unknown. */
@@ -34,6 +46,7 @@ export function classifyMysqlError(error: DriverErrorLike): LeaseErrorKind {
   const { errno, code, fatal } = error;
   if (errno !== undefined && CONFIGURATION.has(errno)) return 'configuration';
   if (errno !== undefined && NOT_APPLIED.has(errno)) return 'not-applied';
+  if (isOutsidePrimaryComponent(error)) return 'not-applied';
   if (errno !== undefined && OUTCOME_UNKNOWN_ERRNOS.has(errno)) return 'outcome-unknown';
   if (code !== undefined && UNREACHABLE_CODES.has(code)) return 'unreachable';
   if (code !== undefined && OUTCOME_UNKNOWN_CODES.has(code)) return 'outcome-unknown';

@@ -3,6 +3,7 @@ import { LeaseStoreError, type LeaseDoorbell, type LeaseRow, type LeaseStore } f
 import { MysqlDoorbell } from './mysql-doorbell';
 import { LeasePool, type LeaseConnectionOptions, type StatementResult } from './lease-pool';
 import {
+  addFenceSeqColumnSql,
   createLeaseTableSql,
   EXPIRED_AT,
   isBinaryCollation,
@@ -13,7 +14,9 @@ import {
   type LeaseKeyCollation,
 } from './lease-table';
 import {
+  addFenceSeqDeniedMessage,
   createTableDeniedMessage,
+  fenceSeqMissingMessage,
   leaseTableCollationMessage,
   leaseTableMissingMessage,
   noDatabaseMessage,
@@ -50,7 +53,7 @@ export class MysqlLeaseStore implements LeaseStore {
     // Look before creating: a user with only SELECT, INSERT, UPDATE on an existing table must not need
     // CREATE privilege (CREATE TABLE IF NOT EXISTS checks it even when the table exists).
     const { tableName } = this.options;
-    const columns = await this.keyColumns();
+    const { columns, hasFenceSeq } = await this.tableColumns();
     if (columns.length === 0) {
       const collation = await this.keyCollation();
       await this.execute(leaseTableDdl(tableName, collation)).catch((error: unknown) => {
@@ -65,6 +68,16 @@ export class MysqlLeaseStore implements LeaseStore {
         .run(this.options.operationTimeoutMs, (query) => query(upgrade, []))
         .catch((error: unknown) => {
           throw denied(error, (message) => upgradeTableDeniedMessage(tableName, upgrade, message));
+        });
+    }
+    if (columns.length > 0 && !hasFenceSeq) {
+      // A table from an earlier version: add the column the Galera fence writes (instant on current servers).
+      const alter = addFenceSeqColumnSql(tableName);
+      await this.pool
+        .run(this.options.operationTimeoutMs, (query) => query(alter, []))
+        .catch((error: unknown) => {
+          if ((error as LeaseStoreError).code === 1060) return; // duplicate column: another instance added it
+          throw denied(error, (message) => addFenceSeqDeniedMessage(tableName, alter, message));
         });
     }
     this.schemaChecked = Promise.resolve();
@@ -106,12 +119,15 @@ export class MysqlLeaseStore implements LeaseStore {
     leaseMs: number,
   ): Promise<number> {
     const pairs = sql.join(leases.map(({ name, term }) => sql`(${name}, ${term})`));
-    const { affectedRows } = await this.execute(sql`
+    const { affectedRows } = await this.execute(
+      sql`
       UPDATE ${this.table}
       SET renewed_at = UTC_TIMESTAMP(6),
           expires_at = UTC_TIMESTAMP(6) + INTERVAL ${toMicros(leaseMs)} MICROSECOND
       WHERE holder = ${holder} AND (name, term) IN (${pairs})
-        AND expires_at > UTC_TIMESTAMP(6)`);
+        AND expires_at > UTC_TIMESTAMP(6)`,
+      this.renewalDeadline(leaseMs),
+    );
     return affectedRows;
   }
 
@@ -136,12 +152,15 @@ export class MysqlLeaseStore implements LeaseStore {
   }
 
   async renew(name: string, holder: string, term: number, leaseMs: number): Promise<boolean> {
-    const { affectedRows } = await this.execute(sql`
+    const { affectedRows } = await this.execute(
+      sql`
       UPDATE ${this.table}
       SET renewed_at = UTC_TIMESTAMP(6),
           expires_at = UTC_TIMESTAMP(6) + INTERVAL ${toMicros(leaseMs)} MICROSECOND
       WHERE name = ${name} AND holder = ${holder} AND term = ${term}
-        AND expires_at > UTC_TIMESTAMP(6)`);
+        AND expires_at > UTC_TIMESTAMP(6)`,
+      this.renewalDeadline(leaseMs),
+    );
     return affectedRows === 1;
   }
 
@@ -178,16 +197,32 @@ export class MysqlLeaseStore implements LeaseStore {
     return undefined;
   }
 
-  private async execute(statement: RawBuilder<unknown>): Promise<StatementResult> {
+  private async execute(
+    statement: RawBuilder<unknown>,
+    deadlineMs: number = this.options.operationTimeoutMs,
+  ): Promise<StatementResult> {
     const { sql: text, parameters } = statement.compile(compilerOnly);
     try {
-      return await this.pool.run(this.options.operationTimeoutMs, (query) => query(text, parameters));
+      return await this.pool.run(deadlineMs, (query) => query(text, parameters));
     } catch (error) {
       throw this.explain(error);
     }
   }
 
   /** Replaces the server's text of the configuration errors a user meets first with one naming the fix. */
+  /**
+   * The deadline of a renewal. On Galera a commit stalls while the cluster notices a lost node (its suspect
+   * timeout, 5 s by default) and forms a new primary component; a renewal that gave up at
+   * `operationTimeoutMs` would count as outcome unknown and make the leader step down although its node
+   * is fine. A renewal may safely take up to the lease: the leader's local validity runs from the
+   * renewal's send time (L - M), and it steps down when that passes, answered or not.
+   */
+  private renewalDeadline(leaseMs: number): number {
+    return this.pool.galera
+      ? Math.max(this.options.operationTimeoutMs, leaseMs)
+      : this.options.operationTimeoutMs;
+  }
+
   private explain(error: unknown): unknown {
     if (!(error instanceof LeaseStoreError)) return error;
     if (error.code === 1046) {
@@ -200,36 +235,46 @@ export class MysqlLeaseStore implements LeaseStore {
   }
 
   /**
-   * The collations of `name` and `holder` in the connection's database, or none when the table is missing.
-   * `COLLATION()` of the columns of an empty outer join: no row is read and information_schema is not
-   * touched (a query on it crashed MariaDB 10.11 under load here).
+   * `name` and `holder` of the lease table with their collations (none when the table is missing), and
+   * whether it has `fence_seq`. Columns of an empty outer join: no row is read and information_schema
+   * is not touched (a query on it crashed MariaDB 10.11 under load here, signal 11).
    */
-  private async keyColumns(): Promise<{ name: string; collation: string | null }[]> {
+  private async tableColumns(): Promise<{
+    columns: { name: string; collation: string | null }[];
+    hasFenceSeq: boolean;
+  }> {
+    const emptyJoin = (columns: RawBuilder<unknown>) =>
+      this.execute(sql`SELECT ${columns} FROM (SELECT 1 AS one) AS x LEFT JOIN ${this.table} AS t ON FALSE`);
     let rows: readonly Record<string, unknown>[];
     try {
-      ({ rows } = await this.execute(sql`
-        SELECT COLLATION(t.name) AS name_collation, COLLATION(t.holder) AS holder_collation
-        FROM (SELECT 1 AS one) AS x LEFT JOIN ${this.table} AS t ON FALSE`));
+      ({ rows } = await emptyJoin(
+        sql`COLLATION(t.name) AS name_collation, COLLATION(t.holder) AS holder_collation`,
+      ));
     } catch (error) {
-      if (error instanceof LeaseStoreError && error.code === 1146) return [];
+      if (error instanceof LeaseStoreError && error.code === 1146) return { columns: [], hasFenceSeq: false };
       throw error;
     }
-    return [
-      {
-        name: 'name',
-        collation: rows[0]?.name_collation === undefined ? null : String(rows[0].name_collation),
+    const hasFenceSeq = await emptyJoin(sql`t.fence_seq`).then(
+      () => true,
+      (error: unknown) => {
+        if (error instanceof LeaseStoreError && error.code === 1054) return false; // unknown column
+        throw error;
       },
-      {
-        name: 'holder',
-        collation: rows[0]?.holder_collation === undefined ? null : String(rows[0].holder_collation),
-      },
-    ];
+    );
+    const collation = (value: unknown) => (value === undefined || value === null ? null : String(value));
+    return {
+      columns: [
+        { name: 'name', collation: collation(rows[0]?.name_collation) },
+        { name: 'holder', collation: collation(rows[0]?.holder_collation) },
+      ],
+      hasFenceSeq,
+    };
   }
 
   /** The table must exist and compare names byte for byte; otherwise a configuration error says what to run. */
   private async checkSchema(): Promise<void> {
     const { tableName } = this.options;
-    const columns = await this.keyColumns();
+    const { columns, hasFenceSeq } = await this.tableColumns();
     if (columns.length === 0) {
       throw new LeaseStoreError('configuration', leaseTableMissingMessage(tableName), 1146);
     }
@@ -237,6 +282,12 @@ export class MysqlLeaseStore implements LeaseStore {
       throw new LeaseStoreError(
         'configuration',
         leaseTableCollationMessage(tableName, upgradeLeaseTableSql(tableName)),
+      );
+    }
+    if (!hasFenceSeq) {
+      throw new LeaseStoreError(
+        'configuration',
+        fenceSeqMissingMessage(tableName, addFenceSeqColumnSql(tableName)),
       );
     }
   }

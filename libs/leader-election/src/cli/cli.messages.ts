@@ -1,0 +1,98 @@
+// Every text the CLI prints that is not data: help, usage errors and failures naming the fix.
+
+/** The program's name, as `npx` runs it. */
+export const CLI_NAME = 'nestjs-leader-election';
+
+/** Exit codes: documented in `--help` and the README. */
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+/** Commands that need features this version does not have yet. */
+export const NOT_AVAILABLE_YET: Readonly<Record<string, string>> = {
+  history: 'leadership history (terms table)',
+  runs: 'the run-once feature',
+  jobs: 'the run-once feature',
+  'resign --to': 'handover to a chosen candidate',
+};
+
+export const HELP = `Usage: ${CLI_NAME} <command> [options]
+
+Operates the lease table of nestjs-leader-election on MySQL/MariaDB.
+
+Commands:
+  status            Every election in the table: holder, term, lease remaining on the
+                    database's clock, valid/expired. Standbys are not recorded anywhere
+                    (only the holder writes the row), so they are not listed.
+  resign <election> Takes the lease away from its holder. The holder's next renewal (within
+                    renewIntervalMs) fails and it steps down; the lease keeps its expiry, so
+                    no other candidate takes over before it runs out (at most
+                    leaseDurationMs): a standby never leads while the old leader still
+                    believes it does. Any candidate, the old holder included, may win the
+                    next term.
+  migrate           Creates the lease table (or upgrades a table made by 0.1.0).
+  sql               Prints the table's CREATE TABLE statement (no connection needed).
+
+Not available yet (exit code 2):
+  history           needs ${NOT_AVAILABLE_YET.history}
+  runs, jobs        need ${NOT_AVAILABLE_YET.runs}
+  resign --to ID    needs ${NOT_AVAILABLE_YET['resign --to']}
+
+Options:
+  --url <uri>       mysql://user:password@host:3306/database (default: $MYSQL_URL)
+  --table <name>    lease table (default: leader_election_lease)
+  --json            machine-readable output on stdout
+  -h, --help        this text
+
+Exit codes: 0 done, 1 failed (connection, privileges, missing table or election),
+2 usage error (unknown command or option, missing argument, not available yet).
+Passwords are never printed.`;
+
+export function unknownCommandMessage(command: string): string {
+  return `Unknown command "${command}". Run ${CLI_NAME} --help for the commands.`;
+}
+
+export function unknownOptionMessage(option: string): string {
+  return `Unknown option "${option}". Run ${CLI_NAME} --help for the options.`;
+}
+
+export function missingValueMessage(option: string): string {
+  return `Option ${option} needs a value, e.g. ${option === '--url' ? '--url mysql://user@host:3306/db' : '--table leader_election_lease'}.`;
+}
+
+export function notAvailableMessage(command: string): string {
+  return `"${command}" is not available yet: it needs ${NOT_AVAILABLE_YET[command]}, which this version does not have.`;
+}
+
+export const NO_URL_MESSAGE =
+  'No database given: pass --url mysql://user:password@host:3306/database or set MYSQL_URL.';
+
+export function invalidTableMessage(table: string): string {
+  return `Invalid --table "${table}": use letters, digits and _ only (default leader_election_lease).`;
+}
+
+export function resignUsageMessage(): string {
+  return `resign needs the election's name: ${CLI_NAME} resign <election> (see ${CLI_NAME} status).`;
+}
+
+export function tableMissingMessage(table: string): string {
+  return (
+    `The lease table \`${table}\` does not exist in this database: check --table and the database in ` +
+    `--url, or create it with ${CLI_NAME} migrate.`
+  );
+}
+
+export function noSuchElectionMessage(election: string, table: string): string {
+  return `No election "${election}" in \`${table}\` (names are case-sensitive; see ${CLI_NAME} status).`;
+}
+
+export function notHeldMessage(election: string): string {
+  return `Election "${election}" has no valid lease: nothing to resign.`;
+}
+
+export function resignedMessage(election: string, holder: string, term: number, remainingMs: number): string {
+  return (
+    `Resigned "${election}" (term ${term}, holder ${holder}): the holder steps down at its next renewal; ` +
+    `another candidate may take over once the lease expires, in ${Math.max(0, remainingMs)} ms.`
+  );
+}
