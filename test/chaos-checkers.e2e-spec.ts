@@ -208,7 +208,7 @@ describe('chaos checkers', () => {
       expect(checkRunOnce(cleanHandover())).toBeNull();
     });
 
-    it('passes occurrences claimed once each, and catches one claimed twice', () => {
+    it('passes occurrences run once each, and catches one run twice', () => {
       const runs = [
         { job: 'report', occurrence: '2026-01-01T00:00:00Z', term: 1, holder: 'a' },
         { job: 'report', occurrence: '2026-01-01T00:01:00Z', term: 2, holder: 'b' },
@@ -216,7 +216,7 @@ describe('chaos checkers', () => {
       expect(checkRunOnce(history([], { runs }))?.ok).toBe(true);
       const planted = checkRunOnce(history([], { runs: [...runs, { ...runs[0], term: 2, holder: 'b' }] }));
       expect(planted?.ok).toBe(false);
-      expect(planted?.violations[0].problem).toMatch(/claimed twice: term 1 \(a\) and term 2 \(b\)/);
+      expect(planted?.violations[0].problem).toMatch(/run twice: term 1 \(a\) and term 2 \(b\)/);
     });
   });
 

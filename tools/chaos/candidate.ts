@@ -14,10 +14,11 @@
 // Exits at once when stdin ends, so that a crashed harness never leaves candidates behind.
 import 'reflect-metadata';
 import { Injectable, Module, type OnModuleInit } from '@nestjs/common';
+import { Interval, ScheduleModule } from '@nestjs/schedule';
 import { NestFactory } from '@nestjs/core';
 import { Kysely, MysqlDialect, sql } from 'kysely';
 import { createPool } from 'mysql2';
-import { LeaderElectionModule, LeaderElectionService } from 'nestjs-leader-election';
+import { LeaderElectionModule, LeaderElectionService, LeaderOnly } from 'nestjs-leader-election';
 
 const env = (name: string, fallback?: string): string => {
   const value = process.env[name] ?? fallback;
@@ -37,6 +38,33 @@ const ELECTION = 'default';
 const url = env('MYSQL_URL');
 const ledgerTable = env('LEDGER_TABLE');
 const writeMs = Number(env('WRITE_MS', '100'));
+const runsTable = env('RUNS_TABLE');
+
+/** One pool for the once-job's own record of its executions (not fenced: it records what ran). */
+const runsPool = createPool({ uri: url, connectionLimit: 1, connectTimeout: 2_000 }).promise();
+
+/**
+ * A run-once job every 500 ms: each execution appends (occurrence, term, holder) to RUNS_TABLE, a table
+ * without a unique key, so that an occurrence run twice shows as two rows.
+ */
+@Injectable()
+class OnceJob {
+  constructor(private readonly service: LeaderElectionService) {}
+
+  @Interval(500)
+  @LeaderOnly({ once: true, missed: 'skip' })
+  async tick(): Promise<void> {
+    const leadership = this.service.currentLeadership();
+    if (!leadership?.occurrence) return;
+    await runsPool
+      .query(`INSERT INTO ${runsTable} (job, occurrence, term, holder) VALUES ('tick', ?, ?, ?)`, [
+        leadership.occurrence.toISOString(),
+        leadership.term,
+        this.service.candidateId,
+      ])
+      .catch(() => undefined);
+  }
+}
 
 /** The private parts of the library's Election this harness instruments (exact renewal times). */
 interface ElectionInternals {
@@ -80,6 +108,7 @@ class Recorder implements OnModuleInit {
 
 @Module({
   imports: [
+    ScheduleModule.forRoot() as never,
     LeaderElectionModule.forRoot({
       connection: url,
       tableName: env('TABLE'),
@@ -90,7 +119,7 @@ class Recorder implements OnModuleInit {
       safetyMarginMs: Number(env('MARGIN_MS', '400')),
     }),
   ],
-  providers: [Recorder],
+  providers: [Recorder, OnceJob],
 })
 class CandidateModule {}
 

@@ -289,8 +289,7 @@ export interface RunOnceViolation {
 }
 
 /**
- * (4) Run once: no (job, occurrence) claimed twice. `null` when the history has no runs (the run-once API
- * is not exercised by this harness yet).
+ * (4) Run once: no (job, occurrence) run twice. `null` when the history has no runs (not exercised).
  */
 export function checkRunOnce(history: ChaosHistory): CheckResult<RunOnceViolation> | null {
   if (history.runs === null) return null;
@@ -303,7 +302,7 @@ export function checkRunOnce(history: ChaosHistory): CheckResult<RunOnceViolatio
       violations.push({
         job: run.job,
         occurrence: run.occurrence,
-        problem: `occurrence ${run.occurrence} of ${run.job} claimed twice: term ${first.term} (${first.holder}) and term ${run.term} (${run.holder})`,
+        problem: `occurrence ${run.occurrence} of ${run.job} run twice: term ${first.term} (${first.holder}) and term ${run.term} (${run.holder})`,
       });
     } else seen.set(key, run);
   }

@@ -21,6 +21,7 @@ import {
   type ChaosTiming,
   type FaultRecord,
   type LedgerRow,
+  type RunRow,
 } from './checkers';
 import { CandidateProcess, killAllCandidates, now } from './candidates';
 import { renderReport, summarize } from './report';
@@ -40,6 +41,8 @@ export type FaultKind = (typeof FAULT_KINDS)[number];
 const DEFAULT_MIX = 'kill=2,term=1,pause=2,latency=1,blackhole=2,reset=1,server=1,skew=1';
 const LEASE_TABLE = 'chaos_lease';
 const LEDGER_TABLE = 'chaos_ledger';
+/** Every execution of the candidates' run-once job: no unique key, so a double run shows. */
+const RUNS_TABLE = 'chaos_once_runs';
 
 interface Options {
   readonly faults: number;
@@ -164,6 +167,9 @@ class Harness {
     await conn.query(
       `CREATE TABLE ${LEDGER_TABLE} (id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY, term BIGINT UNSIGNED NOT NULL, holder VARCHAR(191) NOT NULL) ENGINE=InnoDB`,
     );
+    await conn.query(
+      `CREATE TABLE ${RUNS_TABLE} (id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY, job VARCHAR(64) NOT NULL, occurrence VARCHAR(32) NOT NULL, term BIGINT UNSIGNED NOT NULL, holder VARCHAR(191) NOT NULL) ENGINE=InnoDB`,
+    );
     await conn.end();
     for (let slot = 0; slot < this.options.candidates; slot++) {
       this.proxies.push(await startFaultProxy({ host: '127.0.0.1', port: this.server.port }));
@@ -190,6 +196,7 @@ class Harness {
         MYSQL_URL: this.proxies[slot].via(this.server!.url),
         TABLE: LEASE_TABLE,
         LEDGER_TABLE,
+        RUNS_TABLE,
         CANDIDATE_ID: `chaos-c${slot}`,
         LEASE_MS: String(timing.leaseMs),
         RENEW_MS: String(timing.renewMs),
@@ -324,10 +331,11 @@ class Harness {
   }
 
   /** Stops every candidate (graceful, SIGKILL after 5 s), reads the ledger, stops the server and proxies. */
-  async stop(): Promise<LedgerRow[]> {
+  async stop(): Promise<{ ledger: LedgerRow[]; runs: RunRow[] | null }> {
     this.healAll();
     await Promise.all(this.slots.map((candidate) => candidate?.end('SIGTERM', 5_000)));
     let ledger: LedgerRow[] = [];
+    let runs: RunRow[] | null = null;
     if (this.server) {
       try {
         const conn = await createConnection({ uri: this.server.url });
@@ -337,6 +345,12 @@ class Harness {
           term: Number(row.term),
           holder: row.holder,
         }));
+        const [runRows] = await conn.query(
+          `SELECT job, occurrence, term, holder FROM ${RUNS_TABLE} ORDER BY id`,
+        );
+        runs = (runRows as { job: string; occurrence: string; term: number | string; holder: string }[]).map(
+          (row) => ({ job: row.job, occurrence: row.occurrence, term: Number(row.term), holder: row.holder }),
+        );
         await conn.end();
       } catch (error) {
         process.stderr.write(`chaos: could not read the ledger: ${String(error)}\n`);
@@ -344,7 +358,7 @@ class Harness {
     }
     await Promise.all(this.proxies.map((proxy) => proxy.close()));
     await this.server?.stop();
-    return ledger;
+    return { ledger, runs };
   }
 
   /** Every process id this run started: candidates and servers. */
@@ -353,14 +367,14 @@ class Harness {
     return [...candidates, ...(this.server?.pids ?? [])];
   }
 
-  history(ledger: LedgerRow[], endedAt: number): ChaosHistory {
+  history({ ledger, runs }: { ledger: LedgerRow[]; runs: RunRow[] | null }, endedAt: number): ChaosHistory {
     return {
       timing: this.options.timing,
       endedAt,
       lives: this.lives.map((candidate) => candidate.toLife()),
       faults: this.faults,
       ledger,
-      runs: null,
+      runs,
     };
   }
 }
@@ -400,8 +414,8 @@ async function main(): Promise<number> {
     process.stderr.write(`chaos: ${error instanceof Error ? error.message : String(error)}\n`);
   }
   const endedAt = now();
-  const ledger = await harness.stop();
-  const history = harness.history(ledger, endedAt);
+  const records = await harness.stop();
+  const history = harness.history(records, endedAt);
   const results = checkAll(history);
   const summary = summarize(options, history, results, {
     started: started.toISOString(),
