@@ -4,7 +4,9 @@
 // Env: LEADER_ELECTION_TRACE=1 (handover trace lines), TIMER_TRACE=1 (timer callbacks counted for `cpu`),
 //      MYSQL_URL, TABLE, CANDIDATE_ID (prefix), LEASE_MS, RENEW_MS, POLL_MS, MARGIN_MS,
 //      ELECTIONS (how many: 1 = the election "default", n > 1 = "e0".."e<n-1>"),
-//      STANDBY_MODE (optional: passed as the module option `standbyMode` only when set).
+//      STANDBY_MODE (optional: passed as the module option `standbyMode` only when set),
+//      ONCE_MS (optional: adds a `@Interval(ONCE_MS)` `@LeaderOnly({ once: true, missed: 'all' })` job that
+//      prints {"type":"once","occurrence":<ms>} per run), RUNS_TABLE (the module option `runsTableName`).
 // Prints one JSON line per election event ({"type":"elected",...}), then {"type":"ready"} after bootstrap.
 // Commands on stdin, one per line: `heap` prints heap and RSS after two full GCs ({"type":"heap"}),
 // `cpu` prints CPU time used so far and RSS ({"type":"cpu"}); `profile <file>` starts a CPU profile,
@@ -16,9 +18,11 @@ import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { Injectable, Module, type OnModuleInit } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { Interval, ScheduleModule } from '@nestjs/schedule';
 import {
   LeaderElectionModule,
   LeaderElectionService,
+  LeaderOnly,
   OnLeadershipGranted,
   type LeaderElectionModuleOptions,
   type LeadershipChange,
@@ -49,7 +53,9 @@ const options: LeaderElectionModuleOptions = {
   ...(electionCount > 1 ? { elections: Array.from({ length: electionCount }, (_, i) => `e${i}`) } : {}),
   // Only when asked for, so that a run without STANDBY_MODE measures the library's default.
   ...(standbyMode ? { standbyMode: standbyMode as LeaderElectionModuleOptions['standbyMode'] } : {}),
+  ...(process.env.RUNS_TABLE ? { runsTableName: process.env.RUNS_TABLE } : {}),
 };
+const onceMs = Number(process.env.ONCE_MS ?? '0');
 
 /** Prints every election event; subscribed before bootstrap, so that the first election is never missed. */
 @Injectable()
@@ -78,7 +84,22 @@ class GrantedHook {
   }
 }
 
-@Module({ imports: [LeaderElectionModule.forRoot(options)], providers: [EventPrinter, GrantedHook] })
+/** With ONCE_MS: a run-once job that prints the occurrence it runs for (`{"type":"once"}`). */
+@Injectable()
+class OnceJob {
+  constructor(private readonly service: LeaderElectionService) {}
+
+  @Interval(onceMs || 1000)
+  @LeaderOnly({ once: true, missed: 'all' })
+  run(): void {
+    print({ type: 'once', occurrence: this.service.currentLeadership()?.occurrence?.getTime() });
+  }
+}
+
+@Module({
+  imports: [LeaderElectionModule.forRoot(options), ...(onceMs > 0 ? [ScheduleModule.forRoot()] : [])],
+  providers: [EventPrinter, GrantedHook, ...(onceMs > 0 ? [OnceJob] : [])],
+})
 class CandidateModule {}
 
 async function reportHeap(): Promise<void> {

@@ -27,6 +27,7 @@ import { runHandoverLimit, type HandoverLimitResult } from './scenarios/handover
 import { runIdle, type IdleResult } from './scenarios/idle';
 import { runMicro, type MicroResult } from './scenarios/micro';
 import { runMulti } from './scenarios/multi';
+import { runOnce, type OnceResult } from './scenarios/once';
 
 interface Group {
   readonly cluster: Cluster;
@@ -81,6 +82,7 @@ async function main(): Promise<number> {
   let micro: MicroResult | undefined;
   let handoverLimit: HandoverLimitResult | undefined;
   let idle: IdleResult | undefined;
+  let once: OnceResult | undefined;
   let mariadb: string | undefined;
   let dbLatency: { selectMs: number; updateMs: number } | undefined;
 
@@ -143,6 +145,10 @@ async function main(): Promise<number> {
     if (settings.scenarios.has('idle')) {
       log('idle cost of a Nest app with and without the module');
       idle = await step('idle cost', () => runIdle(mainServer, settings));
+    }
+    if (settings.scenarios.has('once')) {
+      log(`run-once: start latency, catch-up after a crash, statements (${settings.modes[0].label})`);
+      once = await step('run-once', () => runOnce(mainServer, settings.modes[0], settings));
     }
 
     // The 100-election run takes longest and only counts statements and heap: it goes on in the
@@ -294,6 +300,7 @@ async function main(): Promise<number> {
     micro,
     handoverLimit,
     idle,
+    once,
     overlaps,
     errors,
   };

@@ -170,6 +170,8 @@ async function startSlot(slot: Slot, mysqlUrl: string, tableName: string): Promi
     mysqlUrl,
     tableName,
     ledgerTable,
+    // The run-once job's runs table and side-effect table, the demo's own: checked and dropped at the end.
+    env: { RUNS_TABLE: `${tableName}_runs`, ONCE_TABLE: `${tableName}_once` },
     timing: TIMING,
     onLine: (line) => onLine(slot, line),
   });
@@ -420,6 +422,56 @@ function ledgerLines(): string[] {
   ];
 }
 
+/** The period of the demo's run-once job (`ONCE_JOB_MS` in apps/demo/src/demo.jobs.ts). */
+const ONCE_JOB_MS = 500;
+
+/** The run-once job, read after the instances stopped: its side-effect rows and the library's runs table. */
+interface OnceCheck {
+  /** Distinct occurrences the job ran (rows in the side-effect table). */
+  readonly occurrences: number;
+  /** Occurrences that appear more than once in the side-effect table: must be none. */
+  readonly duplicates: string[];
+  /** Runs table rows per outcome. */
+  readonly outcomes: Map<string, number>;
+}
+let once: OnceCheck | undefined;
+let onceError: string | undefined;
+
+async function checkOnce(db: Connection, tableName: string): Promise<OnceCheck> {
+  const [runs] = await db.query(
+    `SELECT occurrence, COUNT(*) AS n, GROUP_CONCAT(instance ORDER BY id) AS instances
+       FROM \`${tableName}_once\` GROUP BY job, occurrence ORDER BY occurrence`,
+  );
+  const rows = runs as { occurrence: string; n: number | string; instances: string }[];
+  const [outcomeRows] = await db.query(
+    `SELECT outcome, COUNT(*) AS n FROM \`${tableName}_runs\` GROUP BY outcome ORDER BY outcome`,
+  );
+  return {
+    occurrences: rows.length,
+    duplicates: rows
+      .filter((row) => Number(row.n) > 1)
+      .map((row) => `${row.occurrence} ran ${row.n} times (${row.instances.replace(/:[0-9a-f]{8}/g, '')})`),
+    outcomes: new Map(
+      (outcomeRows as { outcome: string; n: number | string }[]).map((row) => [row.outcome, Number(row.n)]),
+    ),
+  };
+}
+
+function onceLines(): string[] {
+  if (!once) return [`  run-once:          not checked${onceError ? ` (${onceError})` : ''}`];
+  const outcomes = [...once.outcomes.entries()].map(([outcome, n]) => `${n} ${outcome}`).join(', ');
+  return [
+    `  run-once:          ${once.occurrences} occurrences of the ${ONCE_JOB_MS} ms once-job run, ` +
+      `${once.duplicates.length} duplicates, ${once.outcomes.get('missed') ?? 0} missed ` +
+      `(runs table: ${outcomes || 'empty'})`,
+    ...(once.duplicates.length === 0
+      ? []
+      : [`                     DUPLICATES:\n${once.duplicates.map((line) => `    ${line}`).join('\n')}`]),
+  ];
+}
+
+const onceFailed = () => (once?.duplicates.length ?? 0) > 0;
+
 function summary(ok: boolean): string[] {
   const crash = handovers.find((handover) => handover.kind === 'crash');
   const graceful = handovers.find((handover) => handover.kind === 'graceful');
@@ -453,14 +505,17 @@ function summary(ok: boolean): string[] {
       ? '  overlap:           none: never two leaders in one sample, every term held by one instance'
       : `  overlap:           FOUND ${overlaps.length}:\n${overlaps.map((line) => `    ${line}`).join('\n')}`,
     ...ledgerLines(),
+    ...onceLines(),
     `  result:            ${
       overlaps.length > 0
         ? 'FAILED: overlap found'
         : ledgerFailed()
           ? 'FAILED: ledger out of term order'
-          : ok
-            ? 'OK, no overlap, ledger in term order'
-            : 'incomplete (see above), no overlap'
+          : onceFailed()
+            ? 'FAILED: an occurrence of the once-job ran twice'
+            : ok
+              ? 'OK, no overlap, ledger in term order, no occurrence run twice'
+              : 'incomplete (see above), no overlap'
     }`,
   ];
   return lines;
@@ -519,14 +574,21 @@ async function main(): Promise<number> {
       } catch (error) {
         ledgerError = error instanceof Error ? error.message : String(error);
       }
+      try {
+        once = await checkOnce(db, tableName);
+      } catch (error) {
+        onceError = error instanceof Error ? error.message : String(error);
+      }
       await db.query(`DROP TABLE IF EXISTS \`${tableName}_ledger\``).catch(() => undefined);
+      await db.query(`DROP TABLE IF EXISTS \`${tableName}_once\``).catch(() => undefined);
+      await db.query(`DROP TABLE IF EXISTS \`${tableName}_runs\``).catch(() => undefined);
       await db.query(`DROP TABLE IF EXISTS \`${tableName}\``).catch(() => undefined);
       await db.end().catch(() => undefined);
     }
     await throwaway?.stop();
   }
   for (const line of summary(ok)) console.log(line);
-  if (overlaps.length > 0 || ledgerFailed()) return 1;
+  if (overlaps.length > 0 || ledgerFailed() || onceFailed()) return 1;
   if (interrupted) return FOREVER ? 0 : 130;
   return ok ? 0 : 2;
 }

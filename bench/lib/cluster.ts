@@ -19,6 +19,8 @@ export interface ClusterOptions {
   readonly elections: number;
   readonly timing: Timing;
   readonly mode: Mode;
+  /** Extra environment of every candidate. */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** Candidate processes taking part in the same elections on one lease table. */
@@ -60,6 +62,7 @@ export class Cluster {
       MARGIN_MS: String(timing.marginMs),
       ELECTIONS: String(elections),
       ...(mode.env ? { STANDBY_MODE: mode.env } : {}),
+      ...this.options.env,
     });
     this.members.push(child);
     return child;

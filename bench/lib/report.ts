@@ -4,6 +4,7 @@ import type { HandoverLimitResult } from '../scenarios/handover';
 import type { IdleResult } from '../scenarios/idle';
 import type { MultiResult } from '../scenarios/multi';
 import type { MicroResult } from '../scenarios/micro';
+import type { OnceResult } from '../scenarios/once';
 import type { OverlapReport } from './overlaps';
 import type { Mode, Settings } from './settings';
 
@@ -63,6 +64,8 @@ export interface BenchResults {
   readonly handoverLimit?: HandoverLimitResult;
   /** Idle CPU and RSS of an app with and without the module. */
   readonly idle?: IdleResult;
+  /** Run-once: start latency, catch-up after a crash, statements per run (first mode). */
+  readonly once?: OnceResult;
   readonly overlaps: OverlapReport;
   readonly errors: string[];
 }
@@ -76,6 +79,7 @@ const ms = (value: number | undefined): string =>
 const rate = (value: number): string => `${value.toFixed(3)}/s`;
 const mb = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(2)} MB`;
 const signedMb = (bytes: number): string => `${bytes >= 0 ? '+' : ''}${(bytes / 1024 / 1024).toFixed(2)} MB`;
+const round1 = (value: number): string => value.toFixed(1);
 const NOT_RUN: Cell = { value: 'not run', pass: null };
 
 /** Statement count allowed in a window of `seconds` at `perSecond`, plus one statement on the boundary. */
@@ -385,6 +389,64 @@ export function buildTargetRows(results: BenchResults): { perMode: TargetRow[]; 
             value: `${signedMb(idle.standby.rss - idle.bare.rss)} / ${signedMb(idle.leader.rss - idle.bare.rss)}`,
             pass: Math.max(idle.standby.rss, idle.leader.rss) - idle.bare.rss <= 5 * 1024 * 1024,
           }
+        : NOT_RUN,
+    ],
+  });
+  const once = results.once;
+  single.push({
+    area: 'run-once',
+    measure: `steady leader: an occurrence starts after it is due, p99 (runs table started_at - occurrence, database clock; @Interval(${once?.onceMs ?? 100}), ${once?.runs ?? 0} runs)`,
+    target: '<= 20 ms',
+    cells: [
+      once && once.runs > 0
+        ? {
+            value: `${ms(once.startDelayMs.p99)} (p50 ${ms(once.startDelayMs.p50)})`,
+            pass: once.startDelayMs.p99 <= 20,
+          }
+        : NOT_RUN,
+    ],
+  });
+  single.push({
+    area: 'run-once',
+    measure: `after a SIGKILL of the leader, the first missed occurrence runs after the old lease expired, max of ${once?.crashes ?? 0} (started_at - expires_at, database clock; missed: 'all')`,
+    target: `<= L + 100 ms (${ms(L + 100)}), no occurrence run twice`,
+    cells: [
+      once && once.crashes > 0
+        ? {
+            value: `${ms(once.afterExpiryMs.max)} (p50 ${ms(once.afterExpiryMs.p50)}); ${once.duplicates} run twice`,
+            pass: once.afterExpiryMs.max <= L + 100 && once.duplicates === 0,
+          }
+        : NOT_RUN,
+    ],
+  });
+  single.push({
+    area: 'run-once',
+    measure: `statements per run on the leader (USER_STATISTICS: leader with the once-job minus leader without, over the same ${once ? round1(once.withOnce.windowS) : '?'} s, per run; the SELECTs apart: the database clock read, once a minute, not per run)`,
+    target: '<= 2 per run, + 1 SELECT per minute',
+    cells: [
+      once && Number.isFinite(once.statementsPerRun)
+        ? {
+            value: `${once.statementsPerRun.toFixed(2)} in all: ${once.writesPerRun.toFixed(2)} non-SELECT per run, ${once.extraSelects.toFixed(1)} extra SELECTs in the window`,
+            pass: once.writesPerRun <= 2 && once.extraSelects <= Math.ceil(once.withOnce.windowS / 60) + 0.5,
+          }
+        : NOT_RUN,
+    ],
+  });
+  single.push({
+    area: 'run-once',
+    measure:
+      'follower statements, app with a once-job vs the same app without (max follower over the window)',
+    target: 'unchanged (within 10%, or 1 statement per window)',
+    cells: [
+      once
+        ? (() => {
+            const a = once.withOnce.followerStatementsMax;
+            const b = once.without.followerStatementsMax;
+            return {
+              value: `${a} vs ${b} (${rate(once.withOnce.followerPerSecond.max)} vs ${rate(once.without.followerPerSecond.max)})`,
+              pass: a <= Math.max(b * 1.1, b + 1),
+            };
+          })()
         : NOT_RUN,
     ],
   });

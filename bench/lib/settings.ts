@@ -15,7 +15,16 @@ export interface Mode {
   readonly env: string | undefined;
 }
 
-export const SCENARIOS = ['micro', 'failover', 'handover', 'idle', 'cost', 'connections', 'multi'] as const;
+export const SCENARIOS = [
+  'micro',
+  'failover',
+  'handover',
+  'idle',
+  'cost',
+  'connections',
+  'multi',
+  'once',
+] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 export interface Settings {

@@ -10,6 +10,8 @@ export interface CandidateCost {
   readonly user: string;
   readonly role: 'leader' | 'follower';
   readonly statements: number;
+  /** Of `statements`, the SELECTs. */
+  readonly selects: number;
   readonly perSecond: number;
 }
 
@@ -58,6 +60,7 @@ export async function measureCost(
       user: child.user,
       role: roles.get(child) ? 'leader' : 'follower',
       statements,
+      selects: (s1.selects[child.user] ?? 0) - (s0.selects[child.user] ?? 0),
       perSecond: statements / seconds,
     };
   });

@@ -20,6 +20,7 @@ export class AppModule {
           connection: config.mysqlUrl,
           candidateId: config.candidateId,
           tableName: config.tableName,
+          runsTableName: config.runsTable,
           ...config.timing,
         }),
         TerminusModule,

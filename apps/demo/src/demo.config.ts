@@ -21,6 +21,10 @@ export interface DemoConfig {
   readonly jobIntervalMs: number;
   /** `LEDGER_TABLE`, default `demo_ledger`: the job's own table, in the database of `MYSQL_URL`. */
   readonly ledgerTable: string;
+  /** `RUNS_TABLE`: the runs table of the run-once job (`runsTableName`), default the library's. */
+  readonly runsTable: string | undefined;
+  /** `ONCE_TABLE`, default `demo_once`: the run-once job appends (job, occurrence, instance) to it. */
+  readonly onceTable: string;
   /**
    * `FENCE_HOLD_MS`, default 0: for tests, how long the job keeps its fenced transaction open (lease row
    * locked) before its insert and commit, so that a signal can land inside it.
@@ -33,6 +37,7 @@ export const DEMO_CONFIG = Symbol('DemoConfig');
 
 export const DEFAULT_MYSQL_URL = 'mysql://root@127.0.0.1:3306/leader_election_demo';
 export const DEFAULT_LEDGER_TABLE = 'demo_ledger';
+export const DEFAULT_ONCE_TABLE = 'demo_once';
 
 function integer(env: NodeJS.ProcessEnv, name: string): number | undefined {
   const raw = env[name];
@@ -77,6 +82,8 @@ export function readDemoConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig
     },
     jobIntervalMs: positive(env, 'JOB_MS') ?? 1000,
     ledgerTable: tableName(env, 'LEDGER_TABLE') ?? DEFAULT_LEDGER_TABLE,
+    runsTable: tableName(env, 'RUNS_TABLE'),
+    onceTable: tableName(env, 'ONCE_TABLE') ?? DEFAULT_ONCE_TABLE,
     fenceHoldMs: integer(env, 'FENCE_HOLD_MS') ?? 0,
   };
 }

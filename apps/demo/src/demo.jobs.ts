@@ -1,9 +1,13 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
-import { SchedulerRegistry } from '@nestjs/schedule';
+import { Interval, SchedulerRegistry } from '@nestjs/schedule';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LeaderElectionService, LeaderOnly, NotLeaderError } from 'nestjs-leader-election';
 import { DEMO_CONFIG, type DemoConfig } from './demo.config';
-import { DemoLedger, errorMessage } from './demo.ledger';
+import { appendOnce, DemoLedger, errorMessage } from './demo.ledger';
+
+/** The run-once job's period and its name in the runs table (the library's default `Class.method`). */
+export const ONCE_JOB_MS = 500;
+export const ONCE_JOB = 'DemoJobs.onceTick';
 
 /**
  * The demo's leader-only work: one log line per run, naming the candidate and the term it ran under, and
@@ -54,6 +58,27 @@ export class DemoJobs implements OnApplicationBootstrap {
       await this.appendToLedger(run, leadership?.term);
     } finally {
       this.writing = false;
+    }
+  }
+
+  /**
+   * Every 500 ms occurrence (on the database's clock), run at most once across the cluster: the library
+   * claims the occurrence in the runs table (`RUNS_TABLE`) before calling it, and after a handover runs
+   * the occurrences nobody ran (`missed: 'all'`). Each run appends (job, occurrence, instance) to
+   * `ONCE_TABLE`; `npm run demo` counts occurrences that appear twice there. No log line per run.
+   */
+  @Interval(ONCE_JOB_MS)
+  @LeaderOnly({ once: true, missed: 'all' })
+  async onceTick(): Promise<void> {
+    const occurrence = this.leaderElection.currentLeadership()?.occurrence;
+    if (!occurrence) return;
+    try {
+      await this.ledger.ready();
+      await appendOnce(this.ledger, ONCE_JOB, occurrence, this.leaderElection.candidateId);
+    } catch (error) {
+      // Thrown on: the library records the run `failed` with this message.
+      this.logger.warn(`run-once write of ${occurrence.toISOString()} failed: ${errorMessage(error)}`);
+      throw error;
     }
   }
 

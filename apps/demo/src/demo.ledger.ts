@@ -54,7 +54,12 @@ export class DemoLedger implements OnApplicationBootstrap, OnApplicationShutdown
     await this.db.destroy();
   }
 
-  /** Resolves once the table exists; after a failure the next call tries again (logged once). */
+  /** The run-once job's table: one row per run of an occurrence, checked for duplicates by `npm run demo`. */
+  get onceTable(): string {
+    return this.config.onceTable;
+  }
+
+  /** Resolves once the tables exist; after a failure the next call tries again (logged once). */
   ready(): Promise<void> {
     this.created ??= sql`
       CREATE TABLE IF NOT EXISTS ${sql.table(this.table)} (
@@ -64,6 +69,17 @@ export class DemoLedger implements OnApplicationBootstrap, OnApplicationShutdown
         instance VARCHAR(191)    NOT NULL
       ) ENGINE=InnoDB`
       .execute(this.db)
+      .then(() =>
+        // No unique key on (job, occurrence): a duplicate run must show as a second row, not as an error.
+        sql`
+          CREATE TABLE IF NOT EXISTS ${sql.table(this.onceTable)} (
+            id         BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+            job        VARCHAR(191)    NOT NULL,
+            occurrence DATETIME(3)     NOT NULL,
+            instance   VARCHAR(191)    NOT NULL,
+            at         DATETIME(6)     NOT NULL
+          ) ENGINE=InnoDB`.execute(this.db),
+      )
       .then(
         () => {
           if (this.creationFailed) this.logger.log(`Ledger table ${this.table} is ready.`);
@@ -92,6 +108,23 @@ export class DemoLedger implements OnApplicationBootstrap, OnApplicationShutdown
       .executeTakeFirstOrThrow();
     return Number(result.insertId);
   }
+}
+
+/** Appends one run of the run-once job's occurrence (no transaction: the claim already fenced it). */
+export async function appendOnce(
+  ledger: DemoLedger,
+  job: string,
+  occurrence: Date,
+  instance: string,
+): Promise<void> {
+  await sql`
+    INSERT INTO ${sql.table(ledger.onceTable)} (job, occurrence, instance, at)
+    VALUES (${job}, ${utc(occurrence)}, ${instance}, UTC_TIMESTAMP(6))`.execute(ledger.db);
+}
+
+/** `YYYY-MM-DD hh:mm:ss.mmm` in UTC: the driver would write a `Date` in the host's time zone. */
+function utc(date: Date): string {
+  return date.toISOString().slice(0, 23).replace('T', ' ');
 }
 
 /** An error's message (driver errors carry no credentials). */
