@@ -170,21 +170,26 @@ describe('lease session setup', () => {
 
     it('on a (single-node) Galera cluster every lease session reads causally: wsrep_sync_wait = 1', async () => {
       const galeraPort = await freePort();
-      const server = await startThrowawayServer(undefined, [
-        '--wsrep-on=ON',
-        '--wsrep-provider=/usr/lib/galera/libgalera_smm.so',
-        '--wsrep-cluster-address=gcomm://',
-        `--wsrep-provider-options=gmcast.listen_addr=tcp://127.0.0.1:${galeraPort}`,
-        '--wsrep-node-address=127.0.0.1',
-        '--binlog-format=ROW',
-        '--innodb-autoinc-lock-mode=2',
-      ]);
+      const istPort = await freePort();
+      const server = await startThrowawayServer(
+        undefined,
+        [
+          '--wsrep-on=ON',
+          '--wsrep-provider=/usr/lib/galera/libgalera_smm.so',
+          '--wsrep-cluster-address=gcomm://',
+          `--wsrep-provider-options=gmcast.listen_addr=tcp://127.0.0.1:${galeraPort};ist.recv_addr=127.0.0.1:${istPort}`,
+          '--wsrep-node-address=127.0.0.1',
+          '--binlog-format=ROW',
+          '--innodb-autoinc-lock-mode=2',
+        ],
+        90_000,
+      );
       try {
         expect(await syncWaitOf(server.url)).toBe(1);
       } finally {
         await server.stop();
       }
-    }, 60_000);
+    }, 120_000);
 
     it('without Galera the session keeps the server default wsrep_sync_wait', async () => {
       const rows = await createConnection({ uri: mysqlUrl() }).then(async (conn) => {

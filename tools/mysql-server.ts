@@ -72,6 +72,8 @@ export interface ThrowawayServer {
 export async function startThrowawayServer(
   requestedPort?: number,
   extraArgs: readonly string[] = [],
+  /** How long to wait for it to answer (a Galera node on a loaded machine may need more than 30 s). */
+  startTimeoutMs = 30_000,
 ): Promise<ThrowawayServer> {
   const server = findBinary(['mariadbd', 'mysqld']);
   if (!server) throw new Error(INSTALL_HINT);
@@ -118,12 +120,12 @@ export async function startThrowawayServer(
   );
   const url = `mysql://root@127.0.0.1:${port}/test`;
   const rootUrl = `mysql://root@127.0.0.1:${port}/`;
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + startTimeoutMs;
   while (!(await canConnect(rootUrl, 500))) {
     if (child.exitCode !== null) throw new Error(`${server} exited with code ${child.exitCode} at start.`);
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`${server} did not answer on port ${port} within 30 s.`);
+      throw new Error(`${server} did not answer on port ${port} within ${startTimeoutMs / 1000} s.`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
