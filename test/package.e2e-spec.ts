@@ -53,6 +53,12 @@ describe('the packed library (npm pack)', () => {
     expect({ missing, unexpected }).toEqual({ missing: [], unexpected: [] });
   });
 
+  it('keeps the package README (committed, so that a pack without scripts has it too) equal to the root README', () => {
+    expect(readFileSync(join(REPO_ROOT, 'libs/leader-election/README.md'), 'utf8')).toBe(
+      readFileSync(join(REPO_ROOT, 'README.md'), 'utf8'),
+    );
+  });
+
   it('ships the full README (the user documentation) and the MIT licence of the repository root', () => {
     expect(read('README.md')).toBe(readFileSync(join(REPO_ROOT, 'README.md'), 'utf8'));
     expect(read('README.md')).toContain('## Quick start');
