@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { faketimeEnv } from '../../tools/faketime';
 import { waitUntil } from './candidates';
 
 /** One JSON line printed by candidate-child.ts. */
@@ -27,21 +27,7 @@ export interface ChildCandidate {
 
 const root = join(__dirname, '..', '..');
 
-const LIBFAKETIME = [
-  '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1',
-  '/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1',
-  '/usr/lib/faketime/libfaketime.so.1',
-  '/usr/local/lib/faketime/libfaketime.so.1',
-];
-
-/** The environment that shifts a process's clocks by `offset` (e.g. '+1h') through libfaketime. */
-export function faketimeEnv(offset: string): Record<string, string> {
-  const library = LIBFAKETIME.find((path) => existsSync(path));
-  if (!library) {
-    throw new Error('libfaketime is not installed. Install it with: sudo apt-get install -y faketime');
-  }
-  return { LD_PRELOAD: library, FAKETIME: offset };
-}
+export { faketimeEnv };
 
 /**
  * Spawns test/support/candidate-child.ts with `env`; `faketime` (e.g. '+1h') preloads libfaketime so that

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { faketimeEnv } from '../faketime';
 import { clockOffset, type Life, type LifeEvent } from './checkers';
 
 export const ROOT = join(__dirname, '..', '..');
@@ -8,22 +8,6 @@ export const ROOT = join(__dirname, '..', '..');
 const origin = process.hrtime.bigint();
 /** Harness time: monotonic ms since the harness started. */
 export const now = (): number => Number(process.hrtime.bigint() - origin) / 1e6;
-
-const LIBFAKETIME = [
-  '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1',
-  '/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1',
-  '/usr/lib/faketime/libfaketime.so.1',
-  '/usr/local/lib/faketime/libfaketime.so.1',
-];
-
-/** The environment that shifts a process's clocks by `offset` (e.g. '+1h') through libfaketime. */
-export function faketimeEnv(offset: string): Record<string, string> {
-  const library = LIBFAKETIME.find((path) => existsSync(path));
-  if (!library) {
-    throw new Error('libfaketime is not installed. Install it with: sudo apt-get install -y faketime');
-  }
-  return { LD_PRELOAD: library, FAKETIME: offset };
-}
 
 interface Line {
   readonly type: string;
