@@ -25,12 +25,19 @@ export class FollowerStep {
 
   /** The next read goes out at once, outside any batching window (a doorbell rang). */
   private readAtOnce = false;
+  /**
+   * A doorbell rang: the next step starts with the compare-and-swap on the term read last, before any
+   * read. After a graceful release that one statement is the whole takeover; after a crash (the lease
+   * is still valid) it matches nothing and the read follows as before.
+   */
+  private casOnRing = false;
 
   constructor(private readonly host: StepHost) {}
 
   /** A doorbell rang: the next step's read goes out at once instead of joining a batch. */
   rung(): void {
     this.readAtOnce = true;
+    this.casOnRing = true;
   }
 
   /** A configuration error: make sure of the table and the row again before the next read. */
@@ -41,10 +48,16 @@ export class FollowerStep {
   async run(): Promise<void> {
     const { host } = this;
     const { candidateId, timing, clock } = host.deps;
+    const casOnRing = this.casOnRing && this.rowEnsured;
+    this.casOnRing = false;
     const aligned = host.terms.aligned;
     host.terms.aligned = undefined;
     if (aligned !== undefined && host.mayCampaign()) {
       if (await this.tryAcquire(aligned)) return;
+    } else if (casOnRing && host.mayCampaign()) {
+      // The term read last: after a graceful release the row still carries it. A loss (a crash: the
+      // lease is still valid) says nothing about a newer term, and the read below shows the row.
+      if (await this.tryAcquire(host.terms.seen, false)) return;
     }
     traceStep(host.deps.name, 'read sent');
     const row = await this.readRow();
@@ -116,7 +129,12 @@ export class FollowerStep {
     return again;
   }
 
-  private async tryAcquire(observedTerm: number): Promise<boolean> {
+  /**
+   * Compare-and-swap on `observedTerm`. `lossMeansTaken`: a lost CAS means somebody took
+   * `observedTerm + 1` (the term came from a read that called the lease free), so it is never handed out
+   * by this candidate either; false for the CAS a ring sends on the term read before the wait.
+   */
+  private async tryAcquire(observedTerm: number, lossMeansTaken = true): Promise<boolean> {
     const { host } = this;
     const { store, name, candidateId, timing, clock } = host.deps;
     // The CAS still compares the observed term; the new one also goes above every term seen before.
@@ -135,7 +153,8 @@ export class FollowerStep {
     host.report.contact();
     // Lost: somebody took at least `observedTerm + 1` (unless the read was stale); never hand that out
     // either, even if the row is deleted before this candidate reads the winner's term.
-    seeTerm(host.terms, won ? term : observedTerm + 1);
+    if (won) seeTerm(host.terms, term);
+    else if (lossMeansTaken) seeTerm(host.terms, observedTerm + 1);
     if (!won || !host.isRunning()) {
       if (won) {
         // Stopped while acquiring: hand it straight back.
