@@ -10,6 +10,8 @@ import { traceStep } from './election-trace';
 const STALE_READ_RACES = 3;
 /** Jitter added to an attempt aligned on the lease's expiry, so that followers do not collide exactly. */
 const ALIGN_JITTER_MS = 10;
+/** First re-read while a handover to this candidate is asked for but not made yet; doubles up to P. */
+const HANDOVER_READ_MS = 10;
 
 /**
  * The follower's step: read the row; acquire when it has expired, else wait for the next read or for
@@ -31,6 +33,8 @@ export class FollowerStep {
    * is still valid) it matches nothing and the read follows as before.
    */
   private casOnRing = false;
+  /** Consecutive reads that found a handover to this candidate asked for but not made yet. */
+  private handoverReads = 0;
 
   constructor(private readonly host: StepHost) {}
 
@@ -63,8 +67,11 @@ export class FollowerStep {
     const row = await this.readRow();
     traceStep(host.deps.name, 'read answered');
     host.observe(row);
+    if (await this.handover(row)) return;
     const mayCampaign = host.mayCampaign();
-    if (mayCampaign && (!row.valid || row.holder === candidateId)) {
+    // A lease handed to this candidate is taken even within the pause after its own resign().
+    const handedToUs = row.valid && row.holder === candidateId && row.handoverTo === candidateId;
+    if ((mayCampaign && (!row.valid || row.holder === candidateId)) || (handedToUs && host.isRunning())) {
       if (await this.tryAcquire(row.term)) return;
       // Lost the race: normally somebody else acquired between our read and our CAS, and one read at
       // once follows it. When reads keep calling the lease free and the CAS keeps failing, the reads
@@ -103,6 +110,54 @@ export class FollowerStep {
       host.bell?.afterStep(row, clock.now());
       host.loop.schedule(host.loop.onGrid(timing.pollIntervalMs));
     }
+  }
+
+  /**
+   * Handover to a chosen candidate (docs/design.md): hands this candidate's given-up lease to the one
+   * that asked for it, asks for the lease as a preferred candidate, and re-reads soon while a handover
+   * to this candidate is asked for but not made yet. True when the step is done.
+   */
+  private async handover(row: LeaseRow): Promise<boolean> {
+    const { host } = this;
+    const { store, name, candidateId, preferred, timing } = host.deps;
+    const to = row.handoverTo ?? '';
+    if (row.valid && to !== '' && to !== candidateId && row.holder === candidateId && !host.held()) {
+      // Our renewal failed because somebody asked for the lease: we stepped down; hand it over.
+      this.handoverReads = 0;
+      await host.handOverAsked(row.term, to);
+      host.bell?.afterStep(row, host.deps.clock.now());
+      host.loop.schedule(host.loop.onGrid(timing.pollIntervalMs));
+      return true;
+    }
+    let asking = row.valid && to === candidateId && row.holder !== candidateId;
+    if (
+      !asking &&
+      preferred !== undefined &&
+      store.requestHandover &&
+      row.valid &&
+      to === '' &&
+      candidateId.startsWith(preferred) &&
+      row.holder !== '' &&
+      !row.holder.startsWith('(') &&
+      !row.holder.startsWith(preferred) &&
+      host.mayCampaign()
+    ) {
+      // A preferred candidate and a leader that is not: ask for the lease. The leader's next renewal
+      // fails and it hands over to us.
+      asking = await store.requestHandover(name, row.term, candidateId);
+      host.report.contact();
+      if (asking)
+        host.deps.logger.log(`Asked the leader of "${name}" (${row.holder}) to hand over (preferred).`);
+    }
+    if (!asking) {
+      this.handoverReads = 0;
+      return false;
+    }
+    // Asked for (by us or an operator), not handed over yet: the holder hands over within about R.
+    const delay = Math.min(HANDOVER_READ_MS * 2 ** this.handoverReads, timing.pollIntervalMs);
+    this.handoverReads++;
+    host.loop.schedule(delay);
+    return true;
   }
 
   private async readRow(): Promise<LeaseRow> {
