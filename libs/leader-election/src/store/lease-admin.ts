@@ -141,13 +141,14 @@ export class LeaseAdmin {
     if (!row.valid || row.holder === '' || row.holder === RESIGNED_HOLDER) return { outcome: 'not-held' };
     const { holder: from, term: fromTerm } = row;
     const started = Date.now();
-    if (from !== to) {
-      const { affectedRows } = await this.execute(sql`
-        UPDATE ${this.table} SET handover_to = ${to}
-        WHERE name = ${election} AND holder = ${from} AND term = ${fromTerm}
-          AND expires_at > UTC_TIMESTAMP(6) AND handover_to IN ('', ${to})`);
-      if (affectedRows !== 1) return { outcome: 'not-held' };
+    if (from === to) {
+      return { outcome: 'handed-over', from, fromTerm, holder: to, term: fromTerm, elapsedMs: 0 };
     }
+    const { affectedRows } = await this.execute(sql`
+      UPDATE ${this.table} SET handover_to = ${to}
+      WHERE name = ${election} AND holder = ${from} AND term = ${fromTerm}
+        AND expires_at > UTC_TIMESTAMP(6) AND handover_to IN ('', ${to})`);
+    if (affectedRows !== 1) return { outcome: 'not-held' };
     while (Date.now() - started < waitMs) {
       const now = await this.readRow(election);
       if (now && now.term > fromTerm) {
