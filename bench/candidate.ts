@@ -10,7 +10,8 @@
 // Prints one JSON line per election event ({"type":"elected",...}), then {"type":"ready"} after bootstrap.
 // Commands on stdin, one per line: `heap` prints heap and RSS after two full GCs ({"type":"heap"}),
 // `cpu` prints CPU time used so far and RSS ({"type":"cpu"}); `profile <file>` starts a CPU profile,
-// `profile-stop` writes it to that file ({"type":"profiled"}).
+// `profile-stop` writes it to that file ({"type":"profiled"}); `resign-to <candidate id>` prints
+// {"type":"resigning"} and hands the first election to that candidate ({"type":"resigned","ok":...}).
 // Exits at once when stdin ends, so that a crashed bench never leaves candidates behind.
 import 'reflect-metadata';
 import { createHook } from 'node:async_hooks';
@@ -170,6 +171,19 @@ function profile(command: string): void {
 }
 let profileFile = '';
 
+let service: LeaderElectionService | undefined;
+
+/** `resign-to <id>`: resign(election, { to: id }) of the first election, timed from the line before it. */
+function resignTo(to: string): void {
+  if (!service) return;
+  const election = service.settings.elections[0];
+  print({ type: 'resigning', election, to });
+  service.resign(election, { to }).then(
+    (ok) => print({ type: 'resigned', election, ok }),
+    (error: unknown) => print({ type: 'resigned', election, ok: false, error: String(error) }),
+  );
+}
+
 function listen(): void {
   let buffer = '';
   process.stdin.setEncoding('utf8');
@@ -182,6 +196,7 @@ function listen(): void {
       if (command === 'heap') void reportHeap();
       if (command === 'cpu') reportCpu();
       if (command.startsWith('profile')) profile(command);
+      if (command.startsWith('resign-to ')) resignTo(command.slice('resign-to '.length));
     }
   });
   // The bench went away: leave with it.
@@ -195,8 +210,9 @@ async function main(): Promise<void> {
     process.on('SIGTERM', () => print({ type: 'trace', step: 'SIGTERM' }));
   const app = await NestFactory.createApplicationContext(CandidateModule, { logger: ['error', 'warn'] });
   app.enableShutdownHooks();
-  const service = app.get(LeaderElectionService);
-  print({ type: 'ready', candidateId: service.candidateId, pid: process.pid });
+  const started = app.get(LeaderElectionService);
+  service = started;
+  print({ type: 'ready', candidateId: started.candidateId, pid: process.pid });
 }
 
 main().catch((error: unknown) => {

@@ -151,11 +151,13 @@ describe('the nestjs-leader-election CLI', () => {
     expect((await cli(['status', '--verbose', '--url', db.url])).code).toBe(2);
     expect((await cli(['resign', '--url', db.url])).code).toBe(2);
     expect((await cli([])).code).toBe(2);
-    for (const args of [['history'], ['runs'], ['jobs'], ['resign', 'x', '--to', 'host:1']]) {
+    for (const args of [['history'], ['runs'], ['jobs']]) {
       const result = await cli([...args, '--url', db.url]);
       expect(result.code).toBe(2);
       expect(result.stderr).toContain('not available yet');
     }
+    expect((await cli(['status', '--to', 'host:1', '--url', db.url])).code).toBe(2);
+    expect((await cli(['resign', 'x', '--to', 'host:1', '--wait', 'soon', '--url', db.url])).code).toBe(2);
     const help = await cli(['--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/Exit codes: 0 .*1 .*\n?.*2 /s);
@@ -207,5 +209,55 @@ describe('the nestjs-leader-election CLI', () => {
     // Nobody took the lease before the expiry the holder had set (read by the CLI, on the DB clock).
     expect(newTermAt).toBeGreaterThanOrEqual(resignedAt + result.remainingMs - 20);
     expect((await cli(['resign', 'no-such', '--url', db.url])).code).toBe(1);
+  }, 60_000);
+
+  it('resign --to hands the lease to the named candidate: it takes the next term, never two leaders; exit 0', async () => {
+    const election = 'cli-handover';
+    const all = [await candidate(election, 6_000)];
+    await all[0].service.waitForLeadership(election);
+    all.push(await candidate(election, 6_000), await candidate(election, 6_000));
+    await sleep(1_000);
+    const leader = all.find((c) => c.service.isLeader(election))!;
+    const target = all.filter((c) => c !== leader)[1];
+    const term = leader.service.leadershipOf(election)!.term;
+    let overlapped = false;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        if (all.filter((c) => c.service.isLeader(election)).length > 1) overlapped = true;
+        await sleep(2);
+      }
+    })();
+
+    const result = await cli([
+      'resign',
+      election,
+      '--to',
+      target.service.candidateId,
+      '--json',
+      '--url',
+      db.url,
+    ]);
+    sampling = false;
+    await sampler;
+    expect(result.code).toBe(0);
+    const parsed = JSON.parse(result.stdout) as { elapsedMs: number };
+    expect(parsed).toMatchObject({
+      election,
+      to: target.service.candidateId,
+      outcome: 'handed-over',
+      from: leader.service.candidateId,
+      fromTerm: term,
+      holder: target.service.candidateId,
+    });
+    // The holder acts at its next renewal (R = 300 ms), not when the 6 s lease runs out.
+    expect(parsed.elapsedMs).toBeLessThan(3_000);
+    await waitUntil(() => target.service.isLeader(election), 2_000, 'the target to lead');
+    expect(overlapped).toBe(false);
+
+    // A target that does not exist: the others take over after the window, and the CLI says so (exit 1).
+    const gone = await cli(['resign', election, '--to', 'gone:0000', '--url', db.url]);
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toContain('was not taken by gone:0000');
   }, 60_000);
 });

@@ -3,6 +3,7 @@ import { createPool } from 'mysql2';
 import { LeaseStoreError } from '../libs/leader-election/src/store/lease-store';
 import {
   addFenceSeqColumnSql,
+  addHandoverColumnSql,
   createLeaseTableMigration,
   createLeaseTableSql,
   upgradeLeaseTableSql,
@@ -119,6 +120,10 @@ describe('lease table', () => {
     expect((await collations('lease_old_reported')).every((c) => !c.endsWith('_bin'))).toBe(true);
     await db.query(upgrade);
     await db.query(addFenceSeqColumnSql('lease_old_reported'));
+    // The column of handovers to a chosen candidate came later still: named the same way.
+    const missing = await store.ensureRow('jobs').catch((e: unknown) => e);
+    expect((missing as LeaseStoreError).message).toContain(addHandoverColumnSql('lease_old_reported'));
+    await db.query(addHandoverColumnSql('lease_old_reported'));
     await store.ensureRow('jobs');
     await store.ensureRow('Jobs');
     expect(await store.acquire('Jobs', 'a', 0, 30_000)).toBe(true);
@@ -148,6 +153,16 @@ describe('lease table', () => {
     expect(await store.read('jobs')).toMatchObject({ holder: 'old-holder', term: 7 });
     // A second instance starting later finds the column and changes nothing.
     await newStore('lease_no_seq_migrated').ensureSchema();
+  });
+
+  it('ensureSchema (createTable: true) adds handover_to to a lease table of an earlier version and keeps its rows', async () => {
+    await db.query(createLeaseTableSql('lease_no_handover'));
+    await db.query('ALTER TABLE lease_no_handover DROP COLUMN handover_to');
+    await db.query("INSERT INTO lease_no_handover (name, holder, term) VALUES ('jobs', 'old-holder', 7)");
+    const store = newStore('lease_no_handover');
+    await store.ensureSchema();
+    expect(await store.read('jobs')).toMatchObject({ holder: 'old-holder', term: 7, handoverTo: '' });
+    await newStore('lease_no_handover').ensureSchema();
   });
 
   it('with createTable: false, a lease table without fence_seq fails as a configuration error whose message gives the ALTER TABLE to run', async () => {

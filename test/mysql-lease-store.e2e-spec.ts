@@ -28,6 +28,7 @@ const DESIGN_COLUMNS = [
   { name: 'renewed_at', type: 'datetime(6)', nullable: 'NO', default: '1970-01-01 00:00:01', key: '' },
   { name: 'expires_at', type: 'datetime(6)', nullable: 'NO', default: '1970-01-01 00:00:01', key: '' },
   { name: 'fence_seq', type: 'bigint unsigned', nullable: 'NO', default: '0', key: '' },
+  { name: 'handover_to', type: 'varchar(191)', nullable: 'NO', default: '', key: '' },
 ];
 
 describe('MysqlLeaseStore on a real MariaDB', () => {

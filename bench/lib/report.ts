@@ -360,6 +360,20 @@ export function buildTargetRows(results: BenchResults): { perMode: TargetRow[]; 
       why: "Floor: the release UPDATE (a log flush), RELEASE_LOCK, the woken standby's read and its acquiring UPDATE (a log flush), each on a loaded 2-core machine; see the round trips under Machine.",
     });
   }
+  const to = limit?.handoverTo;
+  single.push({
+    area: 'handover',
+    measure: `handover to a chosen candidate, resign(election, { to }) in the leader to the named candidate's @OnLeadershipGranted() hook, 3 candidates, default options (${results.settings.rounds} tries): named one won / p50 / p90`,
+    target: 'named candidate wins every try',
+    cells: [
+      to
+        ? {
+            value: `${to.won}/${to.tries} / ${ms(to.grantedMs.p50)} / ${ms(to.grantedMs.p90)} (max ${ms(to.grantedMs.max)})`,
+            pass: to.won === to.tries,
+          }
+        : NOT_RUN,
+    ],
+  });
   const idle = results.idle;
   const perMin = (value: number) => `${value.toFixed(1)} ms/min`;
   single.push({

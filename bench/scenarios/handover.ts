@@ -8,6 +8,11 @@ export interface HandoverLimitResult {
   readonly timing: Timing;
   /** Per cluster size: SIGTERM of the leader to the successor's `@OnLeadershipGranted()` hook. */
   readonly byCandidates: { readonly candidates: number; readonly grantedMs: Summary }[];
+  /**
+   * Handover to a chosen candidate, 3 candidates: `resign(election, { to })` called in the leader (its
+   * `resigning` line) to the named candidate's granted hook; `won` counts tries the named one won.
+   */
+  readonly handoverTo?: { readonly grantedMs: Summary; readonly won: number; readonly tries: number };
 }
 
 /** The library's default timings: the rows are stated at L = 10 s whatever the bench's own timing. */
@@ -24,6 +29,7 @@ export async function runHandoverLimit(
   settings: Settings,
 ): Promise<HandoverLimitResult> {
   const byCandidates: HandoverLimitResult['byCandidates'][number][] = [];
+  let handoverTo: HandoverLimitResult['handoverTo'];
   for (const size of [3, settings.bigCluster]) {
     const table = `handover_${size}_${Date.now()}`;
     const cluster = new Cluster({
@@ -35,6 +41,8 @@ export async function runHandoverLimit(
       mode: { label: 'default', env: undefined },
     });
     const samples: number[] = [];
+    const toSamples: number[] = [];
+    let won = 0;
     try {
       await cluster.spawnReady(size);
       for (let r = 0; r < settings.rounds; r++) {
@@ -63,6 +71,37 @@ export async function runHandoverLimit(
         await leader.waitExit(15_000);
         await cluster.spawn().then((child) => child.waitReady());
       }
+      if (size === 3) {
+        // Handover to a chosen candidate: each round names the standby that is not first in the doorbell
+        // queue as often as the one that is (round-robin over the standbys).
+        for (let r = 0; r < settings.rounds; r++) {
+          const leader = await cluster.waitSingleLeader();
+          await sleep(
+            Math.max(leader.lastElectedAt() ?? 0, ...cluster.active.map((c) => c.readyAt ?? 0)) +
+              1000 -
+              now(),
+          );
+          await sleep(randomBetween(0, DEFAULT_TIMING.renewMs));
+          const standbys = cluster.active.filter((c) => c !== leader);
+          const target = standbys[r % standbys.length];
+          const term = leader.lines.filter((l) => l.type === 'granted').at(-1)?.term ?? 0;
+          const resigning = await leader.request(`resign-to ${target.candidateId}`, 'resigning');
+          const granted = await waitUntil(
+            () => {
+              for (const child of cluster.live) {
+                const line = child.lines.find((l) => l.type === 'granted' && (l.term ?? 0) > term);
+                if (line) return { child, line };
+              }
+              return undefined;
+            },
+            2 * DEFAULT_TIMING.leaseMs,
+            'the granted hook after a handover to a chosen candidate',
+            1,
+          );
+          if (granted.child === target) won++;
+          toSamples.push(granted.line.t - resigning.t);
+        }
+      }
     } finally {
       await cluster.stop();
     }
@@ -71,6 +110,13 @@ export async function runHandoverLimit(
       `  ${size} candidates: SIGTERM to granted hook p50 ${round(grantedMs.p50, 1)} ms, p90 ${round(grantedMs.p90, 1)} ms`,
     );
     byCandidates.push({ candidates: size, grantedMs });
+    if (size === 3 && toSamples.length > 0) {
+      const toMs = summarize(toSamples);
+      handoverTo = { grantedMs: toMs, won, tries: toSamples.length };
+      log(
+        `  handover to a chosen candidate: named one won ${won}/${toSamples.length}, resign to granted hook p50 ${round(toMs.p50, 1)} ms, p90 ${round(toMs.p90, 1)} ms`,
+      );
+    }
   }
-  return { timing: DEFAULT_TIMING, byCandidates };
+  return { timing: DEFAULT_TIMING, byCandidates, handoverTo };
 }

@@ -15,6 +15,7 @@ export type {
   OnFollower,
   RunOutcome,
   TransactionOf,
+  ResignOptions,
 } from './leader-election.interfaces';
 export type { ElectionEvent, ElectionEventType, ElectionRole, ElectionState } from './elector/election-state';
 export type { LeaseErrorKind } from './store/lease-store';
@@ -28,6 +29,7 @@ export {
   DEFAULT_LEASE_TABLE,
   upgradeLeaseTableSql,
   addFenceSeqColumnSql,
+  addHandoverColumnSql,
   type LeaseKeyCollation,
 } from './store/lease-table';
 export { createRunsTableMigration, createRunsTableSql, DEFAULT_RUNS_TABLE } from './store/runs-table';

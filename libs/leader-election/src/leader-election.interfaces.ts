@@ -120,3 +120,12 @@ export interface JobSummary {
   /** The next instant of its schedule after now (database clock). */
   readonly nextOccurrence: Date;
 }
+
+/** Options of `LeaderElectionService.resign()`. */
+export interface ResignOptions {
+  /**
+   * Hand the lease to this candidate (its full id, as in `getState().leaderId` or the CLI's `status`): it
+   * takes the next term at once while the others hold off for `handoverWindowMs`.
+   */
+  readonly to?: string;
+}

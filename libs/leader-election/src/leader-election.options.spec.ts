@@ -171,6 +171,33 @@ describe('resolveLeaderElectionOptions', () => {
     });
   });
 
+  describe('handover to a chosen candidate', () => {
+    it('preferred is off and handoverWindowMs is 2 P by default', () => {
+      expect(resolveLeaderElectionOptions(valid())).toMatchObject({
+        preferred: undefined,
+        handoverWindowMs: 2 * TIMING.pollIntervalMs,
+      });
+      expect(
+        resolveLeaderElectionOptions({ ...valid(), preferred: 'eu-', handoverWindowMs: 250 }),
+      ).toMatchObject({ preferred: 'eu-', handoverWindowMs: 250 });
+    });
+
+    it.each([
+      ['empty', ''],
+      ['not a string', 42],
+      ['longer than a holder', 'x'.repeat(192)],
+    ])('a preferred prefix that is %s is rejected, naming preferred', (_, preferred) => {
+      const error = configError({ ...valid(), preferred });
+      expect(error.message).toContain('option "preferred"');
+      expect(error.message).toMatch(/candidate id prefix of 1 to 191 characters/);
+    });
+
+    it('a handoverWindowMs that is not a positive number is rejected, naming handoverWindowMs', () => {
+      expect(configError({ ...valid(), handoverWindowMs: 0 }).message).toContain('handoverWindowMs');
+      expect(configError({ ...valid(), handoverWindowMs: '500' }).message).toContain('handoverWindowMs');
+    });
+  });
+
   describe('names', () => {
     it.each([
       ['longer than 191 characters', ['x'.repeat(192)], /must hold names of 1 to 191 characters/],

@@ -78,6 +78,16 @@ export interface LeaderElectionModuleOptions {
   runsTableName?: string;
   /** Runs kept per `once` job; older rows are pruned in the background. Default 1000. */
   historyLimit?: number;
+  /**
+   * A candidate id prefix (see `candidateId`): an instance whose id starts with it takes leadership back
+   * from a leader whose id does not, by asking it to hand over (within about R). Off by default.
+   */
+  preferred?: string;
+  /**
+   * After a handover to a chosen candidate (`resign(election, { to })`, `preferred`), how long the others
+   * hold off before anybody may take the lease, should the target not take it. Default 2 × pollIntervalMs.
+   */
+  handoverWindowMs?: number;
 }
 
 /**
@@ -99,6 +109,8 @@ export interface LeaderElectionSettings {
   readonly maxDoorbells: number;
   readonly runsTableName: string;
   readonly historyLimit: number;
+  readonly preferred: string | undefined;
+  readonly handoverWindowMs: number;
 }
 
 /** Options after defaults and validation, connection included; frozen. Internal to the module. */
@@ -213,6 +225,8 @@ const OPTION_KEYS: readonly (keyof LeaderElectionModuleOptions)[] = [
   'maxDoorbells',
   'runsTableName',
   'historyLimit',
+  'preferred',
+  'handoverWindowMs',
 ];
 
 function rejectUnknownOptions(options: object): void {
@@ -337,6 +351,18 @@ export function resolveLeaderElectionOptions(
   }
   const createTable = options.createTable ?? true;
   if (typeof createTable !== 'boolean') fail('createTable', 'must be true or false', createTable);
+  const preferred = options.preferred;
+  if (
+    preferred !== undefined &&
+    (typeof preferred !== 'string' || preferred.length === 0 || preferred.length > LEASE_HOLDER_MAX_LENGTH)
+  ) {
+    fail(
+      'preferred',
+      `must be a candidate id prefix of 1 to ${LEASE_HOLDER_MAX_LENGTH} characters (e.g. the candidateId of the preferred instances)`,
+      preferred,
+    );
+  }
+  const handoverWindowMs = positiveMs('handoverWindowMs', options.handoverWindowMs, 2 * pollIntervalMs);
 
   return Object.freeze({
     connection,
@@ -354,5 +380,7 @@ export function resolveLeaderElectionOptions(
     maxDoorbells,
     runsTableName,
     historyLimit,
+    preferred,
+    handoverWindowMs,
   });
 }

@@ -68,6 +68,8 @@ export const leaderElectionProviders: Provider[] = [
         clock,
         standbyMode: options.standbyMode,
         maxDoorbells: options.maxDoorbells,
+        preferred: options.preferred,
+        handoverWindowMs: options.handoverWindowMs,
       }),
     inject: [LEADER_ELECTION_SETTINGS, LEASE_STORE, LEADER_ELECTION_CLOCK],
   },

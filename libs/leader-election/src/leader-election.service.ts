@@ -8,6 +8,7 @@ import { LeaderElectionConfigError } from './errors/leader-election-config.error
 import { NotLeaderError } from './errors/not-leader.error';
 import { LEADER_ELECTION_SETTINGS, LEADER_ELECTOR, RUNS_STORE } from './leader-election.constants';
 import type {
+  ResignOptions,
   FencedDatabase,
   FencedTransaction,
   JobRun,
@@ -33,6 +34,7 @@ import {
   type ResolvedLeaderElectionOptions,
 } from './leader-election.options';
 import { LeaderElectionOrchestrator } from './leader-election.orchestrator';
+import { LEASE_HOLDER_MAX_LENGTH } from './store/lease-table';
 import {
   isConnectionLost,
   isGaleraAbort,
@@ -200,9 +202,22 @@ export class LeaderElectionService {
   /**
    * Gives up leadership now and releases the lease so that another instance takes over at its next read.
    * This instance does not campaign again for one lease duration. Resolves `false` when it was not leader.
+   *
+   * With `{ to: candidateId }` the lease is handed to that candidate: it takes the next term within
+   * milliseconds while the others hold off for `handoverWindowMs`; after that window anybody may.
    */
-  async resign(election?: string): Promise<boolean> {
-    return this.election(election).resign();
+  async resign(election?: string, options: ResignOptions = {}): Promise<boolean> {
+    const { to } = options;
+    if (
+      to !== undefined &&
+      (typeof to !== 'string' || to.length === 0 || to.length > LEASE_HOLDER_MAX_LENGTH)
+    ) {
+      throw new LeaderElectionConfigError(
+        `resign(election, { to }) needs a candidate id of 1 to ${LEASE_HOLDER_MAX_LENGTH} characters (see ` +
+          `candidateId of the target, or the holder in \`npx nestjs-leader-election status\`); got ${JSON.stringify(to)}.`,
+      );
+    }
+    return this.election(election).resign({ to });
   }
 
   /**

@@ -13,7 +13,6 @@ export const NOT_AVAILABLE_YET: Readonly<Record<string, string>> = {
   history: 'leadership history (terms table)',
   runs: 'the run-once feature',
   jobs: 'the run-once feature',
-  'resign --to': 'handover to a chosen candidate',
 };
 
 export const HELP = `Usage: ${CLI_NAME} <command> [options]
@@ -30,13 +29,20 @@ Commands:
                     leaseDurationMs): a standby never leads while the old leader still
                     believes it does. Any candidate, the old holder included, may win the
                     next term.
+  resign <election> --to ID [--wait MS]
+                    Hands the lease to candidate ID (its full id, as status shows holders):
+                    asks the holder, which steps down at its next renewal (within
+                    renewIntervalMs) and hands over; ID takes the next term at once while
+                    the others hold off for handoverWindowMs. Waits up to --wait ms
+                    (default 30000) for the new term; exit 0 when ID took it, 1 when
+                    another candidate did or nobody did in time (the request is then
+                    withdrawn).
   migrate           Creates the lease table (or upgrades a table made by 0.1.0).
   sql               Prints the table's CREATE TABLE statement (no connection needed).
 
 Not available yet (exit code 2):
   history           needs ${NOT_AVAILABLE_YET.history}
   runs, jobs        need ${NOT_AVAILABLE_YET.runs}
-  resign --to ID    needs ${NOT_AVAILABLE_YET['resign --to']}
 
 Options:
   --url <uri>       mysql://user:password@host:3306/database (default: $MYSQL_URL)
@@ -88,6 +94,33 @@ export function noSuchElectionMessage(election: string, table: string): string {
 
 export function notHeldMessage(election: string): string {
   return `Election "${election}" has no valid lease: nothing to resign.`;
+}
+
+export function handedOverMessage(election: string, to: string, term: number, elapsedMs: number): string {
+  return `Handed "${election}" over to ${to}: term ${term}, ${elapsedMs} ms after the request.`;
+}
+
+export function takenByOtherMessage(election: string, to: string, holder: string, term: number): string {
+  return (
+    `"${election}" was not taken by ${to}: ${holder} took term ${term} (is ${to} running and a candidate ` +
+    `of "${election}"? ids are case-sensitive; see ${CLI_NAME} status).`
+  );
+}
+
+export function handoverTimedOutMessage(
+  election: string,
+  to: string,
+  holder: string,
+  waitMs: number,
+): string {
+  return (
+    `Nobody took "${election}" within ${waitMs} ms: ${holder} still holds it and the request to hand ` +
+    `over to ${to} was withdrawn (does the holder run a version with handovers? is ${to} running?).`
+  );
+}
+
+export function invalidWaitMessage(value: string): string {
+  return `Invalid --wait "${value}": give milliseconds, a whole number above 0 (default 30000).`;
 }
 
 export function resignedMessage(election: string, holder: string, term: number, remainingMs: number): string {

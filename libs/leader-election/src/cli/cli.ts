@@ -6,8 +6,11 @@ import {
   EXIT_FAILURE,
   EXIT_OK,
   EXIT_USAGE,
+  handedOverMessage,
+  handoverTimedOutMessage,
   HELP,
   invalidTableMessage,
+  invalidWaitMessage,
   missingValueMessage,
   NO_URL_MESSAGE,
   noSuchElectionMessage,
@@ -17,6 +20,7 @@ import {
   resignedMessage,
   resignUsageMessage,
   tableMissingMessage,
+  takenByOtherMessage,
   unknownCommandMessage,
   unknownOptionMessage,
 } from './cli.messages';
@@ -35,9 +39,13 @@ interface ParsedArgs {
   readonly json: boolean;
   readonly help: boolean;
   readonly to: string | undefined;
+  readonly wait: string | undefined;
 }
 
 class UsageError extends Error {}
+
+/** How long `resign --to` waits for the new term by default. */
+const DEFAULT_HANDOVER_WAIT_MS = 30_000;
 
 const COMMANDS = ['status', 'resign', 'migrate', 'sql'];
 
@@ -48,6 +56,7 @@ function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): ParsedArgs 
   let json = false;
   let help = false;
   let to: string | undefined;
+  let wait: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const [flag, inline] =
@@ -60,12 +69,13 @@ function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): ParsedArgs 
     if (flag === '--url') url = value();
     else if (flag === '--table') table = value();
     else if (flag === '--to') to = value();
+    else if (flag === '--wait') wait = value();
     else if (flag === '--json') json = true;
     else if (flag === '-h' || flag === '--help') help = true;
     else if (flag.startsWith('-')) throw new UsageError(unknownOptionMessage(flag));
     else positional.push(arg);
   }
-  return { command: positional[0], operands: positional.slice(1), url, table, json, help, to };
+  return { command: positional[0], operands: positional.slice(1), url, table, json, help, to, wait };
 }
 
 /**
@@ -96,9 +106,11 @@ export async function runCli(
     return EXIT_USAGE;
   }
   if (command in NOT_AVAILABLE_YET) return usage(out, notAvailableMessage(command));
-  if (command === 'resign' && args.to !== undefined) return usage(out, notAvailableMessage('resign --to'));
   if (!COMMANDS.includes(command)) return usage(out, unknownCommandMessage(command));
-  if (args.to !== undefined) return usage(out, unknownOptionMessage('--to'));
+  if (args.to !== undefined && command !== 'resign') return usage(out, unknownOptionMessage('--to'));
+  if (args.wait !== undefined && args.to === undefined) return usage(out, unknownOptionMessage('--wait'));
+  const waitMs = args.wait === undefined ? DEFAULT_HANDOVER_WAIT_MS : Number(args.wait);
+  if (!Number.isInteger(waitMs) || waitMs <= 0) return usage(out, invalidWaitMessage(String(args.wait)));
   if (!isValidTableName(args.table)) return usage(out, invalidTableMessage(args.table));
   if (command === 'resign' && args.operands.length !== 1) return usage(out, resignUsageMessage());
   if (command !== 'resign' && args.operands.length > 0) {
@@ -127,6 +139,7 @@ export async function runCli(
         );
         return EXIT_OK;
       default:
+        if (args.to !== undefined) return await handOver(admin, args.operands[0], args.to, waitMs, args, out);
         return await resign(admin, args.operands[0], args, out);
     }
   } catch (error) {
@@ -178,6 +191,35 @@ function status(rows: readonly LeaseStatus[], args: ParsedArgs, out: CliOutput):
       .join('\n'),
   );
   return EXIT_OK;
+}
+
+async function handOver(
+  admin: LeaseAdmin,
+  election: string,
+  to: string,
+  waitMs: number,
+  args: ParsedArgs,
+  out: CliOutput,
+): Promise<number> {
+  const result = await admin.handOver(election, to, waitMs);
+  if (args.json) out.stdout(JSON.stringify({ election, to, ...result }));
+  switch (result.outcome) {
+    case 'handed-over':
+      if (!args.json) out.stdout(handedOverMessage(election, to, result.term, result.elapsedMs));
+      return EXIT_OK;
+    case 'taken-by-other':
+      if (!args.json) out.stderr(takenByOtherMessage(election, to, result.holder, result.term));
+      return EXIT_FAILURE;
+    case 'timed-out':
+      if (!args.json) out.stderr(handoverTimedOutMessage(election, to, result.from, waitMs));
+      return EXIT_FAILURE;
+    case 'not-held':
+      if (!args.json) out.stderr(notHeldMessage(election));
+      return EXIT_FAILURE;
+    default:
+      if (!args.json) out.stderr(noSuchElectionMessage(election, args.table));
+      return EXIT_FAILURE;
+  }
 }
 
 async function resign(

@@ -36,6 +36,9 @@ export class BatchingLeaseStore implements LeaseStore {
 
   /** Present when the inner store has doorbells. */
   readonly openDoorbell?: (name: string) => LeaseDoorbell;
+  /** Present when the inner store can hand a lease to a chosen candidate. */
+  readonly handOver?: LeaseStore['handOver'];
+  readonly requestHandover?: LeaseStore['requestHandover'];
 
   constructor(
     private readonly inner: LeaseStore & Required<Pick<LeaseStore, 'readMany' | 'renewMany'>>,
@@ -44,6 +47,8 @@ export class BatchingLeaseStore implements LeaseStore {
     this.clock = options.clock ?? systemClock;
     this.windowMs = options.windowMs ?? DEFAULT_BATCH_WINDOW_MS;
     if (inner.openDoorbell) this.openDoorbell = (name) => inner.openDoorbell!(name);
+    if (inner.handOver) this.handOver = inner.handOver.bind(inner);
+    if (inner.requestHandover) this.requestHandover = inner.requestHandover.bind(inner);
   }
 
   /** Whether `store` can batch at all. */

@@ -26,6 +26,18 @@ export interface ElectionDeps {
    * sends one statement. Must keep `R + grid / 2 < L - M`.
    */
   readonly alignStepsToMs?: number;
+  /**
+   * A candidate id prefix: a candidate whose id starts with it asks a leader whose id does not to hand
+   * the lease over (docs/design.md, "Handover to a chosen candidate"). Unset: nobody asks.
+   */
+  readonly preferred?: string;
+  /** How long the others hold off after a handover before anybody may acquire. Default 2 P. */
+  readonly handoverWindowMs?: number;
+}
+
+/** The window of a handover: 2 P unless configured (long enough for a polling target to read once). */
+export function handoverWindowMs(deps: ElectionDeps): number {
+  return deps.handoverWindowMs ?? 2 * deps.timing.pollIntervalMs;
 }
 
 /**

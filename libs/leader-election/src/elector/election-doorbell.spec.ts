@@ -83,9 +83,9 @@ describe('Election with a doorbell (fake clock, in-memory named locks)', () => {
       const freed = lastOf(w.store.lockEvents.filter((e) => e.client === 'a' && e.type === 'freed'));
       expect(freed.cause).toBe('close');
       expect(release.executedAt).toBeLessThan(freed.at);
-      // The ring wakes b, whose one read finds the lease already free: no waiting for an expiry.
-      const [read] = after(w.store.find({ kind: 'read', client: 'b' }), freed.at);
-      expect(read.result).toMatchObject({ holder: 'a', term: 1, valid: false });
+      // The ring wakes b, whose compare-and-swap on the term it read before finds the lease already
+      // free: no read, no waiting for an expiry.
+      expect(after(w.store.find({ kind: 'read', client: 'b' }), freed.at)).toEqual([]);
       expect(lastOf(w.store.wins())).toMatchObject({ holder: 'b', term: 1 });
       // Only one standby woke; c listens to the new leader.
       expect(w.store.find({ kind: 'read', client: 'c' }).filter((s) => s.sentAt >= t0)).toEqual([]);
@@ -93,7 +93,7 @@ describe('Election with a doorbell (fake clock, in-memory named locks)', () => {
       expect(w.store.lockState(NAME)).toEqual({ held: true, holder: 'b', waiters: ['c'] });
     });
 
-    it('a ring after a graceful release reads and acquires at once: one read, one CAS, no timer between ring and read', async () => {
+    it('a ring after a graceful release acquires in one statement: the CAS on the term read before the wait, no read, no timer between ring and CAS', async () => {
       const w = world();
       const [a, b, c] = ['a', 'b', 'c'].map((id) => w.candidate(id));
       await w.electAndSettle(a, b, c);
@@ -105,8 +105,8 @@ describe('Election with a doorbell (fake clock, in-memory named locks)', () => {
       const sinceRing = after(w.store.find({ client: 'b' }), freed.at).filter(
         (s) => s.kind === 'read' || s.kind === 'acquire',
       );
-      expect(sinceRing.map((s) => s.kind)).toEqual(['read', 'acquire']);
-      expect(sinceRing[1]).toMatchObject({ term: 1, result: true });
+      expect(sinceRing.map((s) => s.kind)).toEqual(['acquire']);
+      expect(sinceRing[0]).toMatchObject({ term: 1, result: true });
       // Sent from the ring's answer itself: no timer of b ran in between (not even one of 0 ms).
       expect(b.clock.firedAt.filter((t) => t >= freed.at && t <= sinceRing[0].sentAt)).toEqual([]);
     });
@@ -173,12 +173,16 @@ describe('Election with a doorbell (fake clock, in-memory named locks)', () => {
         { at: crashedAt, name: NAME, client: 'b', type: 'granted', cause: 'wait' },
       ]);
       await w.run(LATENCY * 3);
+      // The ring's compare-and-swap (in case it was a release) matches nothing: the lease is valid. Then
+      // one read, which shows it.
+      const [ringCas, ...attempts] = after(w.store.find({ kind: 'acquire' }), crashedAt);
+      expect(ringCas).toMatchObject({ client: 'b', term: 1, result: false });
       const woke = after(w.store.find({ kind: 'read', client: 'b' }), crashedAt);
       expect(woke).toHaveLength(1);
       expect(woke[0].result).toMatchObject({ holder: 'a', valid: true });
 
       await w.runUntil(() => b.election.isLeader() || c.election.isLeader(), L, 'a new leader');
-      const attempts = after(w.store.find({ kind: 'acquire' }), crashedAt);
+      attempts.push(...after(w.store.find({ kind: 'acquire' }), ringCas.sentAt + 1));
       expect(attempts.length).toBeGreaterThan(0);
       for (const attempt of attempts) {
         expect(attempt.sentAt).toBeGreaterThanOrEqual(expiry);
@@ -209,7 +213,9 @@ describe('Election with a doorbell (fake clock, in-memory named locks)', () => {
       w.crash(a);
       const expiry = w.store.expiryInFakeTime(NAME);
       await w.runUntil(() => b.election.isLeader(), L, 'leader b');
-      const [attempt] = after(w.store.find({ kind: 'acquire', client: 'b' }), crashedAt);
+      // The first is the ring's CAS in case it was a release (it matches nothing).
+      const [ringCas, attempt] = after(w.store.find({ kind: 'acquire', client: 'b' }), crashedAt);
+      expect(ringCas.result).toBe(false);
       expect(attempt.sentAt - expiry).toBeGreaterThanOrEqual(0);
       expect(attempt.sentAt - expiry).toBeLessThanOrEqual(1 + LATENCY);
     });
@@ -342,7 +348,10 @@ describe('Election with a doorbell (fake clock, in-memory named locks)', () => {
       expect(w.store.lockState(NAME)).toEqual({ held: true, holder: 'a', waiters: ['b'] });
       expect(a.election.isLeader()).toBe(true);
       expect(a.events.filter(({ event }) => event.type === 'revoked')).toEqual([]);
-      expect(after(w.store.find({ kind: 'acquire', client: 'b' }), droppedAt)).toEqual([]);
+      // Only the ring's CAS, which matched nothing: the lease was valid.
+      expect(after(w.store.find({ kind: 'acquire', client: 'b' }), droppedAt).map((s) => s.result)).toEqual([
+        false,
+      ]);
       const unlock = w.store.find({ kind: 'releaseLock', client: 'b' });
       expect(unlock).toHaveLength(1);
       expect(unlock[0].sentAt - droppedAt).toBeLessThanOrEqual(R + 100);
@@ -624,7 +633,7 @@ describe('LeaderElector standby modes (fake clock, in-memory named locks)', () =
     expect(w.clock.now() - t0).toBeGreaterThan(HANDOVER_MS); // no doorbell to ring
   });
 
-  it('in several elections (batched reads), a ring reads at once: no collection window between the ring and the read', async () => {
+  it('in several elections (batched reads), a ring sends its CAS at once: no collection window between the ring and the statement', async () => {
     const w = electors({ batching: true });
     const names = ['e1', 'e2'];
     const x = w.elector('x', names);
@@ -640,9 +649,13 @@ describe('LeaderElector standby modes (fake clock, in-memory named locks)', () =
     for (const name of names) {
       const rung = lastOf(w.store.lockEvents.filter((e) => e.name === name && e.client === 'y'));
       expect(rung).toMatchObject({ type: 'granted', cause: 'wait' });
-      const [read] = after(w.store.find({ kind: ['read', 'readMany'], client: 'y' }), rung.at);
-      // The ring's answer reaches y after half a round trip; the read goes out then, not a window later.
-      expect(read.sentAt - rung.at).toBeLessThanOrEqual(LATENCY / 2);
+      const [first] = after(
+        w.store.find({ kind: ['read', 'readMany', 'acquire'], client: 'y' }),
+        rung.at,
+      ).filter((s) => s.kind === 'readMany' || s.name === name);
+      // The ring's answer reaches y after half a round trip; the CAS goes out then, not a window later.
+      expect(first).toMatchObject({ kind: 'acquire', name, result: true });
+      expect(first.sentAt - rung.at).toBeLessThanOrEqual(LATENCY / 2);
     }
   });
 

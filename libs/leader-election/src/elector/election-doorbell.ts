@@ -30,6 +30,8 @@ export interface ElectionDoorbellDeps {
   readonly onUnheld: (ms: number) => void;
   /** P: the longest a standby goes without a read when no lock can ring it. */
   readonly pollIntervalMs: number;
+  /** This candidate's id: a ring meant for a handover to another candidate is passed on. */
+  readonly candidateId?: string;
 }
 
 /**
@@ -57,6 +59,8 @@ export class ElectionDoorbell {
   private armTimer = false;
   /** Consecutive waits that found nobody holding the lock. */
   private unheldStreak = 0;
+  /** The handover (`term:to`) for which this standby passed the ring on once already. */
+  private passedOn: string | undefined;
   /**
    * A `GET_LOCK(name, 0)` in flight. Never send a second one meanwhile: `GET_LOCK` is recursive, and a
    * session that took the lock twice keeps it after one `RELEASE_LOCK`, so a release would ring nobody.
@@ -114,6 +118,18 @@ export class ElectionDoorbell {
    */
   afterStep(row: LeaseRow, now: number): number | undefined {
     if (!this.active) return undefined;
+    const to = row.handoverTo ?? '';
+    if (this.bell.held && row.valid && to !== '' && to !== this.deps.candidateId) {
+      const key = `${row.term}:${to}`;
+      if (this.passedOn !== key) {
+        // A handover to another candidate: the ring is meant for it. Pass the lock on to the next
+        // waiter (once per handover: with the target gone, the last one rung keeps it) and listen again.
+        this.passedOn = key;
+        this.rungTerm = undefined;
+        void this.release().then(() => this.arm());
+        return undefined;
+      }
+    }
     if (this.bell.held) {
       const expiry = now + row.remainingUs / 1000;
       if (this.rungTerm === undefined && row.valid) {

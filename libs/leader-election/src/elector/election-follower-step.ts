@@ -10,6 +10,8 @@ import { traceStep } from './election-trace';
 const STALE_READ_RACES = 3;
 /** Jitter added to an attempt aligned on the lease's expiry, so that followers do not collide exactly. */
 const ALIGN_JITTER_MS = 10;
+/** First re-read while a handover to this candidate is asked for but not made yet; doubles up to P. */
+const HANDOVER_READ_MS = 10;
 
 /**
  * The follower's step: read the row; acquire when it has expired, else wait for the next read or for
@@ -25,12 +27,21 @@ export class FollowerStep {
 
   /** The next read goes out at once, outside any batching window (a doorbell rang). */
   private readAtOnce = false;
+  /**
+   * A doorbell rang: the next step starts with the compare-and-swap on the term read last, before any
+   * read. After a graceful release that one statement is the whole takeover; after a crash (the lease
+   * is still valid) it matches nothing and the read follows as before.
+   */
+  private casOnRing = false;
+  /** Consecutive reads that found a handover to this candidate asked for but not made yet. */
+  private handoverReads = 0;
 
   constructor(private readonly host: StepHost) {}
 
   /** A doorbell rang: the next step's read goes out at once instead of joining a batch. */
   rung(): void {
     this.readAtOnce = true;
+    this.casOnRing = true;
   }
 
   /** A configuration error: make sure of the table and the row again before the next read. */
@@ -41,17 +52,26 @@ export class FollowerStep {
   async run(): Promise<void> {
     const { host } = this;
     const { candidateId, timing, clock } = host.deps;
+    const casOnRing = this.casOnRing && this.rowEnsured;
+    this.casOnRing = false;
     const aligned = host.terms.aligned;
     host.terms.aligned = undefined;
     if (aligned !== undefined && host.mayCampaign()) {
       if (await this.tryAcquire(aligned)) return;
+    } else if (casOnRing && host.mayCampaign()) {
+      // The term read last: after a graceful release the row still carries it. A loss (a crash: the
+      // lease is still valid) says nothing about a newer term, and the read below shows the row.
+      if (await this.tryAcquire(host.terms.seen, false)) return;
     }
     traceStep(host.deps.name, 'read sent');
     const row = await this.readRow();
     traceStep(host.deps.name, 'read answered');
     host.observe(row);
+    if (await this.handover(row)) return;
     const mayCampaign = host.mayCampaign();
-    if (mayCampaign && (!row.valid || row.holder === candidateId)) {
+    // A lease handed to this candidate is taken even within the pause after its own resign().
+    const handedToUs = row.valid && row.holder === candidateId && row.handoverTo === candidateId;
+    if ((mayCampaign && (!row.valid || row.holder === candidateId)) || (handedToUs && host.isRunning())) {
       if (await this.tryAcquire(row.term)) return;
       // Lost the race: normally somebody else acquired between our read and our CAS, and one read at
       // once follows it. When reads keep calling the lease free and the CAS keeps failing, the reads
@@ -92,6 +112,54 @@ export class FollowerStep {
     }
   }
 
+  /**
+   * Handover to a chosen candidate (docs/design.md): hands this candidate's given-up lease to the one
+   * that asked for it, asks for the lease as a preferred candidate, and re-reads soon while a handover
+   * to this candidate is asked for but not made yet. True when the step is done.
+   */
+  private async handover(row: LeaseRow): Promise<boolean> {
+    const { host } = this;
+    const { store, name, candidateId, preferred, timing } = host.deps;
+    const to = row.handoverTo ?? '';
+    if (row.valid && to !== '' && to !== candidateId && row.holder === candidateId && !host.held()) {
+      // Our renewal failed because somebody asked for the lease: we stepped down; hand it over.
+      this.handoverReads = 0;
+      await host.handOverAsked(row.term, to);
+      host.bell?.afterStep(row, host.deps.clock.now());
+      host.loop.schedule(host.loop.onGrid(timing.pollIntervalMs));
+      return true;
+    }
+    let asking = row.valid && to === candidateId && row.holder !== candidateId;
+    if (
+      !asking &&
+      preferred !== undefined &&
+      store.requestHandover &&
+      row.valid &&
+      to === '' &&
+      candidateId.startsWith(preferred) &&
+      row.holder !== '' &&
+      !row.holder.startsWith('(') &&
+      !row.holder.startsWith(preferred) &&
+      host.mayCampaign()
+    ) {
+      // A preferred candidate and a leader that is not: ask for the lease. The leader's next renewal
+      // fails and it hands over to us.
+      asking = await store.requestHandover(name, row.term, candidateId);
+      host.report.contact();
+      if (asking)
+        host.deps.logger.log(`Asked the leader of "${name}" (${row.holder}) to hand over (preferred).`);
+    }
+    if (!asking) {
+      this.handoverReads = 0;
+      return false;
+    }
+    // Asked for (by us or an operator), not handed over yet: the holder hands over within about R.
+    const delay = Math.min(HANDOVER_READ_MS * 2 ** this.handoverReads, timing.pollIntervalMs);
+    this.handoverReads++;
+    host.loop.schedule(delay);
+    return true;
+  }
+
   private async readRow(): Promise<LeaseRow> {
     const { store, name } = this.host.deps;
     if (!this.rowEnsured) {
@@ -116,7 +184,12 @@ export class FollowerStep {
     return again;
   }
 
-  private async tryAcquire(observedTerm: number): Promise<boolean> {
+  /**
+   * Compare-and-swap on `observedTerm`. `lossMeansTaken`: a lost CAS means somebody took
+   * `observedTerm + 1` (the term came from a read that called the lease free), so it is never handed out
+   * by this candidate either; false for the CAS a ring sends on the term read before the wait.
+   */
+  private async tryAcquire(observedTerm: number, lossMeansTaken = true): Promise<boolean> {
     const { host } = this;
     const { store, name, candidateId, timing, clock } = host.deps;
     // The CAS still compares the observed term; the new one also goes above every term seen before.
@@ -135,7 +208,8 @@ export class FollowerStep {
     host.report.contact();
     // Lost: somebody took at least `observedTerm + 1` (unless the read was stale); never hand that out
     // either, even if the row is deleted before this candidate reads the winner's term.
-    seeTerm(host.terms, won ? term : observedTerm + 1);
+    if (won) seeTerm(host.terms, term);
+    else if (lossMeansTaken) seeTerm(host.terms, observedTerm + 1);
     if (!won || !host.isRunning()) {
       if (won) {
         // Stopped while acquiring: hand it straight back.

@@ -27,7 +27,7 @@ export class LeaderStep {
       if (host.held() && host.bell && !host.bell.held) void host.bell.hold();
     } else {
       host.terms.owned = undefined;
-      host.endLeadership('the lease was lost (expired or taken over)', true);
+      host.endLeadership('the lease was lost (expired, taken over, or asked for by another candidate)', true);
       host.loop.schedule(0);
     }
   }

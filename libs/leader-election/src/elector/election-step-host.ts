@@ -26,4 +26,6 @@ export interface StepHost {
   becomeLeader(term: number, tSend: number): void;
   /** Ends the current leadership for the application (see `Election`). */
   endLeadership(reason: string, unexpected: boolean): void;
+  /** This candidate's given-up lease at `term` was asked for by `to`: hand it over. */
+  handOverAsked(term: number, to: string): Promise<void>;
 }

@@ -1,7 +1,13 @@
 import { DEFAULT_DOORBELL_WAIT_MS } from '../leader-election.constants';
 import type { LeaseRow } from '../store/lease-store';
 import { LeaseStoreError } from '../store/lease-store';
-import { seeTerm, type ElectionDeps, type ElectionTerms, type HeldTerm } from './election-context';
+import {
+  handoverWindowMs,
+  seeTerm,
+  type ElectionDeps,
+  type ElectionTerms,
+  type HeldTerm,
+} from './election-context';
 import { ElectionDoorbell } from './election-doorbell';
 import { traceStep } from './election-trace';
 import {
@@ -75,6 +81,7 @@ export class Election {
         waitMs: deps.doorbellWaitMs ?? DEFAULT_DOORBELL_WAIT_MS,
         renewIntervalMs: deps.timing.renewIntervalMs,
         pollIntervalMs: deps.timing.pollIntervalMs,
+        candidateId: deps.candidateId,
         onUnheld: (ms) => this.readWithin(ms),
         setTimeout: (callback, ms) => deps.clock.setTimeout(callback, ms),
         mayWait: () => this.status === 'running' && !this.held,
@@ -102,6 +109,7 @@ export class Election {
       observe: (row) => this.observe(row),
       becomeLeader: (term, tSend) => this.becomeLeader(term, tSend),
       endLeadership: (reason, unexpected) => this.endLeadership(reason, unexpected),
+      handOverAsked: (term, to) => this.handOverAsked(term, to),
     };
     this.follower = new FollowerStep(host);
     this.leader = new LeaderStep(host);
@@ -182,14 +190,54 @@ export class Election {
    * read; this candidate does not campaign again for one lease duration. Resolves `false` when this
    * candidate was not leader.
    */
-  async resign(): Promise<boolean> {
+  async resign(options: { to?: string; windowMs?: number } = {}): Promise<boolean> {
+    const { to } = options;
+    const { store, name, candidateId } = this.deps;
+    if (to !== undefined && !store.handOver) {
+      throw new LeaseStoreError(
+        'configuration',
+        `This lease store cannot hand "${name}" to a chosen candidate.`,
+      );
+    }
     if (!this.isLeader()) return false;
-    this.endLeadership('resigned', false);
+    if (to === candidateId) return true; // already the leader
+    this.endLeadership(to === undefined ? 'resigned' : `resigned, handing over to ${to}`, false);
     this.resignedUntil = this.deps.clock.now() + resignPauseMs(this.deps);
     await this.loop.inFlight;
-    await this.releaseOwned();
+    if (to === undefined) {
+      await this.releaseOwned();
+    } else {
+      const term = this.terms.owned;
+      if (term === undefined) return true;
+      this.terms.owned = undefined;
+      traceStep(name, 'handover sent');
+      try {
+        await store.handOver!(name, candidateId, term, to, options.windowMs ?? handoverWindowMs(this.deps));
+        this.report.contact();
+      } catch (error) {
+        // The lease then simply runs out after L.
+        this.report.fail(
+          error instanceof LeaseStoreError ? error : new LeaseStoreError('not-applied', String(error)),
+        );
+      }
+      traceStep(name, 'handover answered');
+      if (this.report.record.leaderId === candidateId) this.report.setLeader(to);
+    }
     await this.bell?.release();
     return true;
+  }
+
+  /**
+   * A follower found its own (given up) lease asked for by `to`: hands it over, and wakes the standbys.
+   * Safe: this candidate does not act on the lease any more (its renewal failed and it stepped down).
+   */
+  async handOverAsked(term: number, to: string): Promise<void> {
+    const { store, name, candidateId } = this.deps;
+    if (!store.handOver) return;
+    await store.handOver(name, candidateId, term, to, handoverWindowMs(this.deps));
+    this.report.contact();
+    this.deps.logger.log(`Handed "${name}" (term ${term}) over to ${to}, as it asked.`);
+    await this.bell?.release();
   }
 
   /** Doorbell: makes sure a follower reads the row within `ms` (sooner if already planned). */

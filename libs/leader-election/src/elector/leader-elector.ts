@@ -32,6 +32,10 @@ export interface LeaderElectorConfig {
   readonly maxDoorbells?: number;
   /** How long one doorbell wait blocks before it is sent again. Default `DEFAULT_DOORBELL_WAIT_MS`. */
   readonly doorbellWaitMs?: number;
+  /** See `ElectionDeps.preferred`. */
+  readonly preferred?: string;
+  /** See `ElectionDeps.handoverWindowMs`. */
+  readonly handoverWindowMs?: number;
 }
 
 /** See `LeaderElectorConfig.standbyMode`. */
@@ -96,6 +100,8 @@ export class LeaderElector {
           doorbell: withDoorbell.includes(name) ? openDoorbell!(name) : undefined,
           doorbellWaitMs: config.doorbellWaitMs,
           alignStepsToMs,
+          preferred: config.preferred,
+          handoverWindowMs: config.handoverWindowMs,
         }),
       );
     }

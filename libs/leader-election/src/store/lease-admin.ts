@@ -36,6 +36,31 @@ export type ResignOutcome =
   | { readonly outcome: 'not-held' }
   | { readonly outcome: 'no-such-election' };
 
+/** What `handOver` did. */
+export type HandOverOutcome =
+  | {
+      /** `to` acquired a new term (`handed-over`), or another candidate did (`taken-by-other`). */
+      readonly outcome: 'handed-over' | 'taken-by-other';
+      /** The holder and term the request was made on. */
+      readonly from: string;
+      readonly fromTerm: number;
+      readonly holder: string;
+      readonly term: number;
+      /** From the request to the new term, as the CLI saw it. */
+      readonly elapsedMs: number;
+    }
+  | {
+      /** Nobody took a new term within the wait (the request was withdrawn). */
+      readonly outcome: 'timed-out';
+      readonly from: string;
+      readonly fromTerm: number;
+    }
+  | { readonly outcome: 'not-held' }
+  | { readonly outcome: 'no-such-election' };
+
+/** How often `handOver` reads the row while it waits for the new term. */
+const HANDOVER_POLL_MS = 20;
+
 /**
  * The operator's statements on the lease table (the CLI's `status`, `resign`, `migrate`): read every row,
  * take a lease from its holder without letting anybody else in early, apply the DDL.
@@ -102,6 +127,64 @@ export class LeaseAdmin {
         AND expires_at > UTC_TIMESTAMP(6)`);
     if (affectedRows !== 1) return { outcome: 'not-held' };
     return { outcome: 'resigned', holder, term, remainingMs: Math.round(Number(row.remaining_us) / 1000) };
+  }
+
+  /**
+   * Asks the holder of `election` to hand the lease to candidate `to`, and waits up to `waitMs` for the
+   * new term. Only the holder may give the lease away safely (it alone knows when it stopped acting as
+   * leader), so this writes a request (`handover_to`): the holder's next renewal fails, it steps down and
+   * hands over (docs/design.md, "Handover to a chosen candidate"). A request nobody acted on is withdrawn.
+   */
+  async handOver(election: string, to: string, waitMs: number): Promise<HandOverOutcome> {
+    const row = await this.readRow(election);
+    if (!row) return { outcome: 'no-such-election' };
+    if (!row.valid || row.holder === '' || row.holder === RESIGNED_HOLDER) return { outcome: 'not-held' };
+    const { holder: from, term: fromTerm } = row;
+    const started = Date.now();
+    if (from === to) {
+      return { outcome: 'handed-over', from, fromTerm, holder: to, term: fromTerm, elapsedMs: 0 };
+    }
+    const { affectedRows } = await this.execute(sql`
+      UPDATE ${this.table} SET handover_to = ${to}
+      WHERE name = ${election} AND holder = ${from} AND term = ${fromTerm}
+        AND expires_at > UTC_TIMESTAMP(6) AND handover_to IN ('', ${to})`);
+    if (affectedRows !== 1) return { outcome: 'not-held' };
+    while (Date.now() - started < waitMs) {
+      const now = await this.readRow(election);
+      if (now && now.term > fromTerm) {
+        return {
+          outcome: now.holder === to ? 'handed-over' : 'taken-by-other',
+          from,
+          fromTerm,
+          holder: now.holder,
+          term: now.term,
+          elapsedMs: Date.now() - started,
+        };
+      }
+      await new Promise((resolve) => setTimeout(resolve, HANDOVER_POLL_MS));
+    }
+    // Withdraw a request the holder did not act on (a holder that already handed over is left alone).
+    await this.execute(sql`
+      UPDATE ${this.table} SET handover_to = ''
+      WHERE name = ${election} AND holder = ${from} AND term = ${fromTerm} AND handover_to = ${to}`);
+    return { outcome: 'timed-out', from, fromTerm };
+  }
+
+  private async readRow(
+    election: string,
+  ): Promise<{ holder: string; term: number; valid: boolean; remainingMs: number } | undefined> {
+    const { rows } = await this.execute(sql`
+      SELECT holder, term, expires_at > UTC_TIMESTAMP(6) AS valid,
+             TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), expires_at) AS remaining_us
+      FROM ${this.table} WHERE name = ${election}`);
+    const row = rows[0];
+    if (!row) return undefined;
+    return {
+      holder: String(row.holder ?? ''),
+      term: Number(row.term),
+      valid: Number(row.valid) === 1,
+      remainingMs: Math.round(Number(row.remaining_us) / 1000),
+    };
   }
 
   /** Creates the lease table, or upgrades a 0.1.0 table, as the module does with `createTable: true`. */

@@ -53,6 +53,27 @@ export function fenceSeqMissingMessage(table: string, alterSql: string): string 
   );
 }
 
+/** The lease table has no `handover_to` column (created by an earlier version) and the module may not add it. */
+export function handoverColumnMissingMessage(table: string, alterSql: string): string {
+  return (
+    `The lease table \`${table}\` has no handover_to column (a table created by an earlier version); ` +
+    `handovers to a chosen candidate write it. With createTable: false the module does not change the ` +
+    `table itself; run once: ${alterSql} (or set createTable: true to have it added at start).`
+  );
+}
+
+/** `createTable: true`, `handover_to` must be added, and the user may not alter the table (1142). */
+export function addHandoverColumnDeniedMessage(
+  table: string,
+  alterSql: string,
+  serverMessage: string,
+): string {
+  return (
+    `The lease table \`${table}\` needs a handover_to column and this user may not alter it ` +
+    `(${serverMessage}). Have a user with ALTER privilege run once: ${alterSql}`
+  );
+}
+
 /** `createTable: true`, `fence_seq` must be added, and the user may not alter the table (1142). */
 export function addFenceSeqDeniedMessage(table: string, alterSql: string, serverMessage: string): string {
   return (

@@ -8,6 +8,11 @@ export interface LeaseRow {
   readonly valid: boolean;
   /** Microseconds until `expires_at` on the database's clock (negative once expired). */
   readonly remainingUs: number;
+  /**
+   * The candidate this lease is being handed to ('' or absent when none): asked for while `holder` still
+   * leads, or handed over (then `holder` is that candidate too, until it acquires the next term).
+   */
+  readonly handoverTo?: string;
 }
 
 /**
@@ -81,6 +86,17 @@ export interface LeaseStore {
   renew(name: string, holder: string, term: number, leaseMs: number): Promise<boolean>;
   /** Expires the lease at once, keeping holder and term for history. Resolves `true` when it was ours. */
   release(name: string, holder: string, term: number): Promise<boolean>;
+  /**
+   * Hands a lease `holder` no longer acts on to `to`: the row names `to` as holder and handover target
+   * and stays valid for `windowMs` from now (only `to` may acquire meanwhile; anybody after). Resolves
+   * `true` when the lease was `holder`'s, valid, at `term`.
+   */
+  handOver?(name: string, holder: string, term: number, to: string, windowMs: number): Promise<boolean>;
+  /**
+   * Asks the holder of the valid lease at `term` to hand it to `to` (its next renewal fails, and it hands
+   * over). Resolves `true` when the request was written (no other request was pending).
+   */
+  requestHandover?(name: string, term: number, to: string): Promise<boolean>;
   /** Closes the store's connections; pending statements fail. */
   close(): Promise<void>;
   /** Reads several elections' rows in one statement (rows that do not exist are absent). */

@@ -65,7 +65,8 @@ export function leaseTableDdl(
   acquired_at DATETIME(6)     NOT NULL DEFAULT '1970-01-01 00:00:01',
   renewed_at  DATETIME(6)     NOT NULL DEFAULT '1970-01-01 00:00:01',
   expires_at  DATETIME(6)     NOT NULL DEFAULT '1970-01-01 00:00:01',
-  fence_seq   BIGINT UNSIGNED NOT NULL DEFAULT 0
+  fence_seq   BIGINT UNSIGNED NOT NULL DEFAULT 0,
+  handover_to ${keyType} NOT NULL DEFAULT ''
 ) ENGINE=InnoDB`;
 }
 
@@ -116,6 +117,25 @@ export function upgradeLeaseTableSql(
 export function addFenceSeqColumnSql(tableName: string = DEFAULT_LEASE_TABLE): string {
   checkTableName(tableName);
   return `ALTER TABLE \`${tableName}\` ADD COLUMN fence_seq BIGINT UNSIGNED NOT NULL DEFAULT 0`;
+}
+
+/**
+ * The `ALTER TABLE` that adds `handover_to` to a lease table created by an earlier version: the candidate a
+ * lease is being handed to (`resign({ to })`, `preferred`), '' otherwise (docs/design.md, "Handover to a
+ * chosen candidate").
+ *
+ * @example
+ * console.log(addHandoverColumnSql('leader_election_lease'));
+ */
+export function addHandoverColumnSql(
+  tableName: string = DEFAULT_LEASE_TABLE,
+  collation: LeaseKeyCollation = DEFAULT_LEASE_KEY_COLLATION,
+): string {
+  checkTableName(tableName);
+  return (
+    `ALTER TABLE \`${tableName}\` ADD COLUMN handover_to ` +
+    `VARCHAR(191) CHARACTER SET utf8mb4 COLLATE ${checkCollation(collation)} NOT NULL DEFAULT ''`
+  );
 }
 
 /** True when a column collation compares byte for byte (any `*_bin`). */

@@ -4,6 +4,7 @@ import { MysqlDoorbell } from './mysql-doorbell';
 import { LeasePool, type LeaseConnectionOptions, type StatementResult } from './lease-pool';
 import {
   addFenceSeqColumnSql,
+  addHandoverColumnSql,
   createLeaseTableSql,
   EXPIRED_AT,
   isBinaryCollation,
@@ -15,6 +16,8 @@ import {
 } from './lease-table';
 import {
   addFenceSeqDeniedMessage,
+  addHandoverColumnDeniedMessage,
+  handoverColumnMissingMessage,
   createTableDeniedMessage,
   fenceSeqMissingMessage,
   leaseTableCollationMessage,
@@ -53,7 +56,7 @@ export class MysqlLeaseStore implements LeaseStore {
     // Look before creating: a user with only SELECT, INSERT, UPDATE on an existing table must not need
     // CREATE privilege (CREATE TABLE IF NOT EXISTS checks it even when the table exists).
     const { tableName } = this.options;
-    const { columns, hasFenceSeq } = await this.tableColumns();
+    const { columns, hasFenceSeq, hasHandoverTo } = await this.tableColumns();
     if (columns.length === 0) {
       const collation = await this.keyCollation();
       await this.execute(leaseTableDdl(tableName, collation)).catch((error: unknown) => {
@@ -80,6 +83,16 @@ export class MysqlLeaseStore implements LeaseStore {
           throw denied(error, (message) => addFenceSeqDeniedMessage(tableName, alter, message));
         });
     }
+    if (columns.length > 0 && !hasHandoverTo) {
+      // A table from an earlier version: add the handover target (instant on current servers).
+      const alter = addHandoverColumnSql(tableName, await this.keyCollation());
+      await this.pool
+        .run(this.options.operationTimeoutMs, (query) => query(alter, []))
+        .catch((error: unknown) => {
+          if ((error as LeaseStoreError).code === 1060) return; // duplicate column: another instance added it
+          throw denied(error, (message) => addHandoverColumnDeniedMessage(tableName, alter, message));
+        });
+    }
     this.schemaChecked = Promise.resolve();
   }
 
@@ -99,7 +112,7 @@ export class MysqlLeaseStore implements LeaseStore {
   async read(name: string): Promise<LeaseRow | undefined> {
     const { rows } = await this.execute(sql`
       SELECT holder, term, expires_at > UTC_TIMESTAMP(6) AS valid,
-             TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), expires_at) AS remaining_us
+             TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), expires_at) AS remaining_us, handover_to
       FROM ${this.table} WHERE name = ${name}`);
     const row = rows[0];
     return row ? toLeaseRow(row) : undefined;
@@ -108,7 +121,7 @@ export class MysqlLeaseStore implements LeaseStore {
   async readMany(names: readonly string[]): Promise<Map<string, LeaseRow>> {
     const { rows } = await this.execute(sql`
       SELECT name, holder, term, expires_at > UTC_TIMESTAMP(6) AS valid,
-             TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), expires_at) AS remaining_us
+             TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), expires_at) AS remaining_us, handover_to
       FROM ${this.table} WHERE name IN (${sql.join(names)})`);
     return new Map(rows.map((row) => [String(row.name), toLeaseRow(row)]));
   }
@@ -125,7 +138,7 @@ export class MysqlLeaseStore implements LeaseStore {
       SET renewed_at = UTC_TIMESTAMP(6),
           expires_at = UTC_TIMESTAMP(6) + INTERVAL ${toMicros(leaseMs)} MICROSECOND
       WHERE holder = ${holder} AND (name, term) IN (${pairs})
-        AND expires_at > UTC_TIMESTAMP(6)`,
+        AND expires_at > UTC_TIMESTAMP(6) AND handover_to = ''`,
       this.renewalDeadline(leaseMs),
     );
     return affectedRows;
@@ -144,7 +157,7 @@ export class MysqlLeaseStore implements LeaseStore {
       UPDATE ${this.table}
       SET term = ${newTerm}, holder = ${holder},
           acquired_at = UTC_TIMESTAMP(6), renewed_at = UTC_TIMESTAMP(6),
-          expires_at = UTC_TIMESTAMP(6) + INTERVAL ${toMicros(leaseMs)} MICROSECOND
+          expires_at = UTC_TIMESTAMP(6) + INTERVAL ${toMicros(leaseMs)} MICROSECOND, handover_to = ''
       WHERE name = ${name} AND term = ${observedTerm}
         AND (expires_at <= UTC_TIMESTAMP(6) OR holder = ${holder})`);
     // mysql2 sets FOUND_ROWS, so this counts matched rows; every match changes `term`, so 1 means won.
@@ -158,9 +171,27 @@ export class MysqlLeaseStore implements LeaseStore {
       SET renewed_at = UTC_TIMESTAMP(6),
           expires_at = UTC_TIMESTAMP(6) + INTERVAL ${toMicros(leaseMs)} MICROSECOND
       WHERE name = ${name} AND holder = ${holder} AND term = ${term}
-        AND expires_at > UTC_TIMESTAMP(6)`,
+        AND expires_at > UTC_TIMESTAMP(6) AND handover_to = ''`,
       this.renewalDeadline(leaseMs),
     );
+    return affectedRows === 1;
+  }
+
+  async handOver(name: string, holder: string, term: number, to: string, windowMs: number): Promise<boolean> {
+    const { affectedRows } = await this.execute(sql`
+      UPDATE ${this.table}
+      SET holder = ${to}, handover_to = ${to}, renewed_at = UTC_TIMESTAMP(6),
+          expires_at = UTC_TIMESTAMP(6) + INTERVAL ${toMicros(windowMs)} MICROSECOND
+      WHERE name = ${name} AND holder = ${holder} AND term = ${term}
+        AND expires_at > UTC_TIMESTAMP(6)`);
+    return affectedRows === 1;
+  }
+
+  async requestHandover(name: string, term: number, to: string): Promise<boolean> {
+    const { affectedRows } = await this.execute(sql`
+      UPDATE ${this.table} SET handover_to = ${to}
+      WHERE name = ${name} AND term = ${term} AND expires_at > UTC_TIMESTAMP(6)
+        AND handover_to = '' AND holder <> ${to}`);
     return affectedRows === 1;
   }
 
@@ -242,6 +273,7 @@ export class MysqlLeaseStore implements LeaseStore {
   private async tableColumns(): Promise<{
     columns: { name: string; collation: string | null }[];
     hasFenceSeq: boolean;
+    hasHandoverTo: boolean;
   }> {
     const emptyJoin = (columns: RawBuilder<unknown>) =>
       this.execute(sql`SELECT ${columns} FROM (SELECT 1 AS one) AS x LEFT JOIN ${this.table} AS t ON FALSE`);
@@ -251,16 +283,20 @@ export class MysqlLeaseStore implements LeaseStore {
         sql`COLLATION(t.name) AS name_collation, COLLATION(t.holder) AS holder_collation`,
       ));
     } catch (error) {
-      if (error instanceof LeaseStoreError && error.code === 1146) return { columns: [], hasFenceSeq: false };
+      if (error instanceof LeaseStoreError && error.code === 1146)
+        return { columns: [], hasFenceSeq: false, hasHandoverTo: false };
       throw error;
     }
-    const hasFenceSeq = await emptyJoin(sql`t.fence_seq`).then(
-      () => true,
-      (error: unknown) => {
-        if (error instanceof LeaseStoreError && error.code === 1054) return false; // unknown column
-        throw error;
-      },
-    );
+    const hasColumn = (column: RawBuilder<unknown>) =>
+      emptyJoin(column).then(
+        () => true,
+        (error: unknown) => {
+          if (error instanceof LeaseStoreError && error.code === 1054) return false; // unknown column
+          throw error;
+        },
+      );
+    const hasFenceSeq = await hasColumn(sql`t.fence_seq`);
+    const hasHandoverTo = await hasColumn(sql`t.handover_to`);
     const collation = (value: unknown) => (value === undefined || value === null ? null : String(value));
     return {
       columns: [
@@ -268,13 +304,14 @@ export class MysqlLeaseStore implements LeaseStore {
         { name: 'holder', collation: collation(rows[0]?.holder_collation) },
       ],
       hasFenceSeq,
+      hasHandoverTo,
     };
   }
 
   /** The table must exist and compare names byte for byte; otherwise a configuration error says what to run. */
   private async checkSchema(): Promise<void> {
     const { tableName } = this.options;
-    const { columns, hasFenceSeq } = await this.tableColumns();
+    const { columns, hasFenceSeq, hasHandoverTo } = await this.tableColumns();
     if (columns.length === 0) {
       throw new LeaseStoreError('configuration', leaseTableMissingMessage(tableName), 1146);
     }
@@ -288,6 +325,12 @@ export class MysqlLeaseStore implements LeaseStore {
       throw new LeaseStoreError(
         'configuration',
         fenceSeqMissingMessage(tableName, addFenceSeqColumnSql(tableName)),
+      );
+    }
+    if (!hasHandoverTo) {
+      throw new LeaseStoreError(
+        'configuration',
+        handoverColumnMissingMessage(tableName, addHandoverColumnSql(tableName)),
       );
     }
   }
@@ -324,6 +367,7 @@ function toLeaseRow(row: Record<string, unknown>): LeaseRow {
     term: Number(row.term),
     valid: Number(row.valid) === 1,
     remainingUs: Number(row.remaining_us),
+    handoverTo: row.handover_to === undefined || row.handover_to === null ? '' : String(row.handover_to),
   };
 }
 
