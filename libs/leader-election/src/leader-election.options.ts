@@ -27,6 +27,7 @@ import {
   LEASE_NAME_MAX_LENGTH,
 } from './store/lease-table';
 import { DEFAULT_RUNS_TABLE } from './store/runs-table';
+import type { LeaderElectionMeterProvider } from './leader-election.metrics';
 
 /** Options of `LeaderElectionModule.forRoot()`. Only `connection` is required. */
 export interface LeaderElectionModuleOptions {
@@ -78,6 +79,11 @@ export interface LeaderElectionModuleOptions {
   runsTableName?: string;
   /** Runs kept per `once` job; older rows are pruned in the background. Default 1000. */
   historyLimit?: number;
+  /**
+   * The OpenTelemetry `MeterProvider` the module's metrics go to (README, "Metrics"). Default: the global
+   * one of `@opentelemetry/api` as registered when the module starts; none when that package is absent.
+   */
+  meterProvider?: LeaderElectionMeterProvider;
 }
 
 /**
@@ -104,12 +110,13 @@ export interface LeaderElectionSettings {
 /** Options after defaults and validation, connection included; frozen. Internal to the module. */
 export interface ResolvedLeaderElectionOptions extends LeaderElectionSettings {
   readonly connection: string | PoolOptions | readonly (string | PoolOptions)[];
+  readonly meterProvider: LeaderElectionMeterProvider | undefined;
 }
 
 /** The settings without the connection, frozen. */
 export function publicSettings(options: ResolvedLeaderElectionOptions): LeaderElectionSettings {
   // eslint-disable-next-line @typescript-eslint/no-unused-vars -- the connection is left out on purpose
-  const { connection, ...settings } = options;
+  const { connection, meterProvider, ...settings } = options;
   return Object.freeze(settings);
 }
 
@@ -213,6 +220,7 @@ const OPTION_KEYS: readonly (keyof LeaderElectionModuleOptions)[] = [
   'maxDoorbells',
   'runsTableName',
   'historyLimit',
+  'meterProvider',
 ];
 
 function rejectUnknownOptions(options: object): void {
@@ -335,6 +343,17 @@ export function resolveLeaderElectionOptions(
   if (typeof historyLimit !== 'number' || !Number.isInteger(historyLimit) || historyLimit < 1) {
     fail('historyLimit', 'must be a whole number, 1 or more', historyLimit);
   }
+  const meterProvider = options.meterProvider;
+  if (
+    meterProvider !== undefined &&
+    (meterProvider === null || typeof (meterProvider as { getMeter?: unknown }).getMeter !== 'function')
+  ) {
+    fail(
+      'meterProvider',
+      'must be an OpenTelemetry MeterProvider (an object with getMeter())',
+      meterProvider,
+    );
+  }
   const createTable = options.createTable ?? true;
   if (typeof createTable !== 'boolean') fail('createTable', 'must be true or false', createTable);
 
@@ -354,5 +373,6 @@ export function resolveLeaderElectionOptions(
     maxDoorbells,
     runsTableName,
     historyLimit,
+    meterProvider,
   });
 }

@@ -140,6 +140,11 @@ export class Election {
     return this.report.snapshot();
   }
 
+  /** Milliseconds in all during which this candidate's reads showed no valid lease (for metrics). */
+  leaderlessMs(): number {
+    return this.report.leaderlessMs();
+  }
+
   /** Starts campaigning: the first read happens at once. */
   start(): void {
     if (this.status !== 'idle') return;
