@@ -2,6 +2,7 @@
 // exporter on a port of its own, and the test scrapes `/metrics` over HTTP as Prometheus would.
 import { Injectable } from '@nestjs/common';
 import { Interval, ScheduleModule } from '@nestjs/schedule';
+import { metrics } from '@opentelemetry/api';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { LeaderOnly } from 'nestjs-leader-election';
@@ -66,17 +67,19 @@ describe('metrics through OpenTelemetry, scraped from the Prometheus exporter', 
   async function startMetered(
     name: string,
     options: Record<string, unknown>,
-    extra: { imports?: never[]; providers?: never[]; connection?: string } = {},
+    extra: { imports?: never[]; providers?: never[]; connection?: string; global?: boolean } = {},
   ): Promise<MeteredApp> {
     const port = await freePort();
     const exporter = new PrometheusExporter({ port, host: '127.0.0.1' });
     const meterProvider = new MeterProvider({ readers: [exporter] });
     providers.push(meterProvider);
+    // `global`: registered as the global provider of @opentelemetry/api, and not passed as an option.
+    if (extra.global) metrics.setGlobalMeterProvider(meterProvider);
     const candidate = await pool.startApp({
       options: {
         ...options,
         candidateId: name,
-        meterProvider,
+        ...(extra.global ? {} : { meterProvider }),
         ...(extra.connection ? { connection: extra.connection } : {}),
       },
       imports: extra.imports,
@@ -159,6 +162,18 @@ describe('metrics through OpenTelemetry, scraped from the Prometheus exporter', 
     sa = await a.scrape();
     expect(value(sa, 'leader_election_transitions_total', { ...election, reason: 'elected' })).toBe(2);
     expect(value(sa, 'leader_election_term', election)).toBe(await termOf());
+  });
+
+  it('without the meterProvider option, reports to the global MeterProvider of @opentelemetry/api registered before the app started', async () => {
+    try {
+      const app = await startMetered('global', { tableName: `lease_${++tables}` }, { global: true });
+      await waitUntil(() => app.candidate.service.isLeader(), 5_000, 'the app to lead');
+      const samples = await app.scrape();
+      expect(value(samples, 'leader_election_is_leader', { election: 'default' })).toBe(1);
+      expect(value(samples, 'leader_election_transitions_total', { reason: 'elected' })).toBe(1);
+    } finally {
+      metrics.disable();
+    }
   });
 
   it('counts failed lease statements by class: a missing database is a configuration error', async () => {
