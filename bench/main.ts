@@ -129,6 +129,14 @@ async function main(): Promise<number> {
           `  isLeader ${round(micro.isLeaderOnLeaderNs)} ns, wrapper overhead leader ${round(micro.wrapperOverheadOnLeaderNs)} ns, ` +
             `follower ${round(micro.wrapperOverheadOnFollowerNs)} ns`,
         );
+        const m = micro.withMetrics;
+        if (m) {
+          log(
+            `  with an OpenTelemetry SDK: isLeader ${round(m.isLeaderOnLeaderNs)} ns, wrapper overhead leader ` +
+              `${round(m.wrapperOverheadOnLeaderNs)} ns, follower ${round(m.wrapperOverheadOnFollowerNs)} ns ` +
+              `(${m.metricsCollections} collections)`,
+          );
+        }
       }
     }
 

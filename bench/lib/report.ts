@@ -342,6 +342,61 @@ export function buildTargetRows(results: BenchResults): { perMode: TargetRow[]; 
         : NOT_RUN,
     ],
   });
+  // The same hot path with an OpenTelemetry SDK in the apps: the module's metrics are observable gauges
+  // and counters on transitions, so the calls themselves should cost the same.
+  const metered = micro?.withMetrics;
+  const sdkChecked = (m: NonNullable<typeof metered>) => m.metrics && m.metricsCollections > 0;
+  single.push({
+    area: 'overhead',
+    measure:
+      'with an OpenTelemetry SDK (metrics collected every second): isLeader() per call, on a leader / on a follower',
+    target: '<= 200 ns',
+    cells: [
+      metered
+        ? {
+            value: `${ns(metered.isLeaderOnLeaderNs)} / ${ns(metered.isLeaderOnFollowerNs)} (${metered.metricsCollections} collections)`,
+            pass:
+              metered.isLeaderOnLeaderNs <= 200 && metered.isLeaderOnFollowerNs <= 200 && sdkChecked(metered),
+          }
+        : NOT_RUN,
+    ],
+  });
+  single.push({
+    area: 'overhead',
+    measure:
+      'with an OpenTelemetry SDK: @LeaderOnly() wrapper overhead on a leader / on a follower (wrapped minus plain method)',
+    target: '<= 1 us / <= 500 ns',
+    cells: [
+      metered
+        ? {
+            value: `${ns(metered.wrapperOverheadOnLeaderNs)} / ${ns(metered.wrapperOverheadOnFollowerNs)}`,
+            pass:
+              metered.wrapperOverheadOnLeaderNs <= 1000 &&
+              metered.wrapperOverheadOnFollowerNs <= 500 &&
+              metered.leaderPathChecked &&
+              metered.followerPathChecked &&
+              sdkChecked(metered),
+          }
+        : NOT_RUN,
+    ],
+  });
+  single.push({
+    area: 'overhead',
+    measure:
+      'overhead of metrics on the hot path (with SDK minus without): isLeader() on a leader / wrapper on a leader / wrapper on a follower',
+    target: 'reported',
+    cells: [
+      micro && metered
+        ? {
+            value:
+              `${ns(metered.isLeaderOnLeaderNs - micro.isLeaderOnLeaderNs)} / ` +
+              `${ns(metered.wrapperOnLeaderNs - micro.wrapperOnLeaderNs)} / ` +
+              `${ns(metered.wrapperOnFollowerNs - micro.wrapperOnFollowerNs)}`,
+            pass: null,
+          }
+        : NOT_RUN,
+    ],
+  });
   const limit = results.handoverLimit;
   for (const [index, size] of [3, results.settings.bigCluster].entries()) {
     const h = limit?.byCandidates[index];
@@ -620,6 +675,15 @@ export function renderMarkdown(results: BenchResults): string {
         `plain method ${u.plainMethodNs.toFixed(1)} ns, wrapped on leader ${u.wrapperOnLeaderNs.toFixed(1)} ns, ` +
         `wrapped on follower ${u.wrapperOnFollowerNs.toFixed(1)} ns.`,
     );
+    const m = u.withMetrics;
+    if (m) {
+      lines.push(
+        `With an OpenTelemetry SDK (MeterProvider + Prometheus exporter, collected ${m.metricsCollections} times): ` +
+          `isLeader ${m.isLeaderOnLeaderNs.toFixed(1)} / ${m.isLeaderOnFollowerNs.toFixed(1)} ns, plain method ` +
+          `${m.plainMethodNs.toFixed(1)} ns, wrapped on leader ${m.wrapperOnLeaderNs.toFixed(1)} ns, ` +
+          `wrapped on follower ${m.wrapperOnFollowerNs.toFixed(1)} ns.`,
+      );
+    }
   }
   if (results.overlaps.details.length > 0) {
     lines.push('');

@@ -18,13 +18,26 @@ export interface MicroResult {
   readonly leaderPathChecked: boolean;
   readonly followerPathChecked: boolean;
   readonly stillLeader: boolean;
+  /** The same run with an OpenTelemetry SDK in each app (METRICS=1), when measured. */
+  readonly withMetrics?: MicroRun;
 }
 
-/** Runs bench/micro.ts (two Nest apps in one process, leader and follower) and returns its medians. */
+/** The pair with an OpenTelemetry SDK, measured in turns with the one without. */
+export type MicroRun = Omit<MicroResult, 'withMetrics'> & {
+  readonly metrics: boolean;
+  /** Collections (about one a second) in which the SDK found the module's instruments. */
+  readonly metricsCollections: number;
+};
+
+/**
+ * Runs bench/micro.ts: two Nest apps in one process (leader and follower), and a second such pair with an
+ * OpenTelemetry SDK, measured in turns; returns the medians of both.
+ */
 export async function runMicro(server: BenchServer, settings: Settings): Promise<MicroResult> {
   const { user, url } = await server.createUser('m');
   const { timing } = settings;
   const child = new BenchChild('micro', user, 'micro', {
+    METRICS: '1',
     MYSQL_URL: url,
     TABLE: 'lease_micro',
     LEASE_MS: String(timing.leaseMs),

@@ -3,13 +3,22 @@
 // registry into a fresh project, type-checks and compiles tools/consumers/app/main.ts with `tsc`, and runs
 // two instances of it against MariaDB/MySQL (a database of its own): one leads, its @LeaderOnly()
 // @Interval job writes through runFenced and assertLeader, SIGTERM to the leader hands over to the other,
-// /health answers 200. One line per check; exit code 1 when any failed. Ends with "consumers: N passed,
-// N failed" (.ci/run adds these to Jest's counts).
+// /health answers 200; all without @opentelemetry/api (the optional peer of the metrics). One line per
+// check; exit code 1 when any failed. Ends with "consumers: N passed, N failed" (.ci/run adds these to
+// Jest's counts).
 //
 //   node -r ./tools/register-ts.js tools/consumers/check.ts [--only=esm|cjs] [--keep]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createConnection } from 'mysql2/promise';
@@ -324,6 +333,11 @@ async function checkConsumer(kind: ConsumerKind, project: string, installed: Run
   ) {
     return;
   }
+  // The optional peer of the metrics is not installed here: the app below must compile and run without it.
+  report(
+    !existsSync(join(project, 'node_modules', '@opentelemetry', 'api')),
+    `${kind.label}: @opentelemetry/api (optional peer, metrics) is not installed, and the checks below run without it`,
+  );
   const compiled = await run(join(project, 'node_modules', '.bin', 'tsc'), ['-p', '.'], project, 120_000);
   if (
     !report(

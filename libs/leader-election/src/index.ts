@@ -34,3 +34,4 @@ export {
 } from './store/lease-table';
 export { createRunsTableMigration, createRunsTableSql, DEFAULT_RUNS_TABLE } from './store/runs-table';
 export { DEFAULT_ELECTION } from './leader-election.constants';
+export { METRIC_NAMES, type LeaderElectionMeterProvider } from './leader-election.metrics';

@@ -1,5 +1,9 @@
 import { LeaderElectionConfigError } from './errors/leader-election-config.error';
-import { resolveLeaderElectionOptions, type LeaderElectionModuleOptions } from './leader-election.options';
+import {
+  publicSettings,
+  resolveLeaderElectionOptions,
+  type LeaderElectionModuleOptions,
+} from './leader-election.options';
 
 // Every option rule of docs/design.md, checked on resolveLeaderElectionOptions() alone: no Nest app, no database.
 // Each error is a LeaderElectionConfigError that names the option and the rule, and never echoes a password.
@@ -168,6 +172,18 @@ describe('resolveLeaderElectionOptions', () => {
       const error = configError({ ...valid(), createTable: 'yes' });
       expect(error.message).toContain('option "createTable"');
       expect(error.message).toMatch(/must be true or false/);
+    });
+
+    it('a meterProvider without getMeter() is rejected, naming meterProvider; one with it is kept out of the public settings', () => {
+      for (const meterProvider of [{}, null, 'prometheus']) {
+        const error = configError({ ...valid(), meterProvider });
+        expect(error.message).toContain('option "meterProvider"');
+        expect(error.message).toMatch(/must be an OpenTelemetry MeterProvider/);
+      }
+      const meterProvider = { getMeter: () => ({}) };
+      const resolved = resolveLeaderElectionOptions({ ...valid(), meterProvider });
+      expect(resolved.meterProvider).toBe(meterProvider);
+      expect(publicSettings(resolved)).not.toHaveProperty('meterProvider');
     });
   });
 

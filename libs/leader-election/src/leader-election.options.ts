@@ -27,6 +27,7 @@ import {
   LEASE_NAME_MAX_LENGTH,
 } from './store/lease-table';
 import { DEFAULT_RUNS_TABLE } from './store/runs-table';
+import type { LeaderElectionMeterProvider } from './leader-election.metrics';
 
 /** Options of `LeaderElectionModule.forRoot()`. Only `connection` is required. */
 export interface LeaderElectionModuleOptions {
@@ -88,6 +89,11 @@ export interface LeaderElectionModuleOptions {
    * hold off before anybody may take the lease, should the target not take it. Default 2 × pollIntervalMs.
    */
   handoverWindowMs?: number;
+  /**
+   * The OpenTelemetry `MeterProvider` the module's metrics go to (README, "Metrics"). Default: the global
+   * one of `@opentelemetry/api` as registered when the module starts; none when that package is absent.
+   */
+  meterProvider?: LeaderElectionMeterProvider;
 }
 
 /**
@@ -116,12 +122,13 @@ export interface LeaderElectionSettings {
 /** Options after defaults and validation, connection included; frozen. Internal to the module. */
 export interface ResolvedLeaderElectionOptions extends LeaderElectionSettings {
   readonly connection: string | PoolOptions | readonly (string | PoolOptions)[];
+  readonly meterProvider: LeaderElectionMeterProvider | undefined;
 }
 
 /** The settings without the connection, frozen. */
 export function publicSettings(options: ResolvedLeaderElectionOptions): LeaderElectionSettings {
   // eslint-disable-next-line @typescript-eslint/no-unused-vars -- the connection is left out on purpose
-  const { connection, ...settings } = options;
+  const { connection, meterProvider, ...settings } = options;
   return Object.freeze(settings);
 }
 
@@ -227,6 +234,7 @@ const OPTION_KEYS: readonly (keyof LeaderElectionModuleOptions)[] = [
   'historyLimit',
   'preferred',
   'handoverWindowMs',
+  'meterProvider',
 ];
 
 function rejectUnknownOptions(options: object): void {
@@ -349,6 +357,17 @@ export function resolveLeaderElectionOptions(
   if (typeof historyLimit !== 'number' || !Number.isInteger(historyLimit) || historyLimit < 1) {
     fail('historyLimit', 'must be a whole number, 1 or more', historyLimit);
   }
+  const meterProvider = options.meterProvider;
+  if (
+    meterProvider !== undefined &&
+    (meterProvider === null || typeof (meterProvider as { getMeter?: unknown }).getMeter !== 'function')
+  ) {
+    fail(
+      'meterProvider',
+      'must be an OpenTelemetry MeterProvider (an object with getMeter())',
+      meterProvider,
+    );
+  }
   const createTable = options.createTable ?? true;
   if (typeof createTable !== 'boolean') fail('createTable', 'must be true or false', createTable);
   const preferred = options.preferred;
@@ -382,5 +401,6 @@ export function resolveLeaderElectionOptions(
     historyLimit,
     preferred,
     handoverWindowMs,
+    meterProvider,
   });
 }

@@ -14,6 +14,7 @@ import type { ElectionEvent } from './elector/election-state';
 import type { LeaderElector } from './elector/leader-elector';
 import {
   LEADER_ELECTION_CLOCK,
+  LEADER_ELECTION_METRICS,
   LEADER_ELECTION_SETTINGS,
   LEADER_ELECTOR,
   RUNS_STORE,
@@ -32,6 +33,7 @@ import {
   hooksSkippedMessage,
   noShutdownHooksMessage,
 } from './leader-election.messages';
+import type { LeaderElectionMetrics } from './leader-election.metrics';
 import type { ResolvedLeaderElectionOptions } from './leader-election.options';
 import { bindLeaderOnlyInstance, refuseLeaderOnly, type LeaderOnlyInvoker } from './leader-only.registry';
 import type { OnceJob } from './once/once-job';
@@ -96,6 +98,7 @@ export class LeaderElectionOrchestrator
     @Inject(LEADER_ELECTION_SETTINGS) private readonly options: ResolvedLeaderElectionOptions,
     @Inject(RUNS_STORE) private readonly runsStore: RunsStore,
     @Inject(LEADER_ELECTION_CLOCK) clock: Clock,
+    @Inject(LEADER_ELECTION_METRICS) metrics: LeaderElectionMetrics | undefined,
   ) {
     this.once = new OnceScheduler({
       store: runsStore,
@@ -104,6 +107,7 @@ export class LeaderElectionOrchestrator
       holder: () => this.elector.candidateId,
       createTable: options.createTable,
       historyLimit: options.historyLimit,
+      metrics,
     });
     this.elector.onEvent((event) => {
       this.queueHooks(event);

@@ -3,12 +3,14 @@ import { systemClock, type Clock } from './elector/clock';
 import { generateCandidateId, LeaderElector } from './elector/leader-elector';
 import {
   LEADER_ELECTION_CLOCK,
+  LEADER_ELECTION_METRICS,
   LEADER_ELECTION_SETTINGS,
   LEADER_ELECTOR,
   LEASE_STORE,
   leasePoolSize,
   RUNS_STORE,
 } from './leader-election.constants';
+import { createLeaderElectionMetrics, type LeaderElectionMetrics } from './leader-election.metrics';
 import { LEADER_ELECTION_MODULE_OPTIONS } from './leader-election.module-definition';
 import {
   resolveLeaderElectionOptions,
@@ -56,8 +58,20 @@ export const leaderElectionProviders: Provider[] = [
   },
   { provide: LEADER_ELECTION_CLOCK, useValue: systemClock },
   {
+    // The meter is taken once, here: an OpenTelemetry SDK registered after the module started is not seen.
+    provide: LEADER_ELECTION_METRICS,
+    useFactory: (options: ResolvedLeaderElectionOptions) =>
+      createLeaderElectionMetrics(options.meterProvider),
+    inject: [LEADER_ELECTION_SETTINGS],
+  },
+  {
     provide: LEADER_ELECTOR,
-    useFactory: (options: ResolvedLeaderElectionOptions, store: LeaseStore, clock: Clock) =>
+    useFactory: (
+      options: ResolvedLeaderElectionOptions,
+      store: LeaseStore,
+      clock: Clock,
+      metrics: LeaderElectionMetrics | undefined,
+    ) =>
       new LeaderElector({
         store,
         elections: options.elections,
@@ -70,7 +84,8 @@ export const leaderElectionProviders: Provider[] = [
         maxDoorbells: options.maxDoorbells,
         preferred: options.preferred,
         handoverWindowMs: options.handoverWindowMs,
+        metrics,
       }),
-    inject: [LEADER_ELECTION_SETTINGS, LEASE_STORE, LEADER_ELECTION_CLOCK],
+    inject: [LEADER_ELECTION_SETTINGS, LEASE_STORE, LEADER_ELECTION_CLOCK, LEADER_ELECTION_METRICS],
   },
 ];

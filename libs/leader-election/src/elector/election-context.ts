@@ -1,5 +1,6 @@
 import type { LeaseDoorbell, LeaseStore } from '../store/lease-store';
 import type { Clock, TimerHandle } from './clock';
+import type { ElectionMetrics } from './election-metrics';
 import type { ElectionEvent, ElectionTiming, ElectorLogger } from './election-state';
 
 /** Everything one election needs from the outside; no Nest, no SQL. */
@@ -26,6 +27,8 @@ export interface ElectionDeps {
    * sends one statement. Must keep `R + grid / 2 < L - M`.
    */
   readonly alignStepsToMs?: number;
+  /** Where given, transitions, renewals and failed statements are counted (see election-metrics.ts). */
+  readonly metrics?: ElectionMetrics;
   /**
    * A candidate id prefix: a candidate whose id starts with it asks a leader whose id does not to hand
    * the lease over (docs/design.md, "Handover to a chosen candidate"). Unset: nobody asks.

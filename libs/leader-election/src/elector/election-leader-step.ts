@@ -15,6 +15,12 @@ export class LeaderStep {
     const tSend = clock.now();
     const renewed = await store.renew(name, candidateId, term, timing.leaseDurationMs);
     host.report.contact();
+    if (host.deps.metrics) {
+      // Before confirmLease moves it: how much of the previous local validity was left.
+      const held = host.held();
+      const margin = renewed && held?.term === term ? held.validUntil - clock.now() : undefined;
+      host.deps.metrics.renewal(name, clock.now() - tSend, margin);
+    }
     if (host.terms.owned !== term) {
       // Released, or stepped down at the local deadline, while the statement ran: read afresh.
       host.loop.schedule(0);

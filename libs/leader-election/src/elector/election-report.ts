@@ -1,6 +1,7 @@
 import type { LeaseStoreError } from '../store/lease-store';
 import type { ElectionDeps, ElectionTerms } from './election-context';
 import { failureMessage } from './election-errors';
+import { transitionReason } from './election-metrics';
 import type { ElectionEventType, ElectionState } from './election-state';
 
 /** What this candidate last learned of the lease and the database, as `getState()` reports it. */
@@ -34,6 +35,9 @@ export class ElectionReport {
     lastContactWall: null,
     lastError: null,
   };
+  /** Leaderless time of the stretches that ended, and the monotonic start of the current one. */
+  private leaderlessEndedMs = 0;
+  private leaderlessSince: number | null = null;
 
   constructor(
     private readonly deps: ElectionDeps,
@@ -74,6 +78,7 @@ export class ElectionReport {
 
   /** The leader as last learned; `leader-changed` when it is somebody else than before. */
   setLeader(leaderId: string | null): void {
+    this.trackLeaderless(leaderId === null);
     if (this.record.leaderId === leaderId) return;
     this.record.leaderId = leaderId;
     if (leaderId !== this.deps.candidateId) this.emit('leader-changed', this.election.terms.seen);
@@ -90,6 +95,7 @@ export class ElectionReport {
 
   /** A statement failed: logged and emitted once per change of kind and code. */
   fail(error: LeaseStoreError): void {
+    this.deps.metrics?.statementFailed(this.deps.name, error.kind);
     const previous = this.record.lastError;
     this.record.lastError = error;
     if (previous?.kind === error.kind && previous.code === error.code) return;
@@ -99,10 +105,32 @@ export class ElectionReport {
 
   /** Tells the listener of one transition; a listener that throws is logged, never breaks the election. */
   emit(type: ElectionEventType, term: number, reason?: string): void {
+    if (type === 'elected') this.deps.metrics?.transition(this.deps.name, 'elected');
+    if (type === 'revoked') this.deps.metrics?.transition(this.deps.name, transitionReason(reason));
     try {
       this.deps.onEvent({ type, election: this.deps.name, term, reason, state: this.snapshot() });
     } catch (error) {
       this.deps.logger.error(`A leadership listener of "${this.deps.name}" threw: ${String(error)}`);
     }
+  }
+
+  /** Milliseconds in all during which this candidate's reads showed no valid lease, the current stretch included. */
+  leaderlessMs(): number {
+    const current = this.leaderlessSince === null ? 0 : this.deps.clock.now() - this.leaderlessSince;
+    return this.leaderlessEndedMs + current;
+  }
+
+  /** Opens a leaderless stretch at the first read without a leader; closes it when a leader is seen. */
+  private trackLeaderless(leaderless: boolean): void {
+    if (leaderless === (this.leaderlessSince !== null)) return;
+    const now = this.deps.clock.now();
+    if (leaderless) {
+      this.leaderlessSince = now;
+      return;
+    }
+    const ms = now - (this.leaderlessSince as number);
+    this.leaderlessSince = null;
+    this.leaderlessEndedMs += ms;
+    this.deps.metrics?.leaderlessEnded(this.deps.name, ms);
   }
 }

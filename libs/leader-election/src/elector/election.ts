@@ -148,6 +148,11 @@ export class Election {
     return this.report.snapshot();
   }
 
+  /** Milliseconds in all during which this candidate's reads showed no valid lease (for metrics). */
+  leaderlessMs(): number {
+    return this.report.leaderlessMs();
+  }
+
   /** Starts campaigning: the first read happens at once. */
   start(): void {
     if (this.status !== 'idle') return;
@@ -201,7 +206,8 @@ export class Election {
     }
     if (!this.isLeader()) return false;
     if (to === candidateId) return true; // already the leader
-    this.endLeadership(to === undefined ? 'resigned' : `resigned, handing over to ${to}`, false);
+    if (to === undefined) this.endLeadership('resigned', false);
+    else this.endLeadership(`resigned, handing over to ${to}`, false);
     this.resignedUntil = this.deps.clock.now() + resignPauseMs(this.deps);
     await this.loop.inFlight;
     if (to === undefined) {

@@ -5,6 +5,7 @@ import type { LeaseStore } from '../store/lease-store';
 import { BatchingLeaseStore } from './batching-lease-store';
 import { systemClock, type Clock } from './clock';
 import { Election } from './election';
+import type { ElectionMetrics } from './election-metrics';
 import type { ElectionEvent, ElectionTiming, ElectorLogger } from './election-state';
 
 /** Settings of one candidate process (already validated). */
@@ -36,6 +37,8 @@ export interface LeaderElectorConfig {
   readonly preferred?: string;
   /** See `ElectionDeps.handoverWindowMs`. */
   readonly handoverWindowMs?: number;
+  /** Where given, every election reports to it (see election-metrics.ts). */
+  readonly metrics?: ElectionMetrics;
 }
 
 /** See `LeaderElectorConfig.standbyMode`. */
@@ -60,6 +63,7 @@ export class LeaderElector {
   private schemaReady: Promise<void> | undefined;
   private doorbellChecked = false;
   private readonly store: LeaseStore;
+  private readonly unobserve: (() => void) | undefined;
 
   constructor(private readonly config: LeaderElectorConfig) {
     // Several elections: batch their reads and renewals, and align their steps so that they coincide.
@@ -102,9 +106,18 @@ export class LeaderElector {
           alignStepsToMs,
           preferred: config.preferred,
           handoverWindowMs: config.handoverWindowMs,
+          metrics: config.metrics,
         }),
       );
     }
+    this.unobserve = config.metrics?.observe(
+      [...this.elections.values()].map((election) => ({
+        name: election.name,
+        isLeader: () => election.isLeader(),
+        term: () => election.getState().term,
+        leaderlessMs: () => election.leaderlessMs(),
+      })),
+    );
   }
 
   /** This candidate's id. */
@@ -141,6 +154,7 @@ export class LeaderElector {
   /** Stops every election, releases held leases, and closes the store. */
   async stop(): Promise<void> {
     await Promise.all([...this.elections.values()].map((election) => election.stop()));
+    this.unobserve?.();
     await this.store.close();
   }
 

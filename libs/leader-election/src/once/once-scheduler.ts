@@ -12,6 +12,7 @@ import type { RunFence, RunRow, RunsStore } from '../store/runs-store';
 import { DatabaseClock } from './database-clock';
 import { occurrencesBetween } from './occurrence-schedule';
 import type { OnceJob } from './once-job';
+import type { CountedRunOutcome, OnceMetrics } from './once-metrics';
 
 /** Resync the database clock at most this often while leading with once-jobs. */
 export const DB_CLOCK_RESYNC_MS = 60_000;
@@ -33,6 +34,8 @@ export interface OnceSchedulerDeps {
   readonly holder: () => string;
   readonly createTable: boolean;
   readonly historyLimit: number;
+  /** Where given, runs, missed occurrences and successes are counted. */
+  readonly metrics?: OnceMetrics;
 }
 
 interface Session {
@@ -145,6 +148,7 @@ export class OnceScheduler {
     if (unfinished.length > 0) {
       try {
         await store.abandon(session.fence, unfinished);
+        for (const row of unfinished) this.count(session, row.job, 'abandoned');
       } catch (error) {
         this.deps.logger.error(onceStartFailedMessage(session.fence.election, session.fence.term, error));
       }
@@ -179,6 +183,7 @@ export class OnceScheduler {
       const toRun = missed.slice(Math.max(0, missed.length - runCount));
       const toRecord = missed.slice(0, missed.length - toRun.length);
       if (toRecord.length > 0) {
+        this.deps.metrics?.missed(session.fence.election, job.job, toRecord.length);
         try {
           await this.deps.store.recordMissed(session.fence, job.job, toRecord);
           this.worked(job);
@@ -250,6 +255,7 @@ export class OnceScheduler {
           { job: job.job, occurrence, attempt, outcome: 'skipped-overlap' },
           false,
         );
+        this.count(session, job.job, 'skipped-overlap');
         return;
       }
       const row = { job: job.job, occurrence, attempt, outcome: 'running' as const };
@@ -291,12 +297,17 @@ export class OnceScheduler {
       outcome = 'failed';
       error = thrown instanceof Error ? `${thrown.name}: ${thrown.message}` : String(thrown);
     }
+    this.count(session, job.job, outcome);
     try {
       await this.deps.store.finish({ job: job.job, occurrence, attempt }, outcome, error);
       this.worked(job);
     } catch (thrown) {
       this.failed(job, onceFinishFailedMessage(job.label, occurrence, thrown));
     }
+  }
+
+  private count(session: Session, job: string, outcome: CountedRunOutcome): void {
+    this.deps.metrics?.run(session.fence.election, job, outcome, this.deps.clock.wallNow());
   }
 
   /** Logs a runs-table failure of `job` once, until a statement of it works again. */
