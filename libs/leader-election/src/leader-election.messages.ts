@@ -13,6 +13,16 @@ export const unknownElectionMessage = (election: string, configured: readonly st
     .map((name) => `"${name}"`)
     .join(', ')}. Add it to the "elections" option of LeaderElectionModule.forRoot(), or use one of those.`;
 
+export const unknownBalancedGroupMessage = (
+  prefix: string | undefined,
+  prefixes: readonly string[],
+): string =>
+  prefixes.length === 0
+    ? 'No balanced elections are configured: add a group such as { prefix: \'shard-\', count: 64 } to the "elections" option of LeaderElectionModule.forRoot().'
+    : prefix === undefined
+      ? `Several balanced groups are configured (${prefixes.map((p) => `"${p}"`).join(', ')}): pass the prefix of the one you mean.`
+      : `Unknown balanced group "${prefix}": the configured prefixes are ${prefixes.map((p) => `"${p}"`).join(', ')}.`;
+
 export const invalidTableNameMessage = (tableName: unknown): string =>
   invalidOptionMessage(
     'tableName',

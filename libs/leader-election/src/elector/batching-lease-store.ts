@@ -36,6 +36,9 @@ export class BatchingLeaseStore implements LeaseStore {
 
   /** Present when the inner store has doorbells. */
   readonly openDoorbell?: (name: string) => LeaseDoorbell;
+  /** Present when the inner store can list rows by prefix (balanced groups). */
+  readonly readPrefix?: (prefix: string) => Promise<Map<string, LeaseRow>>;
+  readonly deleteExpiredPrefix?: (prefix: string, expiredForMs: number) => Promise<number>;
 
   constructor(
     private readonly inner: LeaseStore & Required<Pick<LeaseStore, 'readMany' | 'renewMany'>>,
@@ -44,6 +47,10 @@ export class BatchingLeaseStore implements LeaseStore {
     this.clock = options.clock ?? systemClock;
     this.windowMs = options.windowMs ?? DEFAULT_BATCH_WINDOW_MS;
     if (inner.openDoorbell) this.openDoorbell = (name) => inner.openDoorbell!(name);
+    if (inner.readPrefix) this.readPrefix = (prefix) => inner.readPrefix!(prefix);
+    if (inner.deleteExpiredPrefix) {
+      this.deleteExpiredPrefix = (prefix, ms) => inner.deleteExpiredPrefix!(prefix, ms);
+    }
   }
 
   /** Whether `store` can batch at all. */

@@ -97,7 +97,8 @@ export class Election {
       backoff: this.backoff,
       held: () => this.held,
       isRunning: () => this.status === 'running',
-      mayCampaign: () => this.status === 'running' && deps.clock.now() >= this.resignedUntil,
+      mayCampaign: () =>
+        this.status === 'running' && deps.clock.now() >= this.resignedUntil && (deps.mayCampaign?.() ?? true),
       random: () => this.random(),
       observe: (row) => this.observe(row),
       becomeLeader: (term, tSend) => this.becomeLeader(term, tSend),
@@ -190,6 +191,13 @@ export class Election {
     await this.releaseOwned();
     await this.bell?.release();
     return true;
+  }
+
+  /** A follower reads the row (and campaigns if it may) now instead of at its next planned step. */
+  stepNow(): void {
+    if (this.status !== 'running' || this.terms.owned !== undefined) return;
+    this.terms.aligned = undefined;
+    this.loop.stepNow();
   }
 
   /** Doorbell: makes sure a follower reads the row within `ms` (sooner if already planned). */

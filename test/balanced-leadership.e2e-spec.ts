@@ -1,0 +1,152 @@
+// Balanced leadership with real OS processes against the real MariaDB: 64 shards shared by 4 candidates,
+// a SIGKILLed one's shares taken over within L + 1 s, a joining one given shares back, never two leaders
+// of one shard at a time.
+import { sleep, waitUntil } from './support/candidates';
+import { spawnChildCandidate, type ChildCandidate } from './support/child-candidate';
+import { createTestDatabase, type TestDatabase } from './support/database';
+
+const SHARDS = 64;
+const TIMING = { LEASE_MS: '2000', RENEW_MS: '400', POLL_MS: '400', MARGIN_MS: '400' };
+const L = Number(TIMING.LEASE_MS);
+
+/** The shards a child leads now, from its elected / revoked lines. */
+function led(child: ChildCandidate): Set<string> {
+  const shards = new Set<string>();
+  for (const line of child.lines) {
+    if (!line.election?.startsWith('shard-')) continue;
+    if (line.type === 'elected') shards.add(line.election);
+    if (line.type === 'revoked') shards.delete(line.election);
+  }
+  return shards;
+}
+
+/** Per child, how many shards it leads; and how many shards are led by anybody. */
+function census(children: ChildCandidate[]): { counts: number[]; total: number } {
+  const counts = children.map((child) => led(child).size);
+  const all = new Set(children.flatMap((child) => [...led(child)]));
+  return { counts, total: all.size };
+}
+
+const balanced = (children: ChildCandidate[], low: number, high: number) => () => {
+  const { counts, total } = census(children);
+  return total === SHARDS && counts.every((n) => n >= low && n <= high);
+};
+
+/**
+ * Every leadership interval of every shard, from the lines (wall clock of one machine): a child's
+ * interval ends at its revoked line, or when it was killed.
+ */
+function overlaps(children: ChildCandidate[], killedAt: Map<ChildCandidate, number>): string[] {
+  const intervals = new Map<string, { child: number; from: number; to: number }[]>();
+  children.forEach((child, index) => {
+    const open = new Map<string, number>();
+    for (const line of child.lines) {
+      if (!line.election?.startsWith('shard-')) continue;
+      if (line.type === 'elected') open.set(line.election, line.wall);
+      if (line.type === 'revoked' && open.has(line.election)) {
+        const list = intervals.get(line.election) ?? [];
+        list.push({ child: index, from: open.get(line.election)!, to: line.wall });
+        intervals.set(line.election, list);
+        open.delete(line.election);
+      }
+    }
+    for (const [shard, from] of open) {
+      const list = intervals.get(shard) ?? [];
+      list.push({ child: index, from, to: killedAt.get(child) ?? Infinity });
+      intervals.set(shard, list);
+    }
+  });
+  const found: string[] = [];
+  for (const [shard, list] of intervals) {
+    list.sort((a, b) => a.from - b.from);
+    for (let i = 1; i < list.length; i++) {
+      if (list[i].from < list[i - 1].to) {
+        found.push(
+          `${shard}: child ${list[i - 1].child} until ${list[i - 1].to}, child ${list[i].child} from ${list[i].from}`,
+        );
+      }
+    }
+  }
+  return found;
+}
+
+describe('balanced leadership with real OS processes (real MariaDB)', () => {
+  let db: TestDatabase;
+  const children: ChildCandidate[] = [];
+
+  beforeAll(async () => {
+    db = await createTestDatabase('balanced');
+  });
+
+  afterAll(async () => {
+    await Promise.all(children.map((child) => child.kill('SIGTERM')));
+    await db.drop();
+  });
+
+  const spawn = (name: string) =>
+    spawnChildCandidate({
+      ...TIMING,
+      MYSQL_URL: db.url,
+      TABLE: 'balanced_lease',
+      CANDIDATE_ID: name,
+      BALANCED: `shard-:${SHARDS}`,
+    });
+
+  it('4 processes lead 16 of 64 shards each; after a SIGKILL the others lead all 64 within L + 1 s, 21 to 22 each; a joining process gets its share back; never two leaders of a shard', async () => {
+    for (const name of ['a', 'b', 'c', 'd']) children.push(await spawn(name));
+    const four = [...children];
+    await waitUntil(balanced(four, 15, 17), 30_000, '16 ± 1 shards on each of 4 processes').catch(
+      (error: Error) => {
+        throw new Error(`${error.message} Census: ${JSON.stringify(census(four))}`);
+      },
+    );
+    // Stays balanced (no churn) over a few polls.
+    await sleep(1_000);
+    expect(census(four).counts.every((n) => n >= 15 && n <= 17)).toBe(true);
+    expect(census(four).total).toBe(SHARDS);
+
+    const victim = four[0];
+    const orphans = [...led(victim)];
+    const survivors = four.slice(1);
+    const killedAt = Date.now();
+    await victim.kill('SIGKILL');
+    const killed = new Map([[victim, killedAt]]);
+    await waitUntil(
+      () => census(survivors).total === SHARDS,
+      L + 5_000,
+      'the survivors to lead all 64 shards',
+    );
+    // When the last orphan was taken, by the wall clock of the child that took it.
+    const takenAt = orphans.map((shard) =>
+      Math.min(
+        ...survivors.flatMap((child) =>
+          child.lines
+            .filter((line) => line.type === 'elected' && line.election === shard && line.wall >= killedAt)
+            .map((line) => line.wall),
+        ),
+      ),
+    );
+    const failoverMs = Math.max(...takenAt) - killedAt;
+    console.log(`balanced: all ${SHARDS} shards led again ${failoverMs} ms after the SIGKILL (L = ${L} ms)`);
+    expect(failoverMs).toBeLessThanOrEqual(L + 1_000);
+    await waitUntil(balanced(survivors, 21, 22), 10_000, '21 to 22 shards on each of 3 processes').catch(
+      (error: Error) => {
+        throw new Error(`${error.message} Census: ${JSON.stringify(census(survivors))}`);
+      },
+    );
+
+    const joiner = await spawn('e');
+    children.push(joiner);
+    const joinedAt = Date.now();
+    const four2 = [...survivors, joiner];
+    await waitUntil(balanced(four2, 15, 17), 15_000, 'the joining process to get its share').catch(
+      (error: Error) => {
+        throw new Error(`${error.message} Census: ${JSON.stringify(census(four2))}`);
+      },
+    );
+    console.log(`balanced: a joining process led its share ${Date.now() - joinedAt} ms after it was ready`);
+    expect(led(joiner).size).toBeGreaterThanOrEqual(15);
+
+    expect(overlaps(children, killed)).toEqual([]);
+  }, 120_000);
+});
