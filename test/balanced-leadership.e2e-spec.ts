@@ -1,7 +1,14 @@
 // Balanced leadership with real OS processes against the real MariaDB: 64 shards shared by 4 candidates,
 // a SIGKILLed one's shares taken over within L + 1 s, a joining one given shares back, never two leaders
 // of one shard at a time.
-import { sleep, waitUntil } from './support/candidates';
+import { Injectable } from '@nestjs/common';
+import {
+  LeaderElectionService,
+  OnLeadershipGranted,
+  OnLeadershipRevoked,
+  type LeadershipChange,
+} from 'nestjs-leader-election';
+import { CandidatePool, FAST_TIMING, sleep, waitUntil } from './support/candidates';
 import { spawnChildCandidate, type ChildCandidate } from './support/child-candidate';
 import { createTestDatabase, type TestDatabase } from './support/database';
 
@@ -149,4 +156,89 @@ describe('balanced leadership with real OS processes (real MariaDB)', () => {
 
     expect(overlaps(children, killed)).toEqual([]);
   }, 120_000);
+});
+
+/** Records every grant and revocation of the `t-` group's shards, by candidate. */
+const hookCalls: { candidateId: string; kind: 'granted' | 'revoked'; election: string }[] = [];
+
+@Injectable()
+class ShardHooks {
+  constructor(private readonly leaderElection: LeaderElectionService) {}
+
+  @OnLeadershipGranted('t-*')
+  granted({ election }: LeadershipChange): void {
+    hookCalls.push({ candidateId: this.leaderElection.candidateId, kind: 'granted', election });
+  }
+
+  @OnLeadershipRevoked('t-*')
+  revoked({ election }: LeadershipChange): void {
+    hookCalls.push({ candidateId: this.leaderElection.candidateId, kind: 'revoked', election });
+  }
+}
+
+/** The shards the hooks say `candidateId` leads. */
+function hookedShards(candidateId: string): string[] {
+  const shards = new Set<string>();
+  for (const call of hookCalls.filter((c) => c.candidateId === candidateId)) {
+    if (call.kind === 'granted') shards.add(call.election);
+    else shards.delete(call.election);
+  }
+  return [...shards].sort();
+}
+
+describe('balanced groups in Nest apps (real MariaDB)', () => {
+  let db: TestDatabase;
+  let pool: CandidatePool;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('balanced_hooks');
+    pool = new CandidatePool(() => db.url, FAST_TIMING);
+  });
+
+  afterEach(() => pool.closeAll());
+  afterAll(() => db.drop());
+
+  const start = (name: string) =>
+    pool.startApp({
+      options: { tableName: 'hooks_lease', candidateId: name, elections: [{ prefix: 't-', count: 8 }] },
+      providers: [ShardHooks],
+    });
+
+  it("ledShards() and @OnLeadershipGranted('t-*') hooks tell each instance which shards it leads, also after the other one stops", async () => {
+    const a = await start('a');
+    const b = await start('b');
+    await waitUntil(
+      () => a.service.ledShards().length === 4 && b.service.ledShards('t-').length === 4,
+      10_000,
+      '4 shards each',
+    );
+    await waitUntil(
+      () =>
+        hookedShards(a.service.candidateId).join() === a.service.ledShards().join() &&
+        hookedShards(b.service.candidateId).join() === b.service.ledShards().join(),
+      5_000,
+      'the hooks to agree with ledShards()',
+    );
+    expect([...a.service.ledShards(), ...b.service.ledShards()].sort()).toEqual([
+      't-0',
+      't-1',
+      't-2',
+      't-3',
+      't-4',
+      't-5',
+      't-6',
+      't-7',
+    ]);
+    expect(a.service.isLeader(a.service.ledShards()[0])).toBe(true);
+
+    await a.close();
+    await waitUntil(() => b.service.ledShards().length === 8, 10_000, 'b to lead all 8 shards');
+    await waitUntil(
+      () => hookedShards(b.service.candidateId).length === 8,
+      5_000,
+      "b's granted hooks for all 8 shards",
+    );
+    expect(hookedShards(a.service.candidateId)).toEqual([]);
+    expect(() => b.service.ledShards('nope-')).toThrow(/Unknown balanced group "nope-".*"t-"/);
+  });
 });
