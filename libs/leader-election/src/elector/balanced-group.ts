@@ -12,6 +12,8 @@ export interface BalancedGroupSpec {
 
 /** Between a group's prefix and a member's hash in the name of its member row (never in a prefix). */
 export const MEMBER_INFIX = '~member~';
+/** A shard taken because its owner left it unheld for L is not handed back for this many L. */
+const KEEP_TAKEN_SHARD_LEASES = 10;
 /** Member rows expired for longer than this (and at least 10 L) are deleted when a candidate joins. */
 const MEMBER_ROW_RETENTION_MS = 60_000;
 
@@ -96,6 +98,8 @@ export class BalancedGroup {
   private owners = new Map<string, string>();
   private dirty = true;
   private readonly unheldSince = new Map<string, number>();
+  /** Shards campaigned for past their owner (left unheld for L): kept until then, not handed back. */
+  private readonly keepUntil = new Map<string, number>();
   private timer: TimerHandle | undefined;
   private reading = false;
   private stopped = false;
@@ -148,7 +152,10 @@ export class BalancedGroup {
   /** Whether this candidate may campaign for `name` now: its own share, or a shard left unheld past L. */
   mayCampaign(name: string): boolean {
     const owner = this.assignment().get(name);
-    if (owner === this.deps.candidateId) return true;
+    if (owner === this.deps.candidateId) {
+      this.unheldSince.delete(name);
+      return true;
+    }
     const now = this.deps.clock.now();
     if (this.holderOf(name) !== null) {
       this.unheldSince.delete(name);
@@ -156,8 +163,12 @@ export class BalancedGroup {
     }
     const since = this.unheldSince.get(name) ?? now;
     this.unheldSince.set(name, since);
-    // Its owner has not taken it within a lease (or no member is known): anybody may.
-    return now - since >= this.deps.timing.leaseDurationMs;
+    // Its owner has not taken it within a lease (or no member is known): anybody may, and whoever wins
+    // keeps it a while rather than handing it back to an owner that may fail again.
+    const { leaseDurationMs } = this.deps.timing;
+    if (now - since < leaseDurationMs) return false;
+    this.keepUntil.set(name, now + KEEP_TAKEN_SHARD_LEASES * leaseDurationMs);
+    return true;
   }
 
   /** Names of the group's elections this candidate leads now, in shard order. */
@@ -225,6 +236,7 @@ export class BalancedGroup {
         // Unheld, or held by a member that is gone (its lease ran out with its member row): take it now.
         if (!election.isLeader() && (holder === null || !this.members.includes(holder))) election.stepNow();
       } else if (owner !== undefined && election.isLeader()) {
+        if ((this.keepUntil.get(name) ?? -Infinity) > this.deps.clock.now()) continue;
         void election.resign();
       }
     }
