@@ -11,6 +11,7 @@ import {
 import { CandidatePool, FAST_TIMING, sleep, waitUntil } from './support/candidates';
 import { spawnChildCandidate, type ChildCandidate } from './support/child-candidate';
 import { createTestDatabase, type TestDatabase } from './support/database';
+import { MysqlLeaseStore } from '../libs/leader-election/src/store/mysql-lease-store';
 
 const SHARDS = 64;
 const TIMING = { LEASE_MS: '2000', RENEW_MS: '400', POLL_MS: '400', MARGIN_MS: '400' };
@@ -240,5 +241,44 @@ describe('balanced groups in Nest apps (real MariaDB)', () => {
     );
     expect(hookedShards(a.service.candidateId)).toEqual([]);
     expect(() => b.service.ledShards('nope-')).toThrow(/Unknown balanced group "nope-".*"t-"/);
+  });
+});
+
+describe('member rows on MariaDB: readPrefix and deleteExpiredPrefix', () => {
+  let db: TestDatabase;
+  let store: MysqlLeaseStore;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('balanced_rows');
+    store = new MysqlLeaseStore({ connection: db.url, tableName: 'rows_lease', operationTimeoutMs: 3_000 });
+    await store.ensureSchema();
+  });
+
+  afterAll(async () => {
+    await store.close();
+    await db.drop();
+  });
+
+  it("reads exactly the rows that start with the prefix, taking '_', '%' and '!' in it literally", async () => {
+    const names = ['a_b~member~1', 'a_b~member~2', 'axb~member~1', 'a%b~member~1', 'a!b~member~1', 'a_b-0'];
+    for (const name of names) await store.ensureRow(name);
+    await store.acquire('a_b~member~1', 'one', 0, 60_000);
+    const rows = await store.readPrefix('a_b~member~');
+    expect([...rows.keys()].sort()).toEqual(['a_b~member~1', 'a_b~member~2']);
+    expect(rows.get('a_b~member~1')).toMatchObject({ holder: 'one', valid: true });
+    expect(rows.get('a_b~member~2')).toMatchObject({ valid: false });
+    expect([...(await store.readPrefix('a%b~')).keys()]).toEqual(['a%b~member~1']);
+    expect([...(await store.readPrefix('a!b~')).keys()]).toEqual(['a!b~member~1']);
+  });
+
+  it('deletes only rows of the prefix that expired longer ago than asked', async () => {
+    await store.ensureRow('p~member~old');
+    await store.ensureRow('q~member~old');
+    await store.ensureRow('p~member~live');
+    await store.acquire('p~member~live', 'live', 0, 60_000);
+    // Rows never acquired expired in 1970.
+    expect(await store.deleteExpiredPrefix('p~member~', 60_000)).toBe(1);
+    expect([...(await store.readPrefix('p~member~')).keys()]).toEqual(['p~member~live']);
+    expect([...(await store.readPrefix('q~member~')).keys()]).toEqual(['q~member~old']);
   });
 });
