@@ -2,6 +2,8 @@
 // a SIGKILLed one's shares taken over within L + 1 s, a joining one given shares back, never two leaders
 // of one shard at a time.
 import { Injectable } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { LeaderElectionTesting, LeaderElectionTestingModule } from 'nestjs-leader-election/testing';
 import {
   LeaderElectionService,
   OnLeadershipGranted,
@@ -280,5 +282,34 @@ describe('member rows on MariaDB: readPrefix and deleteExpiredPrefix', () => {
     expect(await store.deleteExpiredPrefix('p~member~', 60_000)).toBe(1);
     expect([...(await store.readPrefix('p~member~')).keys()]).toEqual(['p~member~live']);
     expect([...(await store.readPrefix('q~member~')).keys()]).toEqual(['q~member~old']);
+  });
+});
+
+describe('balanced groups in LeaderElectionTestingModule (no database)', () => {
+  it('leads every shard as the only member; revoke() and grant() move single shards, seen by ledShards() and the hooks', async () => {
+    hookCalls.length = 0;
+    const moduleRef = await Test.createTestingModule({
+      imports: [LeaderElectionTestingModule.forRoot({ elections: [{ prefix: 't-', count: 8 }] })],
+      providers: [ShardHooks],
+    }).compile();
+    await moduleRef.init();
+    try {
+      const service = moduleRef.get(LeaderElectionService);
+      const testing = moduleRef.get(LeaderElectionTesting);
+      await waitUntil(() => service.ledShards().length === 8, 5_000, 'all 8 shards');
+      await testing.revoke('t-3');
+      expect(service.ledShards()).not.toContain('t-3');
+      expect(service.ledShards()).toHaveLength(7);
+      await testing.grant('t-3');
+      expect(service.ledShards()).toHaveLength(8);
+      await waitUntil(() => hookedShards(service.candidateId).length === 8, 5_000, 'the hooks');
+      expect(hookCalls.filter((c) => c.election === 't-3').map((c) => c.kind)).toEqual([
+        'granted',
+        'revoked',
+        'granted',
+      ]);
+    } finally {
+      await moduleRef.close();
+    }
   });
 });
