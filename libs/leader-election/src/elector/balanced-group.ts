@@ -180,7 +180,7 @@ export class BalancedGroup {
     const election = this.deps.shard(name);
     if (!election) return null;
     if (election.isLeader()) return this.deps.candidateId;
-    return election.getState().leaderId;
+    return election.leaderId;
   }
 
   private assignment(): Map<string, string> {

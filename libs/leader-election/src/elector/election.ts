@@ -136,6 +136,11 @@ export class Election {
     return { term: this.held.term, signal: this.held.controller.signal };
   }
 
+  /** The leader's candidate id as last read (`getState().leaderId`, without building a snapshot). */
+  get leaderId(): string | null {
+    return this.report.record.leaderId;
+  }
+
   /** A snapshot of this election's state. */
   getState(): ElectionState {
     return this.report.snapshot();
