@@ -289,7 +289,7 @@ describe('balanced groups in LeaderElectionTestingModule (no database)', () => {
   it('leads every shard as the only member; revoke() and grant() move single shards, seen by ledShards() and the hooks', async () => {
     hookCalls.length = 0;
     const moduleRef = await Test.createTestingModule({
-      imports: [LeaderElectionTestingModule.forRoot({ elections: [{ prefix: 't-', count: 8 }] })],
+      imports: [LeaderElectionTestingModule.forRoot({ elections: ['x', { prefix: 't-', count: 8 }] })],
       providers: [ShardHooks],
     }).compile();
     await moduleRef.init();
@@ -297,6 +297,8 @@ describe('balanced groups in LeaderElectionTestingModule (no database)', () => {
       const service = moduleRef.get(LeaderElectionService);
       const testing = moduleRef.get(LeaderElectionTesting);
       await waitUntil(() => service.ledShards().length === 8, 5_000, 'all 8 shards');
+      // 9 elections: an unknown name's error lists 8 of them and counts the rest.
+      expect(() => service.isLeader('t-99')).toThrow(/"x", "t-0", .*"t-6" and 1 more\. Add it/);
       await testing.revoke('t-3');
       expect(service.ledShards()).not.toContain('t-3');
       expect(service.ledShards()).toHaveLength(7);
