@@ -6,7 +6,8 @@
 //      ELECTIONS (how many: 1 = the election "default", n > 1 = "e0".."e<n-1>"),
 //      STANDBY_MODE (optional: passed as the module option `standbyMode` only when set),
 //      ONCE_MS (optional: adds a `@Interval(ONCE_MS)` `@LeaderOnly({ once: true, missed: 'all' })` job that
-//      prints {"type":"once","occurrence":<ms>} per run), RUNS_TABLE (the module option `runsTableName`).
+//      prints {"type":"once","occurrence":<ms>} per run), RUNS_TABLE (the module option `runsTableName`),
+//      BALANCED (optional, `prefix:count`: a balanced group instead of ELECTIONS).
 // Prints one JSON line per election event ({"type":"elected",...}), then {"type":"ready"} after bootstrap.
 // Commands on stdin, one per line: `heap` prints heap and RSS after two full GCs ({"type":"heap"}),
 // `cpu` prints CPU time used so far and RSS ({"type":"cpu"}); `profile <file>` starts a CPU profile,
@@ -42,6 +43,7 @@ const print = (line: object): void => {
 };
 
 const electionCount = Number(env('ELECTIONS', '1'));
+const balanced = process.env.BALANCED?.split(':');
 const standbyMode = process.env.STANDBY_MODE;
 const options: LeaderElectionModuleOptions = {
   connection: env('MYSQL_URL'),
@@ -52,6 +54,7 @@ const options: LeaderElectionModuleOptions = {
   pollIntervalMs: Number(env('POLL_MS', '2000')),
   safetyMarginMs: Number(env('MARGIN_MS', '1000')),
   ...(electionCount > 1 ? { elections: Array.from({ length: electionCount }, (_, i) => `e${i}`) } : {}),
+  ...(balanced ? { elections: [{ prefix: balanced[0], count: Number(balanced[1]) }] } : {}),
   // Only when asked for, so that a run without STANDBY_MODE measures the library's default.
   ...(standbyMode ? { standbyMode: standbyMode as LeaderElectionModuleOptions['standbyMode'] } : {}),
   ...(process.env.RUNS_TABLE ? { runsTableName: process.env.RUNS_TABLE } : {}),

@@ -28,6 +28,7 @@ import { runIdle, type IdleResult } from './scenarios/idle';
 import { runMicro, type MicroResult } from './scenarios/micro';
 import { runMulti } from './scenarios/multi';
 import { runOnce, type OnceResult } from './scenarios/once';
+import { runBalanced, type BalancedResult } from './scenarios/balanced';
 
 interface Group {
   readonly cluster: Cluster;
@@ -83,6 +84,7 @@ async function main(): Promise<number> {
   let handoverLimit: HandoverLimitResult | undefined;
   let idle: IdleResult | undefined;
   let once: OnceResult | undefined;
+  let balanced: BalancedResult | undefined;
   let mariadb: string | undefined;
   let dbLatency: { selectMs: number; updateMs: number } | undefined;
 
@@ -157,6 +159,16 @@ async function main(): Promise<number> {
     if (settings.scenarios.has('once')) {
       log(`run-once: start latency, catch-up after a crash, statements (${settings.modes[0].label})`);
       once = await step('run-once', () => runOnce(mainServer, settings.modes[0], settings));
+    }
+    if (settings.scenarios.has('balanced')) {
+      log(
+        `balanced leadership: 64 shards on 4 candidates, SIGKILL of one, one joins (${settings.modes[0].label})`,
+      );
+      const run = await step('balanced', () => runBalanced(mainServer, settings.modes[0], settings));
+      if (run) {
+        groups.push({ cluster: run.cluster, monitor: run.monitor, mode: 0 });
+        balanced = run.result;
+      }
     }
 
     // The 100-election run takes longest and only counts statements and heap: it goes on in the
@@ -309,6 +321,7 @@ async function main(): Promise<number> {
     handoverLimit,
     idle,
     once,
+    balanced,
     overlaps,
     errors,
   };

@@ -5,6 +5,7 @@ import type { IdleResult } from '../scenarios/idle';
 import type { MultiResult } from '../scenarios/multi';
 import type { MicroResult } from '../scenarios/micro';
 import type { OnceResult } from '../scenarios/once';
+import type { BalancedResult } from '../scenarios/balanced';
 import type { OverlapReport } from './overlaps';
 import type { Mode, Settings } from './settings';
 
@@ -66,6 +67,8 @@ export interface BenchResults {
   readonly idle?: IdleResult;
   /** Run-once: start latency, catch-up after a crash, statements per run (first mode). */
   readonly once?: OnceResult;
+  /** Balanced leadership: 64 shards on 4 candidates, a SIGKILL, a join (first mode). */
+  readonly balanced?: BalancedResult;
   readonly overlaps: OverlapReport;
   readonly errors: string[];
 }
@@ -516,6 +519,55 @@ export function buildTargetRows(results: BenchResults): { perMode: TargetRow[]; 
               pass: a <= Math.max(b * 1.1, b + 1),
             };
           })()
+        : NOT_RUN,
+    ],
+  });
+  const balanced = results.balanced;
+  const spread = (counts: readonly number[]) =>
+    `${Math.min(...counts)}–${Math.max(...counts)} (${counts.join(' / ')})`;
+  single.push({
+    area: 'balanced',
+    measure: `64 shards (elections: [{ prefix: 'shard-', count: 64 }]) on 4 candidates: shards led by each`,
+    target: '16 ± 1',
+    cells: [
+      balanced
+        ? {
+            value: spread(balanced.countsOfFour),
+            pass:
+              balanced.countsOfFour.every((n) => n >= 15 && n <= 17) && balanced.countsOfFour.length === 4,
+          }
+        : NOT_RUN,
+    ],
+  });
+  single.push({
+    area: 'balanced',
+    measure: 'SIGKILL of one of the 4: the other 3 lead all 64 shards again (last orphan elected - SIGKILL)',
+    target: `<= L + 1 s (${L + 1000} ms)`,
+    cells: [balanced ? { value: ms(balanced.failoverMs), pass: balanced.failoverMs <= L + 1000 } : NOT_RUN],
+  });
+  single.push({
+    area: 'balanced',
+    measure: 'then shards led by each of the 3',
+    target: '21–22',
+    cells: [
+      balanced
+        ? {
+            value: spread(balanced.countsOfThree),
+            pass: balanced.countsOfThree.every((n) => n >= 21 && n <= 22),
+          }
+        : NOT_RUN,
+    ],
+  });
+  single.push({
+    area: 'balanced',
+    measure: 'a new candidate joins the 3: shards led by each of the 4 (and the time from its ready line)',
+    target: '16 ± 1',
+    cells: [
+      balanced
+        ? {
+            value: `${spread(balanced.countsAfterJoin)} after ${ms(balanced.rejoinMs)}`,
+            pass: balanced.countsAfterJoin.every((n) => n >= 15 && n <= 17),
+          }
         : NOT_RUN,
     ],
   });

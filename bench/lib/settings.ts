@@ -24,6 +24,7 @@ export const SCENARIOS = [
   'connections',
   'multi',
   'once',
+  'balanced',
 ] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 

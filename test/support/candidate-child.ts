@@ -1,6 +1,7 @@
 // A candidate in its own OS process, for tests that need real processes (faketime, signals).
 // Configured by env: MYSQL_URL, TABLE, CANDIDATE_ID, LEASE_MS, RENEW_MS, POLL_MS, MARGIN_MS, and
-// SHUTDOWN_HOOKS=0 to leave app.enableShutdownHooks() out (as a user who forgot it).
+// SHUTDOWN_HOOKS=0 to leave app.enableShutdownHooks() out (as a user who forgot it), and
+// BALANCED=prefix:count for a balanced group instead of the default election.
 // Prints one JSON line per election event, then {"type":"ready"} after bootstrap.
 import 'reflect-metadata';
 import { Module } from '@nestjs/common';
@@ -13,12 +14,20 @@ const env = (name: string, fallback?: string): string => {
   return value;
 };
 
+function balanced(): { elections?: { prefix: string; count: number } } {
+  const spec = process.env.BALANCED;
+  if (!spec) return {};
+  const at = spec.lastIndexOf(':');
+  return { elections: { prefix: spec.slice(0, at), count: Number(spec.slice(at + 1)) } };
+}
+
 @Module({
   imports: [
     LeaderElectionModule.forRoot({
       connection: env('MYSQL_URL'),
       tableName: env('TABLE'),
       candidateId: env('CANDIDATE_ID', 'child'),
+      ...balanced(),
       leaseDurationMs: Number(env('LEASE_MS', '2000')),
       renewIntervalMs: Number(env('RENEW_MS', '400')),
       pollIntervalMs: Number(env('POLL_MS', '400')),
@@ -34,7 +43,13 @@ async function main(): Promise<void> {
   const service = app.get(LeaderElectionService);
   const print = (line: object) => process.stdout.write(`${JSON.stringify({ ...line, wall: Date.now() })}\n`);
   service.changes$.subscribe((event) =>
-    print({ type: event.type, term: event.term, role: event.state.role, leaderId: event.state.leaderId }),
+    print({
+      type: event.type,
+      election: event.election,
+      term: event.term,
+      role: event.state.role,
+      leaderId: event.state.leaderId,
+    }),
   );
   print({ type: 'ready', candidateId: service.candidateId });
 }

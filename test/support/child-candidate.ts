@@ -6,6 +6,7 @@ import { waitUntil } from './candidates';
 /** One JSON line printed by candidate-child.ts. */
 export interface ChildLine {
   readonly type: string;
+  readonly election?: string;
   readonly term?: number;
   readonly role?: string;
   readonly candidateId?: string;

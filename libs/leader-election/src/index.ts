@@ -3,7 +3,11 @@ export { LeaderElectionModule } from './leader-election.module';
 export type { LeaderElectionModuleExtras } from './leader-election.module-definition';
 export { LEADER_ELECTION_MODULE_OPTIONS } from './leader-election.module-definition';
 export { LeaderElectionService } from './leader-election.service';
-export type { LeaderElectionModuleOptions, LeaderElectionSettings } from './leader-election.options';
+export type {
+  BalancedElections,
+  LeaderElectionModuleOptions,
+  LeaderElectionSettings,
+} from './leader-election.options';
 export type {
   FencedDatabase,
   FencedTransaction,

@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper';
+import { balancedElectionNames } from './elector/balanced-group';
 import { LeaderElectionConfigError } from './errors/leader-election-config.error';
 import { LEADER_ELECTION_SETTINGS, SCHEDULER_PROVIDER_NAMES } from './leader-election.constants';
 import { LeaderElectionMetadataAccessor } from './leader-election.metadata-accessor';
@@ -80,15 +81,17 @@ export class LeaderElectionExplorer implements OnModuleInit {
           this.registerOnce(wrapper, method, methodName, `${owner}.${methodName}`, election, leaderOnly);
       }
       for (const hook of hooks) {
-        const election = this.checkElection(HOOK_DECORATORS[hook.kind], owner, methodName, hook.election);
-        for (const target of instancesOf(wrapper)) {
-          this.orchestrator.addHook({
-            kind: hook.kind,
-            election,
-            instance: target,
-            methodName,
-            label: `${owner}.${methodName}`,
-          });
+        const decorator = HOOK_DECORATORS[hook.kind];
+        for (const election of this.hookElections(decorator, owner, methodName, hook.election)) {
+          for (const target of instancesOf(wrapper)) {
+            this.orchestrator.addHook({
+              kind: hook.kind,
+              election,
+              instance: target,
+              methodName,
+              label: `${owner}.${methodName}`,
+            });
+          }
         }
       }
     }
@@ -125,6 +128,21 @@ export class LeaderElectionExplorer implements OnModuleInit {
     const [instance] = instancesOf(wrapper);
     if (!instance) return;
     this.orchestrator.addOnceJob({ ...once, label, election, schedule }, metadata, instance, methodName);
+  }
+
+  /** A hook's elections: every one of a balanced group for `'<prefix>*'`, else the one it names. */
+  private hookElections(
+    decorator: string,
+    owner: string,
+    methodName: string,
+    election: string | undefined,
+  ): string[] {
+    const group =
+      election?.endsWith('*') === true
+        ? this.options.balanced.find((spec) => `${spec.prefix}*` === election)
+        : undefined;
+    if (group) return balancedElectionNames(group);
+    return [this.checkElection(decorator, owner, methodName, election)];
   }
 
   private checkElection(

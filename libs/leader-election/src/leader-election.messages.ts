@@ -8,10 +8,25 @@ export const timingRuleMessage = (rule: string, values: string): string =>
   'Adjust leaseDurationMs, renewIntervalMs or safetyMarginMs so that the leader can renew ' +
   'several times within one lease and stops believing it leads before the lease runs out.';
 
-export const unknownElectionMessage = (election: string, configured: readonly string[]): string =>
-  `Unknown election "${election}": this module takes part in ${configured
+/** Quoted names, the first 8 and a count beyond (a balanced group has up to 1024). */
+const quotedNames = (names: readonly string[]): string =>
+  names
+    .slice(0, 8)
     .map((name) => `"${name}"`)
-    .join(', ')}. Add it to the "elections" option of LeaderElectionModule.forRoot(), or use one of those.`;
+    .join(', ') + (names.length > 8 ? ` and ${names.length - 8} more` : '');
+
+export const unknownElectionMessage = (election: string, configured: readonly string[]): string =>
+  `Unknown election "${election}": this module takes part in ${quotedNames(configured)}. Add it to the "elections" option of LeaderElectionModule.forRoot(), or use one of those.`;
+
+export const unknownBalancedGroupMessage = (
+  prefix: string | undefined,
+  prefixes: readonly string[],
+): string =>
+  prefixes.length === 0
+    ? 'No balanced elections are configured: add a group such as { prefix: \'shard-\', count: 64 } to the "elections" option of LeaderElectionModule.forRoot().'
+    : prefix === undefined
+      ? `Several balanced groups are configured (${prefixes.map((p) => `"${p}"`).join(', ')}): pass the prefix of the one you mean.`
+      : `Unknown balanced group "${prefix}": the configured prefixes are ${prefixes.map((p) => `"${p}"`).join(', ')}.`;
 
 export const invalidTableNameMessage = (tableName: unknown): string =>
   invalidOptionMessage(
@@ -41,7 +56,7 @@ export const unknownDecoratorElectionMessage = (
   configured: readonly string[],
 ): string =>
   `@${decorator}("${election}") on ${owner}.${key} names an election that is not configured ` +
-  `(configured: ${configured.map((name) => `"${name}"`).join(', ')}). ` +
+  `(configured: ${quotedNames(configured)}). ` +
   'Add it to the "elections" option of LeaderElectionModule.forRoot(), or fix the name.';
 
 export const requestScopedMessage = (decorator: string, owner: string, key: string): string =>

@@ -229,6 +229,30 @@ describe('resolveLeaderElectionOptions', () => {
     });
 
     it.each([
+      ['without a prefix', [{ count: 4 }], /needs a group prefix/],
+      ['with "~" in its prefix', [{ prefix: 'a~', count: 4 }], /without "~"/],
+      ['with count 0', [{ prefix: 'shard-', count: 0 }], /whole number from 1 to 1024/],
+      ['with count 2.5', [{ prefix: 'shard-', count: 2.5 }], /whole number from 1 to 1024/],
+      ['with an unknown key', [{ prefix: 'shard-', count: 4, size: 4 }], /only \{ prefix, count \}/],
+      ['overlapping a name', ['shard-1', { prefix: 'shard-', count: 4 }], /same election twice.*"shard-1"/],
+    ])('a balanced group %s is rejected, naming "elections" and the rule', (_what, elections, rule) => {
+      const error = configError({ ...valid(), elections: elections as never });
+      expect(error.message).toContain('option "elections"');
+      expect(error.message).toMatch(rule);
+    });
+
+    it('a balanced group expands to its elections, alone or beside names', () => {
+      const alone = resolveLeaderElectionOptions({ ...valid(), elections: { prefix: 's', count: 3 } });
+      expect(alone.elections).toEqual(['s0', 's1', 's2']);
+      expect(alone.balanced).toEqual([{ prefix: 's', count: 3 }]);
+      const mixed = resolveLeaderElectionOptions({
+        ...valid(),
+        elections: ['billing', { prefix: 'tenant-', count: 2 }],
+      });
+      expect(mixed.elections).toEqual(['billing', 'tenant-0', 'tenant-1']);
+    });
+
+    it.each([
       ['longer than 182 characters', 'c'.repeat(183)],
       ['empty', ''],
       ['not a string', 7],

@@ -28,6 +28,21 @@ import {
 } from './store/lease-table';
 import { DEFAULT_RUNS_TABLE } from './store/runs-table';
 import type { LeaderElectionMeterProvider } from './leader-election.metrics';
+import { balancedElectionNames, MEMBER_INFIX } from './elector/balanced-group';
+
+/**
+ * A group of elections shared out evenly among the live instances ("Balanced leadership" in the README):
+ * elections `${prefix}0` … `${prefix}${count - 1}`, each instance leading about `count / instances` of them.
+ */
+export interface BalancedElections {
+  /** The elections' common prefix, e.g. `'shard-'`: names are the prefix and the shard number. */
+  readonly prefix: string;
+  /** How many elections the group has (1 to 1024). */
+  readonly count: number;
+}
+
+/** Most elections one balanced group may have. */
+export const MAX_BALANCED_COUNT = 1024;
 
 /** Options of `LeaderElectionModule.forRoot()`. Only `connection` is required. */
 export interface LeaderElectionModuleOptions {
@@ -39,8 +54,12 @@ export interface LeaderElectionModuleOptions {
    * component (docs/design.md, "Topologies").
    */
   connection: string | PoolOptions | readonly (string | PoolOptions)[];
-  /** Names of the elections this process takes part in. Default `['default']`. */
-  elections?: string[];
+  /**
+   * Names of the elections this process takes part in. Default `['default']`. An entry
+   * `{ prefix: 'shard-', count: 64 }` (or that object alone) adds a balanced group: elections `shard-0` …
+   * `shard-63`, shared out evenly among the live instances (README, "Balanced leadership").
+   */
+  elections?: readonly (string | BalancedElections)[] | BalancedElections;
   /**
    * A readable prefix for this process's candidate id. A random suffix is always appended, so that two
    * processes never share an id. Default: `hostname:pid`.
@@ -101,7 +120,10 @@ export interface LeaderElectionModuleOptions {
  * password): what integrations such as health indicators and dashboards need. Frozen.
  */
 export interface LeaderElectionSettings {
+  /** Every election by name, those of balanced groups included. */
   readonly elections: readonly string[];
+  /** The balanced groups (their elections are among `elections`). */
+  readonly balanced: readonly BalancedElections[];
   readonly candidateIdPrefix: string | undefined;
   readonly leaseDurationMs: number;
   readonly renewIntervalMs: number;
@@ -199,20 +221,68 @@ function validateOneConnection(connection: unknown): string | PoolOptions {
   return pool;
 }
 
-function validateElections(elections: unknown): string[] {
-  if (elections === undefined) return [DEFAULT_ELECTION];
-  if (!Array.isArray(elections) || elections.length === 0) {
-    return fail('elections', 'must be a non-empty array of election names', elections);
+function validateElections(elections: unknown): { names: string[]; balanced: BalancedElections[] } {
+  if (elections === undefined) return { names: [DEFAULT_ELECTION], balanced: [] };
+  const entries: unknown[] = Array.isArray(elections) ? elections : [elections];
+  if ((!Array.isArray(elections) && !isGroupLike(elections)) || entries.length === 0) {
+    return fail(
+      'elections',
+      "must be a non-empty array of election names or balanced groups ({ prefix: 'shard-', count: 64 })",
+      elections,
+    );
   }
   const seen = new Set<string>();
-  for (const name of elections) {
-    if (typeof name !== 'string' || name.length === 0 || name.length > LEASE_NAME_MAX_LENGTH) {
-      fail('elections', `must hold names of 1 to ${LEASE_NAME_MAX_LENGTH} characters`, name);
-    }
+  const balanced: BalancedElections[] = [];
+  const add = (name: string) => {
     if (seen.has(name)) fail('elections', 'must not name the same election twice', name);
     seen.add(name);
+  };
+  for (const entry of entries) {
+    if (isGroupLike(entry)) {
+      const group = validateGroup(entry);
+      balanced.push(group);
+      balancedElectionNames(group).forEach(add);
+      continue;
+    }
+    if (typeof entry !== 'string' || entry.length === 0 || entry.length > LEASE_NAME_MAX_LENGTH) {
+      fail('elections', `must hold names of 1 to ${LEASE_NAME_MAX_LENGTH} characters`, entry);
+    }
+    add(entry as string);
   }
-  return [...seen];
+  return { names: [...seen], balanced };
+}
+
+function isGroupLike(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/** Room left in a name for the member rows' infix and hash. */
+const MAX_PREFIX_LENGTH = LEASE_NAME_MAX_LENGTH - MEMBER_INFIX.length - 16;
+
+function validateGroup(entry: Record<string, unknown>): BalancedElections {
+  for (const key of Object.keys(entry)) {
+    if (key !== 'prefix' && key !== 'count') {
+      fail(
+        'elections',
+        "balanced groups take only { prefix, count }, e.g. { prefix: 'shard-', count: 64 }",
+        key,
+      );
+    }
+  }
+  const { prefix, count } = entry;
+  if (
+    typeof prefix !== 'string' ||
+    prefix.length === 0 ||
+    prefix.length > MAX_PREFIX_LENGTH ||
+    prefix.includes('~')
+  ) {
+    fail('elections', `needs a group prefix of 1 to ${MAX_PREFIX_LENGTH} characters without "~"`, prefix);
+  }
+  rejectNumericString('elections[].count', count);
+  if (typeof count !== 'number' || !Number.isInteger(count) || count < 1 || count > MAX_BALANCED_COUNT) {
+    fail('elections', `needs a group count that is a whole number from 1 to ${MAX_BALANCED_COUNT}`, count);
+  }
+  return Object.freeze({ prefix: prefix as string, count: count as number });
 }
 
 /** Every option `forRoot()` / `forRootAsync()` accepts (the latter's factory result is not type-checked). */
@@ -288,7 +358,7 @@ export function resolveLeaderElectionOptions(
   }
   rejectUnknownOptions(options);
   const connection = validateConnection(options.connection);
-  const elections = validateElections(options.elections);
+  const { names: elections, balanced } = validateElections(options.elections);
 
   const maxPrefix = LEASE_HOLDER_MAX_LENGTH - CANDIDATE_SUFFIX_LENGTH;
   const prefix = options.candidateId;
@@ -386,6 +456,7 @@ export function resolveLeaderElectionOptions(
   return Object.freeze({
     connection,
     elections: Object.freeze(elections),
+    balanced: Object.freeze(balanced),
     candidateIdPrefix: prefix,
     leaseDurationMs,
     renewIntervalMs,

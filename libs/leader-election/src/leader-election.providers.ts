@@ -75,6 +75,7 @@ export const leaderElectionProviders: Provider[] = [
       new LeaderElector({
         store,
         elections: options.elections,
+        balanced: options.balanced,
         candidateId: generateCandidateId(options.candidateIdPrefix),
         timing: options,
         createTable: options.createTable,

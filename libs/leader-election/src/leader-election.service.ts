@@ -23,6 +23,7 @@ import {
   fenceLostMessage,
   fenceTableInvisibleMessage,
   notLeaderSignalReason,
+  unknownBalancedGroupMessage,
   unknownElectionMessage,
   unknownJobMessage,
   waitAbortedMessage,
@@ -97,6 +98,23 @@ export class LeaderElectionService {
    */
   isLeader(election?: string): boolean {
     return this.election(election).isLeader();
+  }
+
+  /**
+   * The elections of a balanced group that this instance leads right now, in shard order (evaluated in
+   * memory, like `isLeader()`). `prefix` may be left out when one group is configured.
+   *
+   * @example
+   * ```ts
+   * for (const shard of this.leaderElection.ledShards('shard-')) await this.syncShard(shard);
+   * ```
+   */
+  ledShards(prefix?: string): string[] {
+    const prefixes = this.options.balanced.map((group) => group.prefix);
+    const key = prefix ?? (prefixes.length === 1 ? prefixes[0] : undefined);
+    const group = key === undefined ? undefined : this.elector.balancedGroup(key);
+    if (!group) throw new LeaderElectionConfigError(unknownBalancedGroupMessage(prefix, prefixes));
+    return group.led();
   }
 
   /** A snapshot of one election as this instance sees it. */

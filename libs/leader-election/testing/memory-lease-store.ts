@@ -9,7 +9,15 @@ import type { FakeClock } from './fake-clock';
 
 /** The statements of docs/design.md, by the `LeaseStore` method that sends them. */
 export type LeaseStatementKind =
-  'ensureSchema' | 'ensureRow' | 'read' | 'acquire' | 'renew' | 'release' | 'readMany' | 'renewMany';
+  | 'ensureSchema'
+  | 'ensureRow'
+  | 'read'
+  | 'acquire'
+  | 'renew'
+  | 'release'
+  | 'readMany'
+  | 'renewMany'
+  | 'readPrefix';
 
 /**
  * The named-lock statements of a doorbell (`store/mysql-doorbell.ts`):
@@ -189,6 +197,8 @@ export class MemoryLeaseStore implements LeaseStore {
   readonly openDoorbell?: (name: string) => MemoryDoorbell;
   /** Present only with the `doorbells` option; answers `doorbellUnsupported`. */
   readonly doorbellUnsupportedReason?: () => Promise<string | undefined>;
+  /** Present only with the `batching` option: reads the rows whose names start with a prefix. */
+  readonly readPrefix?: (prefix: string) => Promise<Map<string, LeaseRow>>;
   /** Present only with the `batching` option: reads several rows in one statement. */
   readonly readMany?: (names: readonly string[]) => Promise<Map<string, LeaseRow>>;
   /** Present only with the `batching` option: renews several of one holder's leases in one statement. */
@@ -212,6 +222,7 @@ export class MemoryLeaseStore implements LeaseStore {
     if (options.batching) {
       const view = this.viaClient(undefined);
       this.readMany = view.readMany;
+      this.readPrefix = view.readPrefix;
       this.renewMany = view.renewMany;
     }
     if (options.doorbells) {
@@ -566,8 +577,16 @@ export class MemoryLeaseStore implements LeaseStore {
           doorbellUnsupportedReason: () => Promise.resolve(this.doorbellUnsupported),
         }
       : {};
-    const batching: Pick<LeaseStore, 'readMany' | 'renewMany'> = this.batching
+    const batching: Pick<LeaseStore, 'readMany' | 'renewMany' | 'readPrefix'> = this.batching
       ? {
+          readPrefix: (prefix) =>
+            this.submit({ kind: 'readPrefix', client, name: prefix }, (now) => {
+              const rows = new Map<string, LeaseRow>();
+              for (const [name, row] of this.rows) {
+                if (name.startsWith(prefix)) rows.set(name, toLeaseRow(row, now));
+              }
+              return rows;
+            }),
           readMany: (names) =>
             this.submit({ kind: 'readMany', client, names: [...names] }, (now) => {
               const rows = new Map<string, LeaseRow>();

@@ -21,6 +21,7 @@ function leadershipHook(kind: LeadershipHookKind, decorator: string, election?: 
  * example to start a queue consumer; stop it when `signal` aborts). Hooks run one at a time, in order of
  * transitions; errors are logged. A granted hook whose leadership already ended by the time its turn
  * comes (an earlier hook was slow) is skipped, and so are that leadership's revoked hooks.
+ * `'shard-*'` names every election of the balanced group with prefix `'shard-'`; `election` then says which.
  *
  * @example
  * ```ts
@@ -34,7 +35,8 @@ export function OnLeadershipGranted(election?: string): MethodDecorator {
 
 /**
  * Called with `{ election, term, signal }` each time this instance's leadership of the election ends
- * (step-down, resign, shutdown), after its signal was aborted.
+ * (step-down, resign, shutdown), after its signal was aborted. `'shard-*'` names every election of the
+ * balanced group with prefix `'shard-'`.
  */
 export function OnLeadershipRevoked(election?: string): MethodDecorator {
   return leadershipHook('revoked', 'OnLeadershipRevoked', election);

@@ -39,6 +39,9 @@ export class BatchingLeaseStore implements LeaseStore {
   /** Present when the inner store can hand a lease to a chosen candidate. */
   readonly handOver?: LeaseStore['handOver'];
   readonly requestHandover?: LeaseStore['requestHandover'];
+  /** Present when the inner store can list rows by prefix (balanced groups). */
+  readonly readPrefix?: (prefix: string) => Promise<Map<string, LeaseRow>>;
+  readonly deleteExpiredPrefix?: (prefix: string, expiredForMs: number) => Promise<number>;
 
   constructor(
     private readonly inner: LeaseStore & Required<Pick<LeaseStore, 'readMany' | 'renewMany'>>,
@@ -49,6 +52,10 @@ export class BatchingLeaseStore implements LeaseStore {
     if (inner.openDoorbell) this.openDoorbell = (name) => inner.openDoorbell!(name);
     if (inner.handOver) this.handOver = inner.handOver.bind(inner);
     if (inner.requestHandover) this.requestHandover = inner.requestHandover.bind(inner);
+    if (inner.readPrefix) this.readPrefix = (prefix) => inner.readPrefix!(prefix);
+    if (inner.deleteExpiredPrefix) {
+      this.deleteExpiredPrefix = (prefix, ms) => inner.deleteExpiredPrefix!(prefix, ms);
+    }
   }
 
   /** Whether `store` can batch at all. */

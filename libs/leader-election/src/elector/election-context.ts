@@ -27,6 +27,11 @@ export interface ElectionDeps {
    * sends one statement. Must keep `R + grid / 2 < L - M`.
    */
   readonly alignStepsToMs?: number;
+  /**
+   * Where given, a follower campaigns only while it returns true (a balanced group's share of this
+   * candidate); reads go on regardless. Only liveness depends on it, never safety.
+   */
+  readonly mayCampaign?: () => boolean;
   /** Where given, transitions, renewals and failed statements are counted (see election-metrics.ts). */
   readonly metrics?: ElectionMetrics;
   /**

@@ -104,7 +104,8 @@ export class Election {
       backoff: this.backoff,
       held: () => this.held,
       isRunning: () => this.status === 'running',
-      mayCampaign: () => this.status === 'running' && deps.clock.now() >= this.resignedUntil,
+      mayCampaign: () =>
+        this.status === 'running' && deps.clock.now() >= this.resignedUntil && (deps.mayCampaign?.() ?? true),
       random: () => this.random(),
       observe: (row) => this.observe(row),
       becomeLeader: (term, tSend) => this.becomeLeader(term, tSend),
@@ -141,6 +142,11 @@ export class Election {
   currentLeadership(): { term: number; signal: AbortSignal } | undefined {
     if (!this.isLeader() || !this.held) return undefined;
     return { term: this.held.term, signal: this.held.controller.signal };
+  }
+
+  /** The leader's candidate id as last read (`getState().leaderId`, without building a snapshot). */
+  get leaderId(): string | null {
+    return this.report.record.leaderId;
   }
 
   /** A snapshot of this election's state. */
@@ -244,6 +250,13 @@ export class Election {
     this.report.contact();
     this.deps.logger.log(`Handed "${name}" (term ${term}) over to ${to}, as it asked.`);
     await this.bell?.release();
+  }
+
+  /** A follower reads the row (and campaigns if it may) now instead of at its next planned step. */
+  stepNow(): void {
+    if (this.status !== 'running' || this.terms.owned !== undefined) return;
+    this.terms.aligned = undefined;
+    this.loop.stepNow();
   }
 
   /** Doorbell: makes sure a follower reads the row within `ms` (sooner if already planned). */

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { DEFAULT_MAX_DOORBELLS, DEFAULT_STANDBY_MODE } from '../leader-election.constants';
 import type { LeaseStore } from '../store/lease-store';
+import { BalancedGroup, type BalancedGroupSpec } from './balanced-group';
 import { BatchingLeaseStore } from './batching-lease-store';
 import { systemClock, type Clock } from './clock';
 import { Election } from './election';
@@ -13,6 +14,11 @@ export interface LeaderElectorConfig {
   readonly store: LeaseStore;
   /** The elections to take part in; at least one. */
   readonly elections: readonly string[];
+  /**
+   * Groups of those elections shared out among the live candidates (their names are among `elections`).
+   * Needs a store with `readPrefix`.
+   */
+  readonly balanced?: readonly BalancedGroupSpec[];
   readonly candidateId: string;
   readonly timing: ElectionTiming;
   /** Whether to run `CREATE TABLE IF NOT EXISTS` before the first statement. */
@@ -59,6 +65,8 @@ export function generateCandidateId(prefix?: string): string {
  */
 export class LeaderElector {
   private readonly elections = new Map<string, Election>();
+  /** Balanced groups by prefix, and the election of this candidate's member row in each. */
+  private readonly groups = new Map<string, { group: BalancedGroup; member: Election }>();
   private readonly listeners = new Set<(event: ElectionEvent) => void>();
   private schemaReady: Promise<void> | undefined;
   private doorbellChecked = false;
@@ -69,8 +77,12 @@ export class LeaderElector {
     // Several elections: batch their reads and renewals, and align their steps so that they coincide.
     const { store } = config;
     const clock = config.clock ?? systemClock;
+    const balanced = config.balanced ?? [];
+    if (balanced.length > 0 && !store.readPrefix) {
+      throw new Error('Balanced elections need a lease store that can read rows by prefix (readPrefix).');
+    }
     this.store =
-      config.elections.length > 1 && BatchingLeaseStore.supports(store)
+      config.elections.length + balanced.length > 1 && BatchingLeaseStore.supports(store)
         ? new BatchingLeaseStore(store, { clock })
         : store;
     const batching = this.store !== store;
@@ -88,25 +100,62 @@ export class LeaderElector {
           `${config.elections.length - cap} more election(s) poll the lease every P.`,
       );
     }
+    const common = {
+      candidateId: config.candidateId,
+      store: this.store,
+      timing: config.timing,
+      clock,
+      logger: config.logger,
+      random: config.random,
+      ensureSchema: () => this.ensureSchema(),
+      doorbellWaitMs: config.doorbellWaitMs,
+      alignStepsToMs,
+    };
+    const groupOf = new Map<string, BalancedGroup>();
+    for (const spec of balanced) {
+      const group = new BalancedGroup({
+        spec,
+        candidateId: config.candidateId,
+        store: this.store,
+        timing: config.timing,
+        clock,
+        logger: config.logger,
+        shard: (name) => this.elections.get(name),
+        member: () => this.groups.get(spec.prefix)?.member,
+      });
+      group.names.forEach((name) => groupOf.set(name, group));
+      // The member row: renewed with the shards (same grid, same batched statement), never reported.
+      const member = new Election({
+        ...common,
+        name: group.memberRow,
+        // Its routine transitions are no news to the user; trouble still is.
+        logger: {
+          log: () => undefined,
+          warn: (m) => config.logger.warn(m),
+          error: (m) => config.logger.error(m),
+        },
+        onEvent: (event) => {
+          if (event.type === 'elected') group.memberElected();
+        },
+      });
+      this.groups.set(spec.prefix, { group, member });
+    }
     for (const name of config.elections) {
+      const group = groupOf.get(name);
       this.elections.set(
         name,
         new Election({
+          ...common,
           name,
-          candidateId: config.candidateId,
-          store: this.store,
-          timing: config.timing,
-          clock,
-          logger: config.logger,
-          random: config.random,
-          ensureSchema: () => this.ensureSchema(),
-          onEvent: (event) => this.listeners.forEach((listener) => listener(event)),
+          onEvent: (event) => {
+            group?.shardChanged();
+            this.listeners.forEach((listener) => listener(event));
+          },
           doorbell: withDoorbell.includes(name) ? openDoorbell!(name) : undefined,
-          doorbellWaitMs: config.doorbellWaitMs,
-          alignStepsToMs,
           preferred: config.preferred,
           handoverWindowMs: config.handoverWindowMs,
           metrics: config.metrics,
+          mayCampaign: group && (() => group.mayCampaign(name)),
         }),
       );
     }
@@ -135,6 +184,11 @@ export class LeaderElector {
     return this.elections.get(name);
   }
 
+  /** The balanced group with that prefix, or `undefined`. */
+  balancedGroup(prefix: string): BalancedGroup | undefined {
+    return this.groups.get(prefix)?.group;
+  }
+
   /** Registers a listener for every transition of every election; returns its removal. */
   onEvent(listener: (event: ElectionEvent) => void): () => void {
     this.listeners.add(listener);
@@ -144,16 +198,23 @@ export class LeaderElector {
   /** Starts campaigning in every election; never throws for database trouble (see state instead). */
   start(): void {
     for (const election of this.elections.values()) election.start();
+    for (const { group, member } of this.groups.values()) {
+      member.start();
+      group.start();
+    }
   }
 
   /** Ends leadership for the application in every election while still holding the leases. */
   beginShutdown(): void {
     for (const election of this.elections.values()) election.beginShutdown();
+    for (const { member } of this.groups.values()) member.beginShutdown();
   }
 
   /** Stops every election, releases held leases, and closes the store. */
   async stop(): Promise<void> {
-    await Promise.all([...this.elections.values()].map((election) => election.stop()));
+    for (const { group } of this.groups.values()) group.stop();
+    const members = [...this.groups.values()].map(({ member }) => member);
+    await Promise.all([...this.elections.values(), ...members].map((election) => election.stop()));
     this.unobserve?.();
     await this.store.close();
   }

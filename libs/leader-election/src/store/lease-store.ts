@@ -111,6 +111,13 @@ export interface LeaseStore {
     leaseMs: number,
   ): Promise<number>;
   /**
+   * Reads every row whose name starts with `prefix` in one statement (the live members of a balanced
+   * group, docs/design.md "Balanced leadership").
+   */
+  readPrefix?(prefix: string): Promise<Map<string, LeaseRow>>;
+  /** Deletes the rows starting with `prefix` that expired more than `expiredForMs` ago; resolves how many. */
+  deleteExpiredPrefix?(prefix: string, expiredForMs: number): Promise<number>;
+  /**
    * Opens the doorbell of an election, where the server supports shared named locks. Absent on stores
    * without one (then standbys poll).
    */

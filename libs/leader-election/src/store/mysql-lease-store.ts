@@ -126,6 +126,22 @@ export class MysqlLeaseStore implements LeaseStore {
     return new Map(rows.map((row) => [String(row.name), toLeaseRow(row)]));
   }
 
+  async readPrefix(prefix: string): Promise<Map<string, LeaseRow>> {
+    // A range scan of the primary key (name is compared byte for byte).
+    const { rows } = await this.execute(sql`
+      SELECT name, holder, term, expires_at > UTC_TIMESTAMP(6) AS valid,
+             TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), expires_at) AS remaining_us
+      FROM ${this.table} WHERE name LIKE ${likePrefix(prefix)} ESCAPE '!'`);
+    return new Map(rows.map((row) => [String(row.name), toLeaseRow(row)]));
+  }
+
+  async deleteExpiredPrefix(prefix: string, expiredForMs: number): Promise<number> {
+    const { affectedRows } = await this.execute(sql`
+      DELETE FROM ${this.table} WHERE name LIKE ${likePrefix(prefix)} ESCAPE '!'
+        AND expires_at < UTC_TIMESTAMP(6) - INTERVAL ${toMicros(expiredForMs)} MICROSECOND`);
+    return affectedRows;
+  }
+
   async renewMany(
     holder: string,
     leases: readonly { name: string; term: number }[],
@@ -373,4 +389,9 @@ function toLeaseRow(row: Record<string, unknown>): LeaseRow {
 
 function toMicros(ms: number): number {
   return Math.round(ms * 1000);
+}
+
+/** A LIKE pattern matching names that start with `prefix` (escape character `!`, whatever the SQL mode). */
+function likePrefix(prefix: string): string {
+  return `${prefix.replace(/[!%_]/g, (c) => `!${c}`)}%`;
 }

@@ -1,7 +1,7 @@
 import type { DynamicModule } from '@nestjs/common';
 import { LEADER_ELECTION_SETTINGS, LEASE_STORE } from '../leader-election.constants';
 import { LeaderElectionModule } from '../leader-election.module';
-import type { ResolvedLeaderElectionOptions } from '../leader-election.options';
+import type { LeaderElectionModuleOptions, ResolvedLeaderElectionOptions } from '../leader-election.options';
 import { LEADER_ELECTION_TESTING_OPTIONS, LeaderElectionTesting } from './leader-election-testing';
 import { TestingLeaseStore } from './testing-lease-store';
 
@@ -9,8 +9,11 @@ import { TestingLeaseStore } from './testing-lease-store';
 export interface LeaderElectionTestingOptions {
   /** Whether this app leads every election from bootstrap on (`init()` waits for it). Default `true`. */
   leader?: boolean;
-  /** The elections, as in `LeaderElectionModule.forRoot()`. Default `['default']`. */
-  elections?: string[];
+  /**
+   * The elections, as in `LeaderElectionModule.forRoot()` (balanced groups included: this app is their
+   * only member). Default `['default']`.
+   */
+  elections?: LeaderElectionModuleOptions['elections'];
   /** Readable prefix of the candidate id. Default `testing`. */
   candidateId?: string;
   /** How long shutdown waits for running `@LeaderOnly()` calls. Default 10000. */

@@ -1,3 +1,4 @@
+import { MEMBER_INFIX } from '../elector/balanced-group';
 import type { LeaseRow, LeaseStore } from '../store/lease-store';
 
 /** The holder the testing store writes when the test takes leadership away: "another instance". */
@@ -51,7 +52,8 @@ export class TestingLeaseStore implements LeaseStore {
   ensureRow(name: string): Promise<void> {
     if (!this.rows.has(name)) {
       const row: Row = { holder: '', term: 0, expiresAt: EXPIRED };
-      if (!this.granted.has(name)) this.takeOver(row);
+      // A balanced group's member row is always this app's: it is the group's only member.
+      if (!this.granted.has(name) && !name.includes(MEMBER_INFIX)) this.takeOver(row);
       this.rows.set(name, row);
     }
     return Promise.resolve();
@@ -60,6 +62,13 @@ export class TestingLeaseStore implements LeaseStore {
   read(name: string): Promise<LeaseRow | undefined> {
     const row = this.rows.get(name);
     return Promise.resolve(row && toLeaseRow(row, Date.now()));
+  }
+
+  readPrefix(prefix: string): Promise<Map<string, LeaseRow>> {
+    const now = Date.now();
+    const rows = new Map<string, LeaseRow>();
+    for (const [name, row] of this.rows) if (name.startsWith(prefix)) rows.set(name, toLeaseRow(row, now));
+    return Promise.resolve(rows);
   }
 
   readMany(names: readonly string[]): Promise<Map<string, LeaseRow>> {
