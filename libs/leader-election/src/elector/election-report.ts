@@ -84,6 +84,15 @@ export class ElectionReport {
     if (leaderId !== this.deps.candidateId) this.emit('leader-changed', this.election.terms.seen);
   }
 
+  /**
+   * A doorbell rang: the leader let go of its lock (a release, or its process or connection ended).
+   * Leaderless as this candidate sees it from now until a read or its own acquisition names a leader;
+   * the leader as last learned stays (a ring after a crash is followed by a read that still shows it).
+   */
+  leaderGone(): void {
+    this.trackLeaderless(true);
+  }
+
   /** A step (or an acquisition) went through: clear the failure, once. True when there was one. */
   recovered(): boolean {
     if (this.record.lastError === null) return false;

@@ -86,6 +86,7 @@ export class Election {
         setTimeout: (callback, ms) => deps.clock.setTimeout(callback, ms),
         mayWait: () => this.status === 'running' && !this.held,
         onRing: () => {
+          this.report.leaderGone();
           this.follower.rung();
           this.loop.stepNow();
         },
