@@ -2,7 +2,7 @@
 // Runs real candidate processes (bench/candidate.ts) against private throwaway MariaDB servers and writes
 // bench/results/latest.{json,md} and timeline.svg. See bench/README.md.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, arch, release, totalmem, type } from 'node:os';
 import { join, relative } from 'node:path';
 import { killAllChildren, ROOT, useCompiledChildren } from './lib/child';
@@ -10,7 +10,16 @@ import type { Cluster } from './lib/cluster';
 import { buildChildren, removeBuild } from './lib/build';
 import { BenchServer, killAllServers, type RowMonitor } from './lib/db';
 import { checkOverlaps, leadIntervals } from './lib/overlaps';
-import { buildTargetRows, renderMarkdown, type BenchResults, type ModeResults } from './lib/report';
+import {
+  buildScaleRows,
+  buildTargetRows,
+  renderMarkdown,
+  renderScaleSection,
+  SCALE_BEGIN,
+  SCALE_END,
+  type BenchResults,
+  type ModeResults,
+} from './lib/report';
 import { parseSettings, type Settings } from './lib/settings';
 import { renderTimeline, type TimelinePanel } from './lib/timeline';
 import { abortBench, isAborted, log, now, round } from './lib/util';
@@ -28,6 +37,7 @@ import { runIdle, type IdleResult } from './scenarios/idle';
 import { runMicro, type MicroResult } from './scenarios/micro';
 import { runMulti } from './scenarios/multi';
 import { runOnce, type OnceResult } from './scenarios/once';
+import { runScale, type ScaleResult } from './scenarios/scale';
 
 interface Group {
   readonly cluster: Cluster;
@@ -83,6 +93,7 @@ async function main(): Promise<number> {
   let handoverLimit: HandoverLimitResult | undefined;
   let idle: IdleResult | undefined;
   let once: OnceResult | undefined;
+  let scale: ScaleResult | undefined;
   let mariadb: string | undefined;
   let dbLatency: { selectMs: number; updateMs: number } | undefined;
 
@@ -100,6 +111,8 @@ async function main(): Promise<number> {
   };
 
   const source = librarySource();
+  const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+  const machineCpus = cpus();
   const buildDir = buildChildren();
   process.on('exit', () => removeBuild(buildDir));
   useCompiledChildren(buildDir);
@@ -107,10 +120,13 @@ async function main(): Promise<number> {
 
   try {
     const wantMulti = settings.scenarios.has('multi');
+    const wantScale = settings.scenarios.has('scale');
+    // The scale runs put 100 processes with up to 2 connections each on the main server (after all else).
+    const mainArgs = wantScale ? ['--max-connections=1000'] : [];
     // A second private server for the 100-election run, which goes on in the background while the
     // steady-state runs measure on the first: its load never reaches the first server's counters.
     const [mainServer, multiServer] = await Promise.all([
-      BenchServer.start('main'),
+      BenchServer.start('main', mainArgs),
       wantMulti ? BenchServer.start('multi') : Promise.resolve(undefined),
     ]);
     servers.push(mainServer, ...(multiServer ? [multiServer] : []));
@@ -269,6 +285,29 @@ async function main(): Promise<number> {
       }
     }
     await background;
+
+    if (wantScale) {
+      // Last: nothing else runs on the machine's two cores or on the main server meanwhile.
+      scale = await step('scale', () =>
+        runScale(
+          mainServer,
+          async (label) => {
+            const server = await BenchServer.start(label);
+            servers.push(server);
+            return server;
+          },
+          settings,
+          {
+            command,
+            librarySource: source,
+            machine:
+              `${machineCpus.length} cores (${machineCpus[0]?.model.trim() ?? 'unknown'}), ` +
+              `${(totalmem() / 1024 ** 3).toFixed(1)} GiB, Node ${process.version}, MariaDB ${mainServer.version}`,
+          },
+        ),
+      );
+      if (scale) errors.push(...scale.errors);
+    }
   } finally {
     killAllChildren();
     await Promise.all(servers.map((server) => server.stop()));
@@ -280,12 +319,11 @@ async function main(): Promise<number> {
     const own = groups.filter((group) => group.mode === index);
     if (own.length > 0) results.overlaps = checkOverlaps(own, end);
   });
-  const machineCpus = cpus();
   const results: BenchResults = {
     generatedAt: new Date().toISOString(),
     durationS: (end - startedAt) / 1000,
     librarySource: source,
-    command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+    command,
     settings,
     machine: {
       cores: machineCpus.length,
@@ -301,16 +339,21 @@ async function main(): Promise<number> {
     handoverLimit,
     idle,
     once,
+    scale,
     overlaps,
     errors,
   };
   writeResults(results, settings, panels, groups);
 
   const rows = buildTargetRows(results);
-  const failed = [...rows.perMode, ...rows.single].filter((row) =>
+  const scaleRows = scale ? buildScaleRows(scale) : [];
+  const scaleOnly = isScaleOnly(settings);
+  const failed = [...(scaleOnly ? [] : [...rows.perMode, ...rows.single]), ...scaleRows].filter((row) =>
     row.cells.some((cell) => cell.pass === false),
   );
-  const unsafe = overlaps.overlaps + overlaps.termConflicts + overlaps.termsNotIncreasing > 0;
+  const unsafe =
+    overlaps.overlaps + overlaps.termConflicts + overlaps.termsNotIncreasing + (scale?.overlaps.found ?? 0) >
+    0;
   log(
     `done in ${Math.round(results.durationS)} s: ${failed.length} target row(s) with a FAIL, ` +
       `${errors.length} error(s), overlaps ${unsafe ? 'FOUND' : '0'}`,
@@ -333,6 +376,62 @@ function librarySource(): string {
   }
 }
 
+/** A run of the scale scenario alone (`--scale` or `--only=scale`) updates only the Scale section. */
+function isScaleOnly(settings: Settings): boolean {
+  return settings.scenarios.size === 1 && settings.scenarios.has('scale');
+}
+
+/** The Scale section of a latest.md (markers included), if it has one. */
+function scaleSectionOf(markdown: string | undefined): string | undefined {
+  if (markdown === undefined) return undefined;
+  const begin = markdown.indexOf(SCALE_BEGIN);
+  const end = markdown.indexOf(SCALE_END, begin);
+  return begin >= 0 && end > begin ? markdown.slice(begin, end + SCALE_END.length) : undefined;
+}
+
+const readIfExists = (path: string): string | undefined =>
+  existsSync(path) ? readFileSync(path, 'utf8') : undefined;
+
+/**
+ * A scale-only run: replaces the Scale section of latest.md (or adds it before the timeline) and the
+ * `scale` entry of latest.json, and leaves everything else (and timeline.svg) as the last full run wrote it.
+ */
+function writeScaleOnly(scale: ScaleResult, settings: Settings): void {
+  const mdPath = join(settings.outDir, 'latest.md');
+  const jsonPath = join(settings.outDir, 'latest.json');
+  const previous = readIfExists(mdPath);
+  const section = renderScaleSection(scale);
+  const kept = scaleSectionOf(previous);
+  let markdown: string;
+  if (previous === undefined) {
+    markdown =
+      '# nestjs-leader-election benchmark\n\nOnly the scale runs so far (`npm run bench -- --scale`); ' +
+      `a full \`npm run bench\` writes the other sections.\n\n${section}\n`;
+  } else if (kept) {
+    markdown = previous.replace(kept, () => section);
+  } else {
+    const timeline = previous.indexOf('\n## Timeline');
+    markdown =
+      timeline >= 0
+        ? `${previous.slice(0, timeline)}\n${section}\n${previous.slice(timeline)}`
+        : `${previous.trimEnd()}\n\n${section}\n`;
+  }
+  let json: Record<string, unknown> = {};
+  const previousJson = readIfExists(jsonPath);
+  if (previousJson) {
+    try {
+      json = JSON.parse(previousJson) as Record<string, unknown>;
+    } catch {
+      json = {};
+    }
+  }
+  json.scale = { ...scale, targets: buildScaleRows(scale) };
+  writeFileSync(jsonPath, `${JSON.stringify(json, null, 2)}\n`);
+  writeFileSync(mdPath, markdown);
+  process.stdout.write(`\n${section}\n`);
+  log(`Scale section written to ${relative(process.cwd(), mdPath)} and latest.json; the rest kept`);
+}
+
 function writeResults(
   results: BenchResults,
   settings: Settings,
@@ -340,6 +439,25 @@ function writeResults(
   groups: Group[],
 ): void {
   mkdirSync(settings.outDir, { recursive: true });
+  if (isScaleOnly(settings)) {
+    if (results.scale) writeScaleOnly(results.scale, settings);
+    else log('the scale run failed: nothing written');
+    return;
+  }
+  // A run without the scale part keeps the Scale section (and its own run header) of the last one.
+  const keptScaleSection = results.scale
+    ? undefined
+    : scaleSectionOf(readIfExists(join(settings.outDir, 'latest.md')));
+  let keptScaleJson: unknown;
+  if (!results.scale) {
+    try {
+      keptScaleJson = (
+        JSON.parse(readIfExists(join(settings.outDir, 'latest.json')) ?? '{}') as { scale?: unknown }
+      ).scale;
+    } catch {
+      keptScaleJson = undefined;
+    }
+  }
   const timeline = groups.map((group) => {
     const origin = group.cluster.startedAt;
     return {
@@ -362,12 +480,13 @@ function writeResults(
   });
   const json = {
     ...results,
+    scale: results.scale ? { ...results.scale, targets: buildScaleRows(results.scale) } : keptScaleJson,
     settings: { ...settings, scenarios: [...settings.scenarios], outDir: relative(ROOT, settings.outDir) },
     targets: buildTargetRows(results),
     timeline: timeline.filter((entry) => entry.signals.length > 0 || entry.leaderships.length <= 20),
   };
   writeFileSync(join(settings.outDir, 'latest.json'), `${JSON.stringify(json, null, 2)}\n`);
-  const markdown = renderMarkdown(results);
+  const markdown = renderMarkdown(results, keptScaleSection);
   writeFileSync(join(settings.outDir, 'latest.md'), markdown);
   writeFileSync(
     join(settings.outDir, 'timeline.svg'),
