@@ -129,6 +129,7 @@ elector.onEvent((event) =>
     term: event.term,
     role: event.state.role,
     leaderId: event.state.leaderId,
+    ...(event.reason ? { reason: event.reason } : {}),
   }),
 );
 let started = false;

@@ -586,6 +586,10 @@ export async function runScale(
   settings = { ...settings, timing: SCALE_TIMING };
   const { timing } = settings;
   const mb = (bytes: number) => round(bytes / 1024 / 1024, 1);
+  log(
+    `scale runs at the library's default options: L=${timing.leaseMs} R=${timing.renewMs} P=${timing.pollMs} ` +
+      `M=${timing.marginMs}, default standby mode`,
+  );
 
   const thousand = (async () => {
     const own = await part('server for the 1,000-election run', () => startServer('scale-1000'));
