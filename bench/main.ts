@@ -1,6 +1,7 @@
-// The benchmark: `npm run bench` (full) or `npm run bench -- --quick` (CI, < 2 min).
-// Runs real candidate processes (bench/candidate.ts) against private throwaway MariaDB servers and writes
-// bench/results/latest.{json,md} and timeline.svg. See bench/README.md.
+// The benchmark: `npm run bench` (full, the scale runs last) or `npm run bench -- --quick` (CI, < 2 min,
+// without the scale runs); `npm run bench -- --scale` runs only the scale part and updates only its section.
+// Runs real candidate processes (bench/candidate.ts, bench/light-candidate.ts) against private throwaway
+// MariaDB servers and writes bench/results/latest.{json,md} and timeline.svg. See bench/README.md.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, arch, release, totalmem, type } from 'node:os';

@@ -751,7 +751,7 @@ export function buildScaleRows(scale: ScaleResult): TargetRow[] {
     cells: [
       h
         ? {
-            value: `standby up to ${h.standbys.maxConnections}, ${h.standbys.overBudget} of ${h.standbys.count} over budget; leader ${h.leader.maxConnections} (${h.leader.lockWaitsAtMax} waits); ${h.window.connectionSamples} samples`,
+            value: `standby up to ${h.standbys.maxConnections}; ${h.standbys.overBudget} of ${h.standbys.count} standbys over budget in ${h.standbys.overBudgetSamples} samples; leader ${h.leader.maxConnections} (${h.leader.lockWaitsAtMax} waits); ${h.window.connectionSamples} samples`,
             pass: h.standbys.overBudget === 0,
           }
         : NOT_RUN,
