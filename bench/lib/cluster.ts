@@ -131,10 +131,13 @@ export class Cluster {
   }
 
   /** Asks each member for its heap and RSS (after GC). */
-  async heaps(children = this.live): Promise<Map<BenchChild, { heapUsed: number; maxRss: number }>> {
+  async heaps(
+    children = this.live,
+    timeoutMs = 15_000,
+  ): Promise<Map<BenchChild, { heapUsed: number; maxRss: number }>> {
     const result = new Map<BenchChild, { heapUsed: number; maxRss: number }>();
     for (const child of children) {
-      const line = await child.request('heap', 'heap');
+      const line = await child.request('heap', 'heap', timeoutMs);
       result.set(child, { heapUsed: Number(line.heapUsed), maxRss: Number(line.maxRss) });
     }
     return result;

@@ -852,7 +852,10 @@ export function renderScaleSection(scale: ScaleResult): string {
       `USER_STATISTICS (one MySQL user per process), server-wide from SHOW GLOBAL STATUS deltas minus the ` +
       `bench's own, on a private MariaDB with only that run on it; CPU from each child's process.cpuUsage() ` +
       `after one forced GC and a settling time; heap after two full GCs. The 1,000-election run has a server ` +
-      `of its own and goes on while the others run one after another on the second.`,
+      (scale.serial
+        ? 'of its own; the others ran after it (--scale-serial), one after another on the second.'
+        : 'of its own; once its processes had started, the others ran one after another on the second during ' +
+          'its window (their start-ups load the machine meanwhile; --scale-serial runs them after it).'),
   );
   lines.push('');
   lines.push('| area | measure | target | measured |');

@@ -58,6 +58,8 @@ export interface Settings {
   readonly scaleWindowMs: number;
   /** Scale runs: instances started at once in the cold-start rounds (10). */
   readonly scaleColdInstances: number;
+  /** Scale runs: the others after the 1,000-election run, not during its window (~12 min instead of ~7). */
+  readonly scaleSerial: boolean;
   readonly outDir: string;
   /** Exit 1 when any target fails (not only on overlaps or errors). */
   readonly strict: boolean;
@@ -81,6 +83,8 @@ export const USAGE = `Usage: npm run bench [-- options]
   --scale-heap-seconds=S  window of the 1,000-election run (default 300, quick 30)
   --scale-window=S        window of the 100- and 10-process runs (default 60, quick 20)
   --scale-candidates=N    processes on one election (default 100)
+  --scale-serial          the other scale runs after the 1,000-election run, not during its window
+                          (nothing else on the machine then; ~12 min instead of ~7)
   --out=DIR               results directory (default bench/results)
   --strict                exit 1 when any target fails`;
 
@@ -93,7 +97,7 @@ export function parseSettings(argv: readonly string[]): Settings {
   }
   const known = ['quick', 'modes', 'rounds', 'lease', 'renew', 'poll', 'margin', 'big', 'window'];
   known.push('heap-seconds', 'only', 'out', 'strict', 'help');
-  known.push('scale', 'scale-heap-seconds', 'scale-window', 'scale-candidates');
+  known.push('scale', 'scale-heap-seconds', 'scale-window', 'scale-candidates', 'scale-serial');
   for (const name of flags.keys()) {
     if (!known.includes(name)) throw new Error(`unknown option --${name}\n${USAGE}`);
   }
@@ -149,6 +153,7 @@ export function parseSettings(argv: readonly string[]): Settings {
     scaleCandidates: Math.round(num('scale-candidates', 100)),
     scaleWindowMs: num('scale-window', quick ? 20 : 60) * 1000,
     scaleColdInstances: 10,
+    scaleSerial: flags.has('scale-serial'),
     outDir: flags.get('out') ?? join(ROOT, 'bench', 'results'),
     strict: flags.has('strict'),
     notes,

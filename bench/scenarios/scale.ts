@@ -243,7 +243,7 @@ export async function runThousand(
     const [follower] = await cluster.spawnReady(1);
     await sleep(timing.leaseMs + timing.pollMs); // past the follower's first reads: steady state
     await settleMemory([leader, follower], settings);
-    const heap0 = await cluster.heaps([leader, follower]);
+    const heap0 = await cluster.heaps([leader, follower], 120_000);
     onSteady();
     log(`  ${elections} elections, leader and follower: window ${settings.scaleHeapWindowMs / 1000} s`);
     const window = await measureWindow(
@@ -252,8 +252,8 @@ export async function runThousand(
       settings.scaleHeapWindowMs,
       cluster.electionNames,
     );
-    const heap1 = await cluster.heaps([leader, follower]);
-    const gcExposed = (await leader.request('heap', 'heap')).gc === true;
+    const heap1 = await cluster.heaps([leader, follower], 120_000);
+    const gcExposed = (await leader.request('heap', 'heap', 120_000)).gc === true;
     const [l, f] = window.processes;
     const used = (map: typeof heap0, child: BenchChild) => map.get(child)?.heapUsed ?? Number.NaN;
     return {
@@ -562,6 +562,8 @@ export interface ScaleResult extends ScaleParts {
   readonly timing: Timing;
   readonly heapWindowMs: number;
   readonly windowMs: number;
+  /** True when the other runs waited for the end of the 1,000-election run (--scale-serial). */
+  readonly serial: boolean;
   readonly machine: string;
   readonly overlaps: { readonly found: number; readonly intervals: number; readonly details: string[] };
   readonly errors: string[];
@@ -603,7 +605,9 @@ export async function runScale(
   );
 
   // The other runs start once both processes of this one have started and settled (100 processes
-  // starting at once would starve their start-up), and go on during its window.
+  // starting at once would starve their start-up), and go on during its window (--scale-serial: after it).
+  // Counts are per MySQL user on a server of its own and heap is after GC, whatever else runs; its CPU is
+  // what its processes consumed, which the others' start-up load raises only a little.
   let steady: () => void = () => undefined;
   const thousandSteady = new Promise<void>((resolve) => (steady = resolve));
   const thousand = (async () => {
@@ -630,6 +634,7 @@ export async function runScale(
   })();
   thousand.catch(() => undefined); // awaited below
   await Promise.race([thousandSteady, thousand]);
+  if (settings.scaleSerial) await thousand;
 
   log(`scale: ${settings.scaleCandidates} light candidates on one election`);
   const hundred = await part(`${settings.scaleCandidates} candidates`, () => runHundred(server, settings));
@@ -685,6 +690,7 @@ export async function runScale(
     timing,
     heapWindowMs: settings.scaleHeapWindowMs,
     windowMs: settings.scaleWindowMs,
+    serial: settings.scaleSerial,
     machine: context.machine,
     overlaps: {
       found: overlaps.overlaps + overlaps.termConflicts + overlaps.termsNotIncreasing,
