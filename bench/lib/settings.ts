@@ -58,7 +58,7 @@ export interface Settings {
   readonly scaleWindowMs: number;
   /** Scale runs: instances started at once in the cold-start rounds (10). */
   readonly scaleColdInstances: number;
-  /** Scale runs: the others after the 1,000-election run, not during its window (~12 min instead of ~7). */
+  /** Scale runs: the 100 candidates' window after the 1,000-election run, not during it. */
   readonly scaleSerial: boolean;
   readonly outDir: string;
   /** Exit 1 when any target fails (not only on overlaps or errors). */
@@ -77,14 +77,14 @@ export const USAGE = `Usage: npm run bench [-- options]
   --heap-seconds=S        100-election heap run (default 120, quick 30)
   --only=a,b              scenarios: ${SCENARIOS.join(', ')} (default: all; with --quick all but scale)
   --scale                 the scale runs (1,000 elections in one process, 100 processes on one election,
-                          10 processes in 100 elections, cold starts; ~7 min, quick ~3 min): alone, or
+                          10 processes in 100 elections, cold starts; ~10 min, quick ~4 min): alone, or
                           added to the --only= scenarios. Alone (or --only=scale) it updates only the Scale
                           section of the results and keeps the rest of latest.md and latest.json
   --scale-heap-seconds=S  window of the 1,000-election run (default 300, quick 30)
   --scale-window=S        window of the 100- and 10-process runs (default 60, quick 20)
   --scale-candidates=N    processes on one election (default 100)
   --scale-serial          the other scale runs after the 1,000-election run, not during its window
-                          (nothing else on the machine then; ~12 min instead of ~7)
+                          (~12 min instead of ~10)
   --out=DIR               results directory (default bench/results)
   --strict                exit 1 when any target fails`;
 

@@ -284,6 +284,8 @@ export async function runThousand(
 export async function runHundred(
   server: BenchServer,
   settings: Settings,
+  /** Runs once they are up, idle and collected, before the settling time and the window. */
+  beforeWindow: () => Promise<void> = async () => undefined,
 ): Promise<{ result: HundredResult; cluster: Cluster }> {
   const { timing, scaleCandidates: size } = settings;
   const cluster = new Cluster({
@@ -303,7 +305,9 @@ export async function runHundred(
     log(`  ${size} light candidates ready in ${round(startS, 1)} s`);
     await cluster.waitSingleLeader();
     await sleep(timing.leaseMs + timing.pollMs);
-    await settleMemory(children, settings);
+    await Promise.all(children.map((child) => child.request('heap', 'heap', 60_000)));
+    await beforeWindow();
+    await sleep(settleMs(settings));
     const window = await measureWindow(server, children, settings.scaleWindowMs, ['default']);
     const leaderIndex = children.findIndex((child) => child.leads());
     if (leaderIndex < 0) throw new Error(`no leader among the ${size} candidates at the end of the window`);
@@ -570,9 +574,9 @@ export interface ScaleResult extends ScaleParts {
 }
 
 /**
- * All scale runs: the 1,000-election run on a server of its own (`BenchServer.start`), in the background,
- * while the 100-candidate, 10 x 100, and cold-start runs go one after another on `server` (which nothing
- * else uses meanwhile). A part that fails is recorded in `errors` and the others go on.
+ * All scale runs: the 10 x 100 and cold-start runs one after another on `server` (which nothing else uses
+ * meanwhile), then the 100-candidate run there with the 1,000-election run on a server of its own
+ * (`startServer`) beside it. A part that fails is recorded in `errors` and the others go on.
  */
 export async function runScale(
   server: BenchServer,
@@ -604,49 +608,11 @@ export async function runScale(
       `M=${timing.marginMs}, default standby mode`,
   );
 
-  // The other runs start once both processes of this one have started and settled (100 processes
-  // starting at once would starve their start-up), and go on during its window (--scale-serial: after it).
-  // Counts are per MySQL user on a server of its own and heap is after GC, whatever else runs; its CPU is
-  // what its processes consumed, which the others' start-up load raises only a little.
-  let steady: () => void = () => undefined;
-  const thousandSteady = new Promise<void>((resolve) => (steady = resolve));
-  const thousand = (async () => {
-    const own = await part('server for the 1,000-election run', () => startServer('scale-1000'));
-    if (!own) return;
-    try {
-      log(`scale: ${settings.scaleElections} elections in one process, then a follower (background)`);
-      const run = await part(`${settings.scaleElections} elections`, () =>
-        runThousand(own, settings, steady),
-      );
-      if (!run) return;
-      clusters.push(run.cluster);
-      parts.thousand = run.result;
-      const t = run.result;
-      log(
-        `  ${t.elections} elections: leader ${round(t.leader.perR, 2)} per R ${round(t.leader.cpuMsPerMin, 1)} ms/min, ` +
-          `follower ${round(t.follower.perP, 2)} per P ${round(t.follower.cpuMsPerMin, 1)} ms/min; heap growth ` +
-          `${mb(t.heap.leaderEnd - t.heap.leaderStart)} MB / ${mb(t.heap.followerEnd - t.heap.followerStart)} MB`,
-      );
-    } finally {
-      steady();
-      await own.stop();
-    }
-  })();
-  thousand.catch(() => undefined); // awaited below
-  await Promise.race([thousandSteady, thousand]);
-  if (settings.scaleSerial) await thousand;
-
-  log(`scale: ${settings.scaleCandidates} light candidates on one election`);
-  const hundred = await part(`${settings.scaleCandidates} candidates`, () => runHundred(server, settings));
-  if (hundred) {
-    clusters.push(hundred.cluster);
-    parts.hundred = hundred.result;
-    const h = hundred.result;
-    log(
-      `  ${h.candidates} candidates: server ${round(h.window.serverPerSecond, 2)} statements/s, standby CPU p50 ` +
-        `${round(h.standbys.cpuMsPerMin.p50, 1)} max ${round(h.standbys.cpuMsPerMin.max, 1)} ms/min, RSS p50 ${mb(h.standbys.rss.p50)} MB`,
-    );
-  }
+  // First the parts whose start-ups load the machine (10-process starts), alone. Then the 100 candidates
+  // start; once they idle, the two processes of the 1,000-election run start on a server of their own and
+  // settle meanwhile, and its 5-minute window and the 100 candidates' window go on together: only steady
+  // processes share the machine during either window (counts are per MySQL user and per server anyway).
+  // --scale-serial: the 100 candidates' window only after the 1,000-election run.
   log('scale: 10 light candidates each in 100 elections');
   const ten = await part('10 x 100 elections', () => runTen(server, settings));
   if (ten) {
@@ -674,6 +640,54 @@ export async function runScale(
         `overshoot p90 ${round(d.overshootMs.p90, 1)} ms`,
     );
   }
+
+  let thousand: Promise<void> | undefined;
+  /** Starts the 1,000-election run; resolves once its processes have settled (or it failed). */
+  const startThousand = async (): Promise<void> => {
+    let steady: () => void = () => undefined;
+    const thousandSteady = new Promise<void>((resolve) => (steady = resolve));
+    const run = (async () => {
+      const own = await part('server for the 1,000-election run', () => startServer('scale-1000'));
+      if (!own) return;
+      try {
+        log(`scale: ${settings.scaleElections} elections in one process, then a follower`);
+        const result = await part(`${settings.scaleElections} elections`, () =>
+          runThousand(own, settings, steady),
+        );
+        if (!result) return;
+        clusters.push(result.cluster);
+        parts.thousand = result.result;
+        const t = result.result;
+        log(
+          `  ${t.elections} elections: leader ${round(t.leader.perR, 2)} per R ${round(t.leader.cpuMsPerMin, 1)} ms/min, ` +
+            `follower ${round(t.follower.perP, 2)} per P ${round(t.follower.cpuMsPerMin, 1)} ms/min; heap growth ` +
+            `${mb(t.heap.leaderEnd - t.heap.leaderStart)} MB / ${mb(t.heap.followerEnd - t.heap.followerStart)} MB`,
+        );
+      } finally {
+        steady();
+        await own.stop();
+      }
+    })();
+    run.catch(() => undefined); // awaited below
+    thousand = run;
+    await Promise.race([thousandSteady, run]);
+    if (settings.scaleSerial) await run;
+  };
+
+  log(`scale: ${settings.scaleCandidates} light candidates on one election`);
+  const hundred = await part(`${settings.scaleCandidates} candidates`, () =>
+    runHundred(server, settings, startThousand),
+  );
+  if (hundred) {
+    clusters.push(hundred.cluster);
+    parts.hundred = hundred.result;
+    const h = hundred.result;
+    log(
+      `  ${h.candidates} candidates: server ${round(h.window.serverPerSecond, 2)} statements/s, standby CPU p50 ` +
+        `${round(h.standbys.cpuMsPerMin.p50, 1)} max ${round(h.standbys.cpuMsPerMin.max, 1)} ms/min, RSS p50 ${mb(h.standbys.rss.p50)} MB`,
+    );
+  }
+  if (!thousand) await startThousand(); // the 100-candidate run failed before it started it
   await thousand;
 
   const overlaps = checkOverlaps(
