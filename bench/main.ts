@@ -16,8 +16,8 @@ import {
   buildTargetRows,
   renderMarkdown,
   renderScaleSection,
-  SCALE_BEGIN,
-  SCALE_END,
+  scaleSectionOf,
+  withScaleSection,
   type BenchResults,
   type ModeResults,
 } from './lib/report';
@@ -382,14 +382,6 @@ function isScaleOnly(settings: Settings): boolean {
   return settings.scenarios.size === 1 && settings.scenarios.has('scale');
 }
 
-/** The Scale section of a latest.md (markers included), if it has one. */
-function scaleSectionOf(markdown: string | undefined): string | undefined {
-  if (markdown === undefined) return undefined;
-  const begin = markdown.indexOf(SCALE_BEGIN);
-  const end = markdown.indexOf(SCALE_END, begin);
-  return begin >= 0 && end > begin ? markdown.slice(begin, end + SCALE_END.length) : undefined;
-}
-
 const readIfExists = (path: string): string | undefined =>
   existsSync(path) ? readFileSync(path, 'utf8') : undefined;
 
@@ -400,23 +392,8 @@ const readIfExists = (path: string): string | undefined =>
 function writeScaleOnly(scale: ScaleResult, settings: Settings): void {
   const mdPath = join(settings.outDir, 'latest.md');
   const jsonPath = join(settings.outDir, 'latest.json');
-  const previous = readIfExists(mdPath);
   const section = renderScaleSection(scale);
-  const kept = scaleSectionOf(previous);
-  let markdown: string;
-  if (previous === undefined) {
-    markdown =
-      '# nestjs-leader-election benchmark\n\nOnly the scale runs so far (`npm run bench -- --scale`); ' +
-      `a full \`npm run bench\` writes the other sections.\n\n${section}\n`;
-  } else if (kept) {
-    markdown = previous.replace(kept, () => section);
-  } else {
-    const timeline = previous.indexOf('\n## Timeline');
-    markdown =
-      timeline >= 0
-        ? `${previous.slice(0, timeline)}\n${section}\n${previous.slice(timeline)}`
-        : `${previous.trimEnd()}\n\n${section}\n`;
-  }
+  const markdown = withScaleSection(readIfExists(mdPath), section);
   let json: Record<string, unknown> = {};
   const previousJson = readIfExists(jsonPath);
   if (previousJson) {

@@ -640,6 +640,33 @@ export function renderMarkdown(results: BenchResults, keptScaleSection?: string)
 export const SCALE_BEGIN = '<!-- scale:begin -->';
 export const SCALE_END = '<!-- scale:end -->';
 
+/** The Scale section of a latest.md (markers included), if it has one. */
+export function scaleSectionOf(markdown: string | undefined): string | undefined {
+  if (markdown === undefined) return undefined;
+  const begin = markdown.indexOf(SCALE_BEGIN);
+  const end = markdown.indexOf(SCALE_END, begin);
+  return begin >= 0 && end > begin ? markdown.slice(begin, end + SCALE_END.length) : undefined;
+}
+
+/**
+ * latest.md after a scale-only run: `previous` with its Scale section replaced by `section` (or `section`
+ * added before the timeline, or at the end), everything else unchanged; a file of its own without `previous`.
+ */
+export function withScaleSection(previous: string | undefined, section: string): string {
+  if (previous === undefined) {
+    return (
+      '# nestjs-leader-election benchmark\n\nOnly the scale runs so far (`npm run bench -- --scale`); ' +
+      `a full \`npm run bench\` writes the other sections.\n\n${section}\n`
+    );
+  }
+  const kept = scaleSectionOf(previous);
+  if (kept) return previous.replace(kept, () => section);
+  const timeline = previous.indexOf('\n## Timeline');
+  return timeline >= 0
+    ? `${previous.slice(0, timeline)}\n${section}\n${previous.slice(timeline)}`
+    : `${previous.trimEnd()}\n\n${section}\n`;
+}
+
 /** Target rows of the scale runs (a section of their own, with its own run header). */
 export function buildScaleRows(scale: ScaleResult): TargetRow[] {
   const { leaseMs: L, renewMs: R, pollMs: P } = scale.timing;
