@@ -869,7 +869,7 @@ export function renderScaleSection(scale: ScaleResult): string {
   const lines: string[] = [SCALE_BEGIN, '## Scale', ''];
   lines.push(
     `Run ${scale.generatedAt} by \`${scale.command}\`, scale part ${Math.round(scale.durationS)} s` +
-      `${scale.quick ? ' (**--quick**: shorter timing and windows)' : ''}, library source ${scale.librarySource}; ` +
+      `${scale.quick ? ' (**--quick**: shorter windows, same timing)' : ''}, library source ${scale.librarySource}; ` +
       `${scale.machine}.`,
   );
   lines.push('');

@@ -83,8 +83,8 @@ export const USAGE = `Usage: npm run bench [-- options]
   --scale-heap-seconds=S  window of the 1,000-election run (default 300, quick 30)
   --scale-window=S        window of the 100- and 10-process runs (default 60, quick 20)
   --scale-candidates=N    processes on one election (default 100)
-  --scale-serial          the other scale runs after the 1,000-election run, not during its window
-                          (~12 min instead of ~10)
+  --scale-serial          the 100 candidates' window after the 1,000-election run, not during its
+                          window (~12 min instead of ~10)
   --out=DIR               results directory (default bench/results)
   --strict                exit 1 when any target fails`;
 
@@ -132,7 +132,7 @@ export function parseSettings(argv: readonly string[]): Settings {
     if (!SCENARIOS.includes(name)) throw new Error(`--only: unknown scenario "${name}"`);
   }
   const multiModes = quick ? modes.slice(0, 1) : modes;
-  if (quick && modes.length > 1) {
+  if (quick && modes.length > 1 && scenarios.has('multi')) {
     notes.push(`--quick: the 100-election and heap run uses only the first mode (${modes[0].label}).`);
   }
   return {
