@@ -747,7 +747,7 @@ export function buildScaleRows(scale: ScaleResult): TargetRow[] {
   });
   rows.push({
     area: 'cost',
-    measure: `${n} candidates: CPU of each standby process (all of it is the elector's: no Nest, no app), p50 / max; leader`,
+    measure: `${n} candidates: CPU of each standby process (the elector's and Node's own: no Nest, no app), p50 / max; leader`,
     target: 'each standby <= 20 ms/min',
     cells: [
       h
