@@ -1,8 +1,9 @@
-// The benchmark: `npm run bench` (full) or `npm run bench -- --quick` (CI, < 2 min).
-// Runs real candidate processes (bench/candidate.ts) against private throwaway MariaDB servers and writes
-// bench/results/latest.{json,md} and timeline.svg. See bench/README.md.
+// The benchmark: `npm run bench` (full, the scale runs last) or `npm run bench -- --quick` (CI, < 2 min,
+// without the scale runs); `npm run bench -- --scale` runs only the scale part and updates only its section.
+// Runs real candidate processes (bench/candidate.ts, bench/light-candidate.ts) against private throwaway
+// MariaDB servers and writes bench/results/latest.{json,md} and timeline.svg. See bench/README.md.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, arch, release, totalmem, type } from 'node:os';
 import { join, relative } from 'node:path';
 import { killAllChildren, ROOT, useCompiledChildren } from './lib/child';
@@ -10,7 +11,16 @@ import type { Cluster } from './lib/cluster';
 import { buildChildren, removeBuild } from './lib/build';
 import { BenchServer, killAllServers, type RowMonitor } from './lib/db';
 import { checkOverlaps, leadIntervals } from './lib/overlaps';
-import { buildTargetRows, renderMarkdown, type BenchResults, type ModeResults } from './lib/report';
+import {
+  buildScaleRows,
+  buildTargetRows,
+  renderMarkdown,
+  renderScaleSection,
+  scaleSectionOf,
+  withScaleSection,
+  type BenchResults,
+  type ModeResults,
+} from './lib/report';
 import { parseSettings, type Settings } from './lib/settings';
 import { renderTimeline, type TimelinePanel } from './lib/timeline';
 import { abortBench, isAborted, log, now, round } from './lib/util';
@@ -29,6 +39,7 @@ import { runMicro, type MicroResult } from './scenarios/micro';
 import { runMulti } from './scenarios/multi';
 import { runOnce, type OnceResult } from './scenarios/once';
 import { runBalanced, type BalancedResult } from './scenarios/balanced';
+import { runScale, type ScaleResult } from './scenarios/scale';
 
 interface Group {
   readonly cluster: Cluster;
@@ -85,6 +96,7 @@ async function main(): Promise<number> {
   let idle: IdleResult | undefined;
   let once: OnceResult | undefined;
   let balanced: BalancedResult | undefined;
+  let scale: ScaleResult | undefined;
   let mariadb: string | undefined;
   let dbLatency: { selectMs: number; updateMs: number } | undefined;
 
@@ -102,6 +114,8 @@ async function main(): Promise<number> {
   };
 
   const source = librarySource();
+  const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+  const machineCpus = cpus();
   const buildDir = buildChildren();
   process.on('exit', () => removeBuild(buildDir));
   useCompiledChildren(buildDir);
@@ -109,10 +123,13 @@ async function main(): Promise<number> {
 
   try {
     const wantMulti = settings.scenarios.has('multi');
+    const wantScale = settings.scenarios.has('scale');
+    // The scale runs put 100 processes with up to 2 connections each on the main server (after all else).
+    const mainArgs = wantScale ? ['--max-connections=1000'] : [];
     // A second private server for the 100-election run, which goes on in the background while the
     // steady-state runs measure on the first: its load never reaches the first server's counters.
     const [mainServer, multiServer] = await Promise.all([
-      BenchServer.start('main'),
+      BenchServer.start('main', mainArgs),
       wantMulti ? BenchServer.start('multi') : Promise.resolve(undefined),
     ]);
     servers.push(mainServer, ...(multiServer ? [multiServer] : []));
@@ -289,6 +306,29 @@ async function main(): Promise<number> {
       }
     }
     await background;
+
+    if (wantScale) {
+      // Last: nothing else runs on the machine's two cores or on the main server meanwhile.
+      scale = await step('scale', () =>
+        runScale(
+          mainServer,
+          async (label) => {
+            const server = await BenchServer.start(label);
+            servers.push(server);
+            return server;
+          },
+          settings,
+          {
+            command,
+            librarySource: source,
+            machine:
+              `${machineCpus.length} cores (${machineCpus[0]?.model.trim() ?? 'unknown'}), ` +
+              `${(totalmem() / 1024 ** 3).toFixed(1)} GiB, Node ${process.version}, MariaDB ${mainServer.version}`,
+          },
+        ),
+      );
+      if (scale) errors.push(...scale.errors);
+    }
   } finally {
     killAllChildren();
     await Promise.all(servers.map((server) => server.stop()));
@@ -300,12 +340,11 @@ async function main(): Promise<number> {
     const own = groups.filter((group) => group.mode === index);
     if (own.length > 0) results.overlaps = checkOverlaps(own, end);
   });
-  const machineCpus = cpus();
   const results: BenchResults = {
     generatedAt: new Date().toISOString(),
     durationS: (end - startedAt) / 1000,
     librarySource: source,
-    command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+    command,
     settings,
     machine: {
       cores: machineCpus.length,
@@ -322,16 +361,21 @@ async function main(): Promise<number> {
     idle,
     once,
     balanced,
+    scale,
     overlaps,
     errors,
   };
   writeResults(results, settings, panels, groups);
 
   const rows = buildTargetRows(results);
-  const failed = [...rows.perMode, ...rows.single].filter((row) =>
+  const scaleRows = scale ? buildScaleRows(scale) : [];
+  const scaleOnly = isScaleOnly(settings);
+  const failed = [...(scaleOnly ? [] : [...rows.perMode, ...rows.single]), ...scaleRows].filter((row) =>
     row.cells.some((cell) => cell.pass === false),
   );
-  const unsafe = overlaps.overlaps + overlaps.termConflicts + overlaps.termsNotIncreasing > 0;
+  const unsafe =
+    overlaps.overlaps + overlaps.termConflicts + overlaps.termsNotIncreasing + (scale?.overlaps.found ?? 0) >
+    0;
   log(
     `done in ${Math.round(results.durationS)} s: ${failed.length} target row(s) with a FAIL, ` +
       `${errors.length} error(s), overlaps ${unsafe ? 'FOUND' : '0'}`,
@@ -354,6 +398,39 @@ function librarySource(): string {
   }
 }
 
+/** A run of the scale scenario alone (`--scale` or `--only=scale`) updates only the Scale section. */
+function isScaleOnly(settings: Settings): boolean {
+  return settings.scenarios.size === 1 && settings.scenarios.has('scale');
+}
+
+const readIfExists = (path: string): string | undefined =>
+  existsSync(path) ? readFileSync(path, 'utf8') : undefined;
+
+/**
+ * A scale-only run: replaces the Scale section of latest.md (or adds it before the timeline) and the
+ * `scale` entry of latest.json, and leaves everything else (and timeline.svg) as the last full run wrote it.
+ */
+function writeScaleOnly(scale: ScaleResult, settings: Settings): void {
+  const mdPath = join(settings.outDir, 'latest.md');
+  const jsonPath = join(settings.outDir, 'latest.json');
+  const section = renderScaleSection(scale);
+  const markdown = withScaleSection(readIfExists(mdPath), section);
+  let json: Record<string, unknown> = {};
+  const previousJson = readIfExists(jsonPath);
+  if (previousJson) {
+    try {
+      json = JSON.parse(previousJson) as Record<string, unknown>;
+    } catch {
+      json = {};
+    }
+  }
+  json.scale = { ...scale, targets: buildScaleRows(scale) };
+  writeFileSync(jsonPath, `${JSON.stringify(json, null, 2)}\n`);
+  writeFileSync(mdPath, markdown);
+  process.stdout.write(`\n${section}\n`);
+  log(`Scale section written to ${relative(process.cwd(), mdPath)} and latest.json; the rest kept`);
+}
+
 function writeResults(
   results: BenchResults,
   settings: Settings,
@@ -361,6 +438,25 @@ function writeResults(
   groups: Group[],
 ): void {
   mkdirSync(settings.outDir, { recursive: true });
+  if (isScaleOnly(settings)) {
+    if (results.scale) writeScaleOnly(results.scale, settings);
+    else log('the scale run failed: nothing written');
+    return;
+  }
+  // A run without the scale part keeps the Scale section (and its own run header) of the last one.
+  const keptScaleSection = results.scale
+    ? undefined
+    : scaleSectionOf(readIfExists(join(settings.outDir, 'latest.md')));
+  let keptScaleJson: unknown;
+  if (!results.scale) {
+    try {
+      keptScaleJson = (
+        JSON.parse(readIfExists(join(settings.outDir, 'latest.json')) ?? '{}') as { scale?: unknown }
+      ).scale;
+    } catch {
+      keptScaleJson = undefined;
+    }
+  }
   const timeline = groups.map((group) => {
     const origin = group.cluster.startedAt;
     return {
@@ -383,12 +479,13 @@ function writeResults(
   });
   const json = {
     ...results,
+    scale: results.scale ? { ...results.scale, targets: buildScaleRows(results.scale) } : keptScaleJson,
     settings: { ...settings, scenarios: [...settings.scenarios], outDir: relative(ROOT, settings.outDir) },
     targets: buildTargetRows(results),
     timeline: timeline.filter((entry) => entry.signals.length > 0 || entry.leaderships.length <= 20),
   };
   writeFileSync(join(settings.outDir, 'latest.json'), `${JSON.stringify(json, null, 2)}\n`);
-  const markdown = renderMarkdown(results);
+  const markdown = renderMarkdown(results, keptScaleSection);
   writeFileSync(join(settings.outDir, 'latest.md'), markdown);
   writeFileSync(
     join(settings.outDir, 'timeline.svg'),

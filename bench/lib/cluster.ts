@@ -21,6 +21,11 @@ export interface ClusterOptions {
   readonly mode: Mode;
   /** Extra environment of every candidate. */
   readonly env?: Readonly<Record<string, string>>;
+  /**
+   * The child script: `candidate` (a Nest application context with the module, the default) or
+   * `light-candidate` (the elector and lease store without Nest, for runs of many processes).
+   */
+  readonly script?: 'candidate' | 'light-candidate';
 }
 
 /** Candidate processes taking part in the same elections on one lease table. */
@@ -49,10 +54,23 @@ export class Cluster {
 
   /** Starts one more candidate with its own MySQL user; does not wait for it to be ready. */
   async spawn(): Promise<BenchChild> {
-    const { server, name, table, elections, timing, mode } = this.options;
-    const { user, url } = await server.createUser();
+    return this.spawnAs(await this.options.server.createUser());
+  }
+
+  /**
+   * Starts `count` candidates back to back (their MySQL users are created first, so that no statement of
+   * the bench runs between two spawns); does not wait for them to be ready.
+   */
+  async spawnMany(count: number): Promise<BenchChild[]> {
+    const users: { user: string; url: string }[] = [];
+    for (let i = 0; i < count; i++) users.push(await this.options.server.createUser());
+    return users.map((user) => this.spawnAs(user));
+  }
+
+  private spawnAs({ user, url }: { user: string; url: string }): BenchChild {
+    const { name, table, elections, timing, mode } = this.options;
     const label = `${name}-${this.members.length + 1}`;
-    const child = new BenchChild(label, user, 'candidate', {
+    const child = new BenchChild(label, user, this.options.script ?? 'candidate', {
       MYSQL_URL: url,
       TABLE: table,
       CANDIDATE_ID: label,
@@ -113,10 +131,13 @@ export class Cluster {
   }
 
   /** Asks each member for its heap and RSS (after GC). */
-  async heaps(children = this.live): Promise<Map<BenchChild, { heapUsed: number; maxRss: number }>> {
+  async heaps(
+    children = this.live,
+    timeoutMs = 15_000,
+  ): Promise<Map<BenchChild, { heapUsed: number; maxRss: number }>> {
     const result = new Map<BenchChild, { heapUsed: number; maxRss: number }>();
     for (const child of children) {
-      const line = await child.request('heap', 'heap');
+      const line = await child.request('heap', 'heap', timeoutMs);
       result.set(child, { heapUsed: Number(line.heapUsed), maxRss: Number(line.maxRss) });
     }
     return result;

@@ -53,8 +53,9 @@ export class BenchServer {
     this.watchdog = startWatchdog(server);
   }
 
-  static async start(label: string): Promise<BenchServer> {
-    const server = await startThrowawayServer();
+  /** `extraArgs`: more server options, e.g. `--max-connections=` for runs of many processes. */
+  static async start(label: string, extraArgs: readonly string[] = []): Promise<BenchServer> {
+    const server = await startThrowawayServer(undefined, extraArgs);
     let admin: Connection | undefined;
     try {
       admin = await createConnection({ uri: server.url, dateStrings: true, supportBigNumbers: true });

@@ -6,8 +6,10 @@ import type { MultiResult } from '../scenarios/multi';
 import type { MicroResult } from '../scenarios/micro';
 import type { OnceResult } from '../scenarios/once';
 import type { BalancedResult } from '../scenarios/balanced';
+import type { ScaleResult, WindowCost } from '../scenarios/scale';
 import type { OverlapReport } from './overlaps';
 import type { Mode, Settings } from './settings';
+import { summarize } from './util';
 
 /** Everything measured in one standby mode. */
 export interface ModeResults {
@@ -69,6 +71,8 @@ export interface BenchResults {
   readonly once?: OnceResult;
   /** Balanced leadership: 64 shards on 4 candidates, a SIGKILL, a join (first mode). */
   readonly balanced?: BalancedResult;
+  /** The scale runs, with their own run header. */
+  readonly scale?: ScaleResult;
   readonly overlaps: OverlapReport;
   readonly errors: string[];
 }
@@ -591,7 +595,11 @@ export function buildTargetRows(results: BenchResults): { perMode: TargetRow[]; 
 const verdict = (cell: Cell): string => (cell.pass === null ? '' : cell.pass ? ' **PASS**' : ' **FAIL**');
 const cellText = (cell: Cell): string => `${cell.value.replace(/\|/g, '\\|')}${verdict(cell)}`;
 
-export function renderMarkdown(results: BenchResults): string {
+/**
+ * latest.md. `keptScaleSection`: the Scale section of the previous latest.md, kept as it was (with its own
+ * run header) when this run did not include the scale runs.
+ */
+export function renderMarkdown(results: BenchResults, keptScaleSection?: string): string {
   const { settings, machine } = results;
   const { timing } = settings;
   const { perMode, single } = buildTargetRows(results);
@@ -661,6 +669,11 @@ export function renderMarkdown(results: BenchResults): string {
     lines.push('Why rows fail in the polling mode (from the design):');
     lines.push('');
     for (const row of failing) lines.push(`- ${row.measure}: ${row.why}`);
+  }
+  const scaleSection = results.scale ? renderScaleSection(results.scale) : keptScaleSection;
+  if (scaleSection) {
+    lines.push('');
+    lines.push(scaleSection);
   }
   lines.push('');
   lines.push('## Timeline');
@@ -750,5 +763,309 @@ export function renderMarkdown(results: BenchResults): string {
     for (const note of notes) lines.push(`- ${note}`);
   }
   lines.push('');
+  return lines.join('\n');
+}
+
+/** Where the Scale section starts and ends in latest.md: a scale-only run replaces just this part. */
+export const SCALE_BEGIN = '<!-- scale:begin -->';
+export const SCALE_END = '<!-- scale:end -->';
+
+/** The Scale section of a latest.md (markers included), if it has one. */
+export function scaleSectionOf(markdown: string | undefined): string | undefined {
+  if (markdown === undefined) return undefined;
+  const begin = markdown.indexOf(SCALE_BEGIN);
+  const end = markdown.indexOf(SCALE_END, begin);
+  return begin >= 0 && end > begin ? markdown.slice(begin, end + SCALE_END.length) : undefined;
+}
+
+/**
+ * latest.md after a scale-only run: `previous` with its Scale section replaced by `section` (or `section`
+ * added before the timeline, or at the end), everything else unchanged; a file of its own without `previous`.
+ */
+export function withScaleSection(previous: string | undefined, section: string): string {
+  if (previous === undefined) {
+    return (
+      '# nestjs-leader-election benchmark\n\nOnly the scale runs so far (`npm run bench -- --scale`); ' +
+      `a full \`npm run bench\` writes the other sections.\n\n${section}\n`
+    );
+  }
+  const kept = scaleSectionOf(previous);
+  if (kept) return previous.replace(kept, () => section);
+  const timeline = previous.indexOf('\n## Timeline');
+  return timeline >= 0
+    ? `${previous.slice(0, timeline)}\n${section}\n${previous.slice(timeline)}`
+    : `${previous.trimEnd()}\n\n${section}\n`;
+}
+
+/** Target rows of the scale runs (a section of their own, with its own run header). */
+export function buildScaleRows(scale: ScaleResult): TargetRow[] {
+  const { leaseMs: L, renewMs: R, pollMs: P } = scale.timing;
+  const rows: TargetRow[] = [];
+  const perMin = (value: number) => `${value.toFixed(1)} ms/min`;
+  const moved = (w: WindowCost | undefined) =>
+    w && !w.stableRoles ? ' (leadership moved during the window)' : '';
+  const t = scale.thousand;
+  const thousand = `${t?.elections ?? 1000} elections in one process`;
+  const heapS = scale.heapWindowMs / 1000;
+  const shortened =
+    scale.heapWindowMs < 300_000 ? `, shortened from 5 minutes${scale.quick ? ' for --quick' : ''}` : '';
+  rows.push({
+    area: 'elections',
+    measure: `${thousand} (Nest candidate; a second one follows all): statements per R as leader / per P as follower, ${t ? t.window.windowS.toFixed(0) : heapS} s`,
+    target: '<= 2 per R / <= 2 per P',
+    cells: [
+      t
+        ? {
+            value: `${t.leader.perR.toFixed(2)} per R / ${t.follower.perP.toFixed(2)} per P (${rate(t.leader.perSecond)}, ${rate(t.follower.perSecond)})${moved(t.window)}`,
+            pass:
+              t.leader.statements <= allowed(2000 / R, t.window.windowS) &&
+              t.follower.statements <= allowed(2000 / P, t.window.windowS),
+          }
+        : NOT_RUN,
+    ],
+  });
+  rows.push({
+    area: 'cost',
+    measure: `${thousand}: CPU of the whole process (process.cpuUsage()), leader / follower`,
+    target: '<= 200 ms/min',
+    cells: [
+      t
+        ? {
+            value: `${perMin(t.leader.cpuMsPerMin)} / ${perMin(t.follower.cpuMsPerMin)}`,
+            pass: t.leader.cpuMsPerMin <= 200 && t.follower.cpuMsPerMin <= 200,
+          }
+        : NOT_RUN,
+    ],
+  });
+  rows.push({
+    area: 'memory',
+    measure: `${thousand}: heap growth after GC over ${t ? t.window.windowS.toFixed(0) : heapS} s${shortened}, leader / follower`,
+    target: '< 5 MB',
+    cells: [
+      t
+        ? {
+            value: `${signedMb(t.heap.leaderEnd - t.heap.leaderStart)} / ${signedMb(t.heap.followerEnd - t.heap.followerStart)}${t.heap.gcExposed ? '' : ' (no --expose-gc!)'}`,
+            pass:
+              t.heap.leaderEnd - t.heap.leaderStart < 5 * 1024 * 1024 &&
+              t.heap.followerEnd - t.heap.followerStart < 5 * 1024 * 1024 &&
+              t.heap.gcExposed,
+          }
+        : NOT_RUN,
+    ],
+  });
+  rows.push({
+    area: 'memory',
+    measure: `${thousand}: RSS at the end of the window, leader / follower`,
+    target: 'reported',
+    cells: [t ? { value: `${mb(t.leader.rss)} / ${mb(t.follower.rss)}`, pass: null } : NOT_RUN],
+  });
+  const h = scale.hundred;
+  const n = h?.candidates ?? 100;
+  const hundredTarget = 1000 / R + (n * 2000) / L;
+  rows.push({
+    area: 'cost',
+    measure: `${n} candidate processes on one election (light candidate: the elector without Nest): server statements/s (SHOW GLOBAL STATUS Questions minus the bench's own), ${h ? h.window.windowS.toFixed(0) : scale.windowMs / 1000} s`,
+    target: `<= 1/R + ${n} x 2/L (${rate(hundredTarget)})`,
+    cells: [
+      h
+        ? {
+            value: `${rate(h.window.serverPerSecond)} (${h.window.global.Questions} statements; leader ${rate(h.leader.perSecond)}, standby mean ${rate(h.standbys.perSecond.mean)} max ${rate(h.standbys.perSecond.max)})${moved(h.window)}`,
+            pass: h.window.global.Questions <= allowed(hundredTarget, h.window.windowS),
+          }
+        : NOT_RUN,
+    ],
+  });
+  rows.push({
+    area: 'cost',
+    measure: `${n} candidates: CPU of each standby process (the elector's and Node's own: no Nest, no app), p50 / max; leader`,
+    target: 'each standby <= 20 ms/min',
+    cells: [
+      h
+        ? {
+            value: `${perMin(h.standbys.cpuMsPerMin.p50)} / ${perMin(h.standbys.cpuMsPerMin.max)}; leader ${perMin(h.leader.cpuMsPerMin)}`,
+            pass: h.standbys.cpuMsPerMin.max <= 20,
+          }
+        : NOT_RUN,
+    ],
+  });
+  rows.push({
+    area: 'memory',
+    measure: `${n} candidates: RSS per standby p50 / max; leader (light candidate, no Nest)`,
+    target: 'reported',
+    cells: [
+      h
+        ? {
+            value: `${mb(h.standbys.rss.p50)} / ${mb(h.standbys.rss.max)}; leader ${mb(h.leader.rss)}`,
+            pass: null,
+          }
+        : NOT_RUN,
+    ],
+  });
+  rows.push({
+    area: 'connections',
+    measure: `${n} candidates: connections per process (PROCESSLIST every second): standby max; leader`,
+    target: 'standby <= 1 + its GET_LOCK waits',
+    cells: [
+      h
+        ? {
+            value: `standby up to ${h.standbys.maxConnections}; ${h.standbys.overBudget} of ${h.standbys.count} standbys over budget in ${h.standbys.overBudgetSamples} samples; leader ${h.leader.maxConnections} (${h.leader.lockWaitsAtMax} waits); ${h.window.connectionSamples} samples`,
+            pass: h.standbys.overBudget === 0,
+          }
+        : NOT_RUN,
+    ],
+  });
+  const x = scale.ten;
+  if (x) {
+    const w = x.window;
+    const per = summarize(w.processes.map((p) => p.perSecond));
+    const cpu = summarize(w.processes.map((p) => p.cpuMsPerMin));
+    const rss = summarize(w.processes.map((p) => p.rss));
+    rows.push({
+      area: 'cost',
+      measure: `${x.processes} light candidates each in the same ${x.electionsEach} elections: server statements/s; per process mean / max`,
+      target: 'reported',
+      cells: [
+        {
+          value: `${rate(w.serverPerSecond)}; ${rate(per.mean)} / ${rate(per.max)}${moved(w)}`,
+          pass: null,
+        },
+      ],
+    });
+    rows.push({
+      area: 'cost',
+      measure: `${x.processes} x ${x.electionsEach}: CPU per process p50 / max; RSS p50 / max; connections max`,
+      target: 'reported',
+      cells: [
+        {
+          value: `${perMin(cpu.p50)} / ${perMin(cpu.max)}; ${mb(rss.p50)} / ${mb(rss.max)}; ${Math.max(0, ...w.processes.map((p) => p.maxConnections))}`,
+          pass: null,
+        },
+      ],
+    });
+  } else {
+    rows.push({
+      area: 'cost',
+      measure: '10 processes each in 100 elections',
+      target: 'reported',
+      cells: [NOT_RUN],
+    });
+  }
+  const c = scale.coldEmpty;
+  rows.push({
+    area: 'cold start',
+    measure: `empty lease table, ${c?.instances ?? 10} instances started at once: first leader after the first instance's bootstrap, p50 / max of ${c?.rounds ?? 0} rounds (the winner's own start to its election)`,
+    target: '<= 50 ms',
+    cells: [
+      c && c.rounds > 0
+        ? {
+            value: `${ms(c.firstLeaderMs.p50)} / ${ms(c.firstLeaderMs.max)} (${ms(c.winnerOwnMs.p50)} / ${ms(c.winnerOwnMs.max)})`,
+            pass: c.firstLeaderMs.max <= 50,
+          }
+        : NOT_RUN,
+    ],
+  });
+  const d = scale.coldDead;
+  rows.push({
+    area: 'cold start',
+    measure: `lease row held by dead processes (all ${d?.instances ?? 10} SIGKILLed, as many started at once): first leader after the first bootstrap p50 / max, with the dead lease's time left then (p50 / max); takeover overshoot (new acquired_at - dead expires_at, DB clock) p50 / p90 / min, ${d?.rounds ?? 0} rounds`,
+    target:
+      "at the dead lease's expiry: overshoot p90 <= 50 ms, never negative (so <= L + 50 ms after bootstrap)",
+    cells: [
+      d && d.rounds > 0
+        ? {
+            value: `${ms(d.firstLeaderMs.p50)} / ${ms(d.firstLeaderMs.max)} (left ${ms(d.remainingAtBootstrapMs.p50)} / ${ms(d.remainingAtBootstrapMs.max)}); ${ms(d.overshootMs.p50)} / ${ms(d.overshootMs.p90)} / ${ms(d.overshootMs.min)}`,
+            pass: d.overshootMs.p90 <= 50 && d.overshootMs.min >= 0 && d.firstLeaderMs.max <= L + 50,
+          }
+        : NOT_RUN,
+    ],
+  });
+  rows.push({
+    area: 'safety',
+    measure: 'overlaps of leadership in the scale runs (incl. terms with two holders, terms not increasing)',
+    target: '0',
+    cells: [
+      {
+        value: `${scale.overlaps.found} (${scale.overlaps.intervals} leaderships checked)`,
+        pass: scale.overlaps.found === 0,
+      },
+    ],
+  });
+  return rows;
+}
+
+/** The Scale section of latest.md, between SCALE_BEGIN and SCALE_END, with its own run header. */
+export function renderScaleSection(scale: ScaleResult): string {
+  const { timing } = scale;
+  const lines: string[] = [SCALE_BEGIN, '## Scale', ''];
+  lines.push(
+    `Run ${scale.generatedAt} by \`${scale.command}\`, scale part ${Math.round(scale.durationS)} s` +
+      `${scale.quick ? ' (**--quick**: shorter windows, same timing)' : ''}, library source ${scale.librarySource}; ` +
+      `${scale.machine}.`,
+  );
+  lines.push('');
+  lines.push(
+    `L = ${timing.leaseMs} ms, R = ${timing.renewMs} ms, P = ${timing.pollMs} ms, M = ${timing.marginMs} ms; ` +
+      `the library's default standby mode (no \`standbyMode\` option). Statements per process from ` +
+      `USER_STATISTICS (one MySQL user per process), server-wide from SHOW GLOBAL STATUS deltas minus the ` +
+      `bench's own, on a private MariaDB with only that run on it; CPU from each child's process.cpuUsage() ` +
+      `after one forced GC and a settling time; heap after two full GCs. The 1,000-election run has a server ` +
+      (scale.serial
+        ? 'of its own; the 100-candidate window came after it (--scale-serial); the others ran before, alone.'
+        : 'of its own; the 10 x 100 and cold-start runs ran before, alone; its processes started once the 100 ' +
+          'candidates idled, and its window and theirs went on together (steady processes only).'),
+  );
+  lines.push('');
+  lines.push('| area | measure | target | measured |');
+  lines.push('|---|---|---|---|');
+  for (const row of buildScaleRows(scale)) {
+    lines.push(`| ${row.area} | ${row.measure} | ${row.target} | ${cellText(row.cells[0])} |`);
+  }
+  const details: string[] = [];
+  const windowLine = (name: string, w: WindowCost) =>
+    `- ${name}, ${w.windowS.toFixed(1)} s: SHOW GLOBAL STATUS deltas without the bench's own: Questions ${w.global.Questions} ` +
+    `(${w.serverPerSecond.toFixed(2)}/s), Com_select ${w.global.Com_select}, Com_update ${w.global.Com_update}, ` +
+    `Com_insert ${w.global.Com_insert}; USER_STATISTICS sum ${w.candidatesTotal}${w.stableRoles ? '' : '; leadership moved during the window'}`;
+  if (scale.thousand) {
+    const t = scale.thousand;
+    details.push(windowLine(`${t.elections} elections, leader and follower`, t.window));
+    details.push(
+      `- ${t.elections} elections heap after GC: leader ${mb(t.heap.leaderStart)} -> ${mb(t.heap.leaderEnd)}, ` +
+        `follower ${mb(t.heap.followerStart)} -> ${mb(t.heap.followerEnd)}; connections leader ${t.leader.maxConnections}, follower ${t.follower.maxConnections}`,
+    );
+  }
+  if (scale.hundred) {
+    const h = scale.hundred;
+    details.push(windowLine(`${h.candidates} candidates on one election`, h.window));
+    details.push(
+      `- ${h.candidates} light candidates started at once, all ready after ${h.startS.toFixed(1)} s`,
+    );
+  }
+  if (scale.ten) {
+    const x = scale.ten;
+    details.push(windowLine(`${x.processes} x ${x.electionsEach} elections`, x.window));
+    for (const p of x.window.processes) {
+      details.push(
+        `  - ${p.label}: leads ${p.leads}, ${rate(p.perSecond)}, ${p.cpuMsPerMin.toFixed(1)} ms/min, ${mb(p.rss)}, ` +
+          `${p.maxConnections} connections (${p.lockWaitsAtMax} waits)`,
+      );
+    }
+  }
+  if (scale.coldEmpty) {
+    const c = scale.coldEmpty;
+    details.push(
+      `- cold start, empty table (ms): ${c.firstLeaderMs.n} rounds, mean ${c.firstLeaderMs.mean.toFixed(1)}, min ${c.firstLeaderMs.min.toFixed(1)}`,
+    );
+  }
+  if (scale.coldDead) {
+    const d = scale.coldDead;
+    details.push(
+      `- cold start on dead holders: first leader after bootstrap minus the lease's time left then, mean ` +
+        `${(d.firstLeaderMs.mean - d.remainingAtBootstrapMs.mean).toFixed(1)} ms (host clock)`,
+    );
+  }
+  for (const detail of scale.overlaps.details.slice(0, 20)) details.push(`- overlap: ${detail}`);
+  for (const error of scale.errors) details.push(`- error: ${error}`);
+  if (details.length > 0) lines.push('', ...details);
+  lines.push('', SCALE_END);
   return lines.join('\n');
 }

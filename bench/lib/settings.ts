@@ -25,6 +25,7 @@ export const SCENARIOS = [
   'multi',
   'once',
   'balanced',
+  'scale',
 ] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
@@ -48,6 +49,18 @@ export interface Settings {
   /** Modes in which the 100-election run is made (all; only the first in --quick). */
   readonly multiModes: readonly Mode[];
   readonly scenarios: ReadonlySet<Scenario>;
+  /** Scale runs: elections of the one-process run (1,000). */
+  readonly scaleElections: number;
+  /** Scale runs: its CPU, statement and heap window (5 minutes; 30 s in --quick). */
+  readonly scaleHeapWindowMs: number;
+  /** Scale runs: candidate processes on one election (100). */
+  readonly scaleCandidates: number;
+  /** Scale runs: the window of the many-process runs (60 s; 20 s in --quick). */
+  readonly scaleWindowMs: number;
+  /** Scale runs: instances started at once in the cold-start rounds (10). */
+  readonly scaleColdInstances: number;
+  /** Scale runs: the 100 candidates' window after the 1,000-election run, not during it. */
+  readonly scaleSerial: boolean;
   readonly outDir: string;
   /** Exit 1 when any target fails (not only on overlaps or errors). */
   readonly strict: boolean;
@@ -63,7 +76,16 @@ export const USAGE = `Usage: npm run bench [-- options]
   --big=N                 candidates of the large steady-state run (default 20, quick 8)
   --window=S              steady-state window in seconds (default 60, quick 6)
   --heap-seconds=S        100-election heap run (default 120, quick 30)
-  --only=a,b              scenarios: ${SCENARIOS.join(', ')}
+  --only=a,b              scenarios: ${SCENARIOS.join(', ')} (default: all; with --quick all but scale)
+  --scale                 the scale runs (1,000 elections in one process, 100 processes on one election,
+                          10 processes in 100 elections, cold starts; ~10 min, quick ~4 min): alone, or
+                          added to the --only= scenarios. Alone (or --only=scale) it updates only the Scale
+                          section of the results and keeps the rest of latest.md and latest.json
+  --scale-heap-seconds=S  window of the 1,000-election run (default 300, quick 30)
+  --scale-window=S        window of the 100- and 10-process runs (default 60, quick 20)
+  --scale-candidates=N    processes on one election (default 100)
+  --scale-serial          the 100 candidates' window after the 1,000-election run, not during its
+                          window (~12 min instead of ~10)
   --out=DIR               results directory (default bench/results)
   --strict                exit 1 when any target fails`;
 
@@ -76,6 +98,7 @@ export function parseSettings(argv: readonly string[]): Settings {
   }
   const known = ['quick', 'modes', 'rounds', 'lease', 'renew', 'poll', 'margin', 'big', 'window'];
   known.push('heap-seconds', 'only', 'out', 'strict', 'help');
+  known.push('scale', 'scale-heap-seconds', 'scale-window', 'scale-candidates', 'scale-serial');
   for (const name of flags.keys()) {
     if (!known.includes(name)) throw new Error(`unknown option --${name}\n${USAGE}`);
   }
@@ -100,14 +123,17 @@ export function parseSettings(argv: readonly string[]): Settings {
   const notes: string[] = [];
   const modes = parseModes(flags.get('modes'));
   const only = flags.get('only');
+  // The scale runs take minutes: a --quick run leaves them out unless asked for.
+  const defaults = quick ? SCENARIOS.filter((name) => name !== 'scale') : SCENARIOS;
   const scenarios = new Set<Scenario>(
-    only ? (only.split(',').map((name) => name.trim()) as Scenario[]) : SCENARIOS,
+    only ? (only.split(',').map((name) => name.trim()) as Scenario[]) : flags.has('scale') ? [] : defaults,
   );
+  if (flags.has('scale')) scenarios.add('scale');
   for (const name of scenarios) {
     if (!SCENARIOS.includes(name)) throw new Error(`--only: unknown scenario "${name}"`);
   }
   const multiModes = quick ? modes.slice(0, 1) : modes;
-  if (quick && modes.length > 1) {
+  if (quick && modes.length > 1 && scenarios.has('multi')) {
     notes.push(`--quick: the 100-election and heap run uses only the first mode (${modes[0].label}).`);
   }
   return {
@@ -123,6 +149,12 @@ export function parseSettings(argv: readonly string[]): Settings {
     modes,
     multiModes,
     scenarios,
+    scaleElections: 1000,
+    scaleHeapWindowMs: num('scale-heap-seconds', quick ? 30 : 300) * 1000,
+    scaleCandidates: Math.round(num('scale-candidates', 100)),
+    scaleWindowMs: num('scale-window', quick ? 20 : 60) * 1000,
+    scaleColdInstances: 10,
+    scaleSerial: flags.has('scale-serial'),
     outDir: flags.get('out') ?? join(ROOT, 'bench', 'results'),
     strict: flags.has('strict'),
     notes,
