@@ -140,5 +140,7 @@ function start(): void {
   elector.start();
   print({ type: 'ready', candidateId: elector.candidateId, pid: process.pid });
 }
+// As the module's onModuleInit does: the connection opens and the table is checked before bootstrap.
+elector.warmUp();
 if (process.env.DEFER_START === '1') print({ type: 'loaded', pid: process.pid });
 else start();

@@ -6,6 +6,7 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
   type OnModuleDestroy,
+  type OnModuleInit,
 } from '@nestjs/common';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Observable, Subject } from 'rxjs';
@@ -68,6 +69,7 @@ interface Firing {
 export class LeaderElectionOrchestrator
   implements
     LeaderOnlyInvoker,
+    OnModuleInit,
     OnApplicationBootstrap,
     OnModuleDestroy,
     BeforeApplicationShutdown,
@@ -219,6 +221,15 @@ export class LeaderElectionOrchestrator
     }
     this.finished();
     return result;
+  }
+
+  /**
+   * @internal Opens the lease connection and checks the table while the rest of the app initialises, so
+   * that campaigning at bootstrap starts on a warm connection. Not awaited: the app's start never waits
+   * for the database here, and a failure is retried and reported by the elections' first step.
+   */
+  onModuleInit(): void {
+    this.elector.warmUp();
   }
 
   /** @internal Starts campaigning in every election. */

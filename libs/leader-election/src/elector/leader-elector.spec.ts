@@ -41,6 +41,32 @@ function setup(latencyMs = 10) {
 }
 
 describe('LeaderElector', () => {
+  it('warmUp() runs the schema setup before start(), in the background, and the first step does not repeat it', async () => {
+    const { clock, store, elector, leads } = setup();
+    const x = elector('x');
+    x.warmUp();
+    await clock.advance(50);
+    expect(store.find({ kind: 'ensureSchema' }).map((s) => s.status)).toEqual(['ok']);
+    expect(store.find({ kind: 'ensureRow' })).toEqual([]);
+
+    x.start();
+    await clock.advance(P);
+    expect(leads(x, 'default')).toBe(true);
+    expect(store.find({ kind: 'ensureSchema' })).toHaveLength(1);
+  });
+
+  it('a warmUp() that fails throws nowhere; the first step runs the schema setup again', async () => {
+    const { clock, store, elector, leads } = setup();
+    store.failNext(1, 'unreachable', { match: { kind: 'ensureSchema' } });
+    const x = elector('x');
+    x.warmUp();
+    await clock.advance(50);
+    x.start();
+    await clock.advance(2 * P);
+    expect(leads(x, 'default')).toBe(true);
+    expect(store.find({ kind: 'ensureSchema' }).map((s) => s.status)).toEqual(['failed', 'ok']);
+  });
+
   it('runs the schema setup once for all of its elections, and again after it failed', async () => {
     const { clock, store, elector, leads } = setup();
     store.failNext(1, 'unreachable', { match: { kind: 'ensureSchema' } });
