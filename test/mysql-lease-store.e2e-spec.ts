@@ -272,6 +272,33 @@ describe('MysqlLeaseStore on a real MariaDB', () => {
       expect(await store.read('e1')).toMatchObject({ holder: 'b', term: 2, valid: true });
     });
 
+    it('acquireFree takes a released or expired lease at the next term the server picks, in one statement, and never a valid one', async () => {
+      const store = await storeWithRow('lease_acquire_free');
+      // A valid lease of somebody else: nothing changes.
+      expect(await store.acquire('e1', 'a', 0, 10_000)).toBe(true);
+      expect(await store.acquireFree('e1', 'b', 0, 10_000)).toBeUndefined();
+      expect(await store.read('e1')).toMatchObject({ holder: 'a', term: 1, valid: true });
+
+      // Terms moved on since b last read (b still knows term 0): after a release b takes term 3 anyway.
+      expect(await store.release('e1', 'a', 1)).toBe(true);
+      expect(await store.acquire('e1', 'c', 1, 10_000)).toBe(true);
+      expect(await store.release('e1', 'c', 2)).toBe(true);
+      expect(await store.acquireFree('e1', 'b', 0, 10_000)).toBe(3);
+      expect(await store.read('e1')).toMatchObject({ holder: 'b', term: 3, valid: true });
+
+      // Above every term the candidate has seen, even when the row's term is lower (a re-created row).
+      await db.query("UPDATE lease_acquire_free SET expires_at = '1970-01-01 00:00:01' WHERE name = 'e1'");
+      expect(await store.acquireFree('e1', 'c', 41, 10_000)).toBe(42);
+      expect(await store.read('e1')).toMatchObject({ holder: 'c', term: 42, valid: true });
+      // Its own valid lease (e.g. handed to it): taken at a new term.
+      expect(await store.acquireFree('e1', 'c', 42, 10_000)).toBe(43);
+      // Terms beyond 2^32 come back exactly.
+      await db.query(
+        "UPDATE lease_acquire_free SET term = 5000000000, expires_at = '1970-01-01 00:00:01' WHERE name = 'e1'",
+      );
+      expect(await store.acquireFree('e1', 'd', 43, 10_000)).toBe(5_000_000_001);
+    });
+
     it('read reports validity and remaining time on the database clock, remaining close to L right after acquire', async () => {
       const store = await storeWithRow('lease_read_clock');
       expect(await store.acquire('e1', 'a', 0, 5_000)).toBe(true);

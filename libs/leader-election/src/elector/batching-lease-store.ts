@@ -36,6 +36,8 @@ export class BatchingLeaseStore implements LeaseStore {
 
   /** Present when the inner store has doorbells. */
   readonly openDoorbell?: (name: string) => LeaseDoorbell;
+  /** Present when the inner store can take a free lease at a term of the server's choosing. */
+  readonly acquireFree?: LeaseStore['acquireFree'];
   /** Present when the inner store can hand a lease to a chosen candidate. */
   readonly handOver?: LeaseStore['handOver'];
   readonly requestHandover?: LeaseStore['requestHandover'];
@@ -50,6 +52,7 @@ export class BatchingLeaseStore implements LeaseStore {
     this.clock = options.clock ?? systemClock;
     this.windowMs = options.windowMs ?? DEFAULT_BATCH_WINDOW_MS;
     if (inner.openDoorbell) this.openDoorbell = (name) => inner.openDoorbell!(name);
+    if (inner.acquireFree) this.acquireFree = inner.acquireFree.bind(inner);
     if (inner.handOver) this.handOver = inner.handOver.bind(inner);
     if (inner.requestHandover) this.requestHandover = inner.requestHandover.bind(inner);
     if (inner.readPrefix) this.readPrefix = (prefix) => inner.readPrefix!(prefix);

@@ -59,9 +59,9 @@ export class FollowerStep {
     if (aligned !== undefined && host.mayCampaign()) {
       if (await this.tryAcquire(aligned)) return;
     } else if (casOnRing && host.mayCampaign()) {
-      // The term read last: after a graceful release the row still carries it. A loss (a crash: the
-      // lease is still valid) says nothing about a newer term, and the read below shows the row.
-      if (await this.tryAcquire(host.terms.seen, false)) return;
+      // After a graceful release one statement is the whole takeover. A loss (a crash: the lease is
+      // still valid) says nothing about a newer term, and the read below shows the row.
+      if (await this.takeFreeLease()) return;
     }
     traceStep(host.deps.name, 'read sent');
     const row = await this.readRow();
@@ -182,6 +182,33 @@ export class FollowerStep {
     if (!again) throw new LeaseStoreError('configuration', `The lease row "${name}" cannot be created.`);
     this.host.report.contact();
     return again;
+  }
+
+  /**
+   * The takeover a ring sends: the store's `acquireFree` (the server picks the next term, so a standby
+   * that waited on the doorbell through other handovers needs no fresh read), else the CAS on the term
+   * read last (which loses when the term moved on meanwhile; the read follows).
+   */
+  private async takeFreeLease(): Promise<boolean> {
+    const { host } = this;
+    const { store, name, candidateId, timing, clock } = host.deps;
+    if (!store.acquireFree) return this.tryAcquire(host.terms.seen, false);
+    const tSend = clock.now();
+    traceStep(name, 'cas sent');
+    // An error may hide a win at a term this candidate cannot know: it never acts on it, and the lease
+    // runs out (or a read shows this candidate as holder and it takes the lease again at a new term).
+    const term = await store.acquireFree(name, candidateId, host.terms.highest, timing.leaseDurationMs);
+    traceStep(name, 'cas answered');
+    host.report.contact();
+    if (term === undefined) return false;
+    seeTerm(host.terms, term);
+    if (!host.isRunning()) {
+      host.terms.owned = term; // stopped while acquiring: hand it straight back
+      return true;
+    }
+    this.readsAgree();
+    host.becomeLeader(term, tSend);
+    return true;
   }
 
   /**

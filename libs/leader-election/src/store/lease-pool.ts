@@ -32,10 +32,12 @@ function wsrepSessionSetup(wsrepOn: unknown): string | undefined {
   return Number(wsrepOn) === 1 ? 'SET SESSION wsrep_sync_wait = 1' : undefined;
 }
 
-/** The result of one statement: rows for a SELECT, `affectedRows` for a write. */
+/** The result of one statement: rows for a SELECT, `affectedRows` (and `insertId`) for a write. */
 export interface StatementResult {
   readonly rows: readonly Record<string, unknown>[];
   readonly affectedRows: number;
+  /** The OK packet's last insert id: also what `LAST_INSERT_ID(expr)` in the statement set. */
+  readonly insertId?: number;
 }
 
 /** One server: a `mysql://` URI or mysql2 pool options. */
@@ -272,7 +274,8 @@ export class LeasePool {
                 if (Array.isArray(result)) {
                   res({ rows: result as Record<string, unknown>[], affectedRows: 0 });
                 } else {
-                  res({ rows: [], affectedRows: (result as { affectedRows: number }).affectedRows });
+                  const { affectedRows, insertId } = result as { affectedRows: number; insertId?: number };
+                  res({ rows: [], affectedRows, insertId });
                 }
               });
             });

@@ -82,6 +82,14 @@ export interface LeaseStore {
     leaseMs: number,
     newTerm?: number,
   ): Promise<boolean>;
+  /**
+   * Takes the lease when it has expired or was released (or is held by `holder` itself), whatever its
+   * term: the new term is `max(row's term, aboveTerm) + 1`, computed by the server in the same statement.
+   * Resolves the term won, or `undefined` when the lease is valid for somebody else. A standby sends it
+   * when a doorbell rings: after a graceful release the whole takeover is this one statement, even when
+   * the standby's last read is some terms old (it waited on the doorbell meanwhile).
+   */
+  acquireFree?(name: string, holder: string, aboveTerm: number, leaseMs: number): Promise<number | undefined>;
   /** Extends the lease by `leaseMs` from now, only while `holder` still holds `term` unexpired. */
   renew(name: string, holder: string, term: number, leaseMs: number): Promise<boolean>;
   /** Expires the lease at once, keeping holder and term for history. Resolves `true` when it was ours. */

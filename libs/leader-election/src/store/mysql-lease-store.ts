@@ -193,6 +193,32 @@ export class MysqlLeaseStore implements LeaseStore {
     return affectedRows === 1;
   }
 
+  async acquireFree(
+    name: string,
+    holder: string,
+    aboveTerm: number,
+    leaseMs: number,
+  ): Promise<number | undefined> {
+    // `term` is assigned first (SET runs left to right), from the row's own term; LAST_INSERT_ID(expr)
+    // hands the new term back in the OK packet, so no read is needed to learn it.
+    const { affectedRows, insertId } = await this.execute(sql`
+      UPDATE ${this.table}
+      SET term = LAST_INSERT_ID(GREATEST(term, ${aboveTerm}) + 1), holder = ${holder},
+          acquired_at = UTC_TIMESTAMP(6), renewed_at = UTC_TIMESTAMP(6),
+          expires_at = UTC_TIMESTAMP(6) + INTERVAL ${toMicros(leaseMs)} MICROSECOND, handover_to = ''
+      WHERE name = ${name} AND (expires_at <= UTC_TIMESTAMP(6) OR holder = ${holder})`);
+    if (affectedRows !== 1) return undefined;
+    const term = Number(insertId);
+    if (!Number.isSafeInteger(term) || term <= aboveTerm) {
+      // Cannot happen with a conforming server; never act on a term that is not known to be new.
+      throw new LeaseStoreError(
+        'outcome-unknown',
+        `The takeover of "${name}" returned no usable term (${String(insertId)}).`,
+      );
+    }
+    return term;
+  }
+
   async handOver(name: string, holder: string, term: number, to: string, windowMs: number): Promise<boolean> {
     const { affectedRows } = await this.execute(sql`
       UPDATE ${this.table}
