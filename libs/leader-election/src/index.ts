@@ -12,8 +12,10 @@ export type {
   Leadership,
   MissedPolicy,
   LeadershipChange,
+  LeadershipTerm,
   OnFollower,
   RunOutcome,
+  TermEndReason,
   TransactionOf,
 } from './leader-election.interfaces';
 export type { ElectionEvent, ElectionEventType, ElectionRole, ElectionState } from './elector/election-state';
@@ -31,4 +33,5 @@ export {
   type LeaseKeyCollation,
 } from './store/lease-table';
 export { createRunsTableMigration, createRunsTableSql, DEFAULT_RUNS_TABLE } from './store/runs-table';
+export { createTermsTableMigration, createTermsTableSql, DEFAULT_TERMS_TABLE } from './store/terms-table';
 export { DEFAULT_ELECTION } from './leader-election.constants';

@@ -73,3 +73,6 @@ export const DEFAULT_HISTORY_LIMIT = 1_000;
 
 /** Injection token of the `RunsStore` of `once` jobs (MySQL by default). */
 export const RUNS_STORE = Symbol('nestjs-leader-election:runs-store');
+
+/** Injection token of the `TermsStore` of the leadership history (MySQL by default). */
+export const TERMS_STORE = Symbol('nestjs-leader-election:terms-store');

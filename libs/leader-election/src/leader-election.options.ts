@@ -1,3 +1,4 @@
+import type { LoggerService } from '@nestjs/common';
 import type { PoolOptions } from 'mysql2';
 import {
   CANDIDATE_SUFFIX_LENGTH,
@@ -13,6 +14,7 @@ import {
   DEFAULT_STANDBY_MODE,
 } from './leader-election.constants';
 import {
+  invalidLoggerMessage,
   invalidOptionMessage,
   invalidTableNameMessage,
   numericStringMessage,
@@ -27,6 +29,7 @@ import {
   LEASE_NAME_MAX_LENGTH,
 } from './store/lease-table';
 import { DEFAULT_RUNS_TABLE } from './store/runs-table';
+import { DEFAULT_TERMS_TABLE } from './store/terms-table';
 
 /** Options of `LeaderElectionModule.forRoot()`. Only `connection` is required. */
 export interface LeaderElectionModuleOptions {
@@ -76,8 +79,22 @@ export interface LeaderElectionModuleOptions {
    * `createTable: false`; see `createRunsTableSql()`). Default `leader_election_runs`.
    */
   runsTableName?: string;
-  /** Runs kept per `once` job; older rows are pruned in the background. Default 1000. */
+  /**
+   * The leadership history table (one row per term, see `getHistory()`), beside the lease table (created
+   * with it unless `createTable: false`; see `createTermsTableSql()`). Default `leader_election_terms`.
+   */
+  termsTableName?: string;
+  /**
+   * Runs kept per `once` job, and terms kept per election in the history; older rows are pruned in the
+   * background. Default 1000.
+   */
   historyLimit?: number;
+  /**
+   * Where every log line of the module goes (elections, run-once jobs, health): a Nest `LoggerService`,
+   * e.g. one app's own logger when several apps share a process. Default: Nest's `Logger` with context
+   * `LeaderElection`.
+   */
+  logger?: LoggerService;
 }
 
 /**
@@ -98,18 +115,21 @@ export interface LeaderElectionSettings {
   readonly standbyMode: 'auto' | 'doorbell' | 'poll';
   readonly maxDoorbells: number;
   readonly runsTableName: string;
+  readonly termsTableName: string;
   readonly historyLimit: number;
 }
 
 /** Options after defaults and validation, connection included; frozen. Internal to the module. */
 export interface ResolvedLeaderElectionOptions extends LeaderElectionSettings {
   readonly connection: string | PoolOptions | readonly (string | PoolOptions)[];
+  /** The `logger` option, when given. */
+  readonly logger: LoggerService | undefined;
 }
 
 /** The settings without the connection, frozen. */
 export function publicSettings(options: ResolvedLeaderElectionOptions): LeaderElectionSettings {
-  // eslint-disable-next-line @typescript-eslint/no-unused-vars -- the connection is left out on purpose
-  const { connection, ...settings } = options;
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars -- the connection and logger are left out on purpose
+  const { connection, logger, ...settings } = options;
   return Object.freeze(settings);
 }
 
@@ -212,7 +232,9 @@ const OPTION_KEYS: readonly (keyof LeaderElectionModuleOptions)[] = [
   'standbyMode',
   'maxDoorbells',
   'runsTableName',
+  'termsTableName',
   'historyLimit',
+  'logger',
 ];
 
 function rejectUnknownOptions(options: object): void {
@@ -330,6 +352,18 @@ export function resolveLeaderElectionOptions(
     );
   }
   if (runsTableName === tableName) fail('runsTableName', 'must differ from tableName', runsTableName);
+  const termsTableName = options.termsTableName ?? DEFAULT_TERMS_TABLE;
+  if (typeof termsTableName !== 'string' || !isValidTableName(termsTableName)) {
+    fail(
+      'termsTableName',
+      'must be a plain SQL identifier: a letter or _ followed by up to 63 letters, digits, _ or $',
+      termsTableName,
+    );
+  }
+  if (termsTableName === tableName || termsTableName === runsTableName) {
+    fail('termsTableName', 'must differ from tableName and runsTableName', termsTableName);
+  }
+  const logger = validateLogger(options.logger);
   const historyLimit = options.historyLimit ?? DEFAULT_HISTORY_LIMIT;
   rejectNumericString('historyLimit', historyLimit);
   if (typeof historyLimit !== 'number' || !Number.isInteger(historyLimit) || historyLimit < 1) {
@@ -353,6 +387,21 @@ export function resolveLeaderElectionOptions(
     standbyMode,
     maxDoorbells,
     runsTableName,
+    termsTableName,
     historyLimit,
+    logger,
   });
+}
+
+/** The `logger` option: a Nest `LoggerService` (at least `log`, `warn` and `error` methods). */
+function validateLogger(logger: unknown): LoggerService | undefined {
+  if (logger === undefined) return undefined;
+  const missing =
+    logger === null || typeof logger !== 'object'
+      ? ['log', 'warn', 'error']
+      : (['log', 'warn', 'error'] as const).filter(
+          (method) => typeof (logger as Record<string, unknown>)[method] !== 'function',
+        );
+  if (missing.length > 0) throw new LeaderElectionConfigError(invalidLoggerMessage(logger, missing));
+  return logger as LoggerService;
 }

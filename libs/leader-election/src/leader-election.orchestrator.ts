@@ -1,7 +1,6 @@
 import {
   Inject,
   Injectable,
-  Logger,
   type BeforeApplicationShutdown,
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
@@ -10,7 +9,7 @@ import {
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Observable, Subject } from 'rxjs';
 import type { Clock } from './elector/clock';
-import type { ElectionEvent } from './elector/election-state';
+import type { ElectionEvent, ElectorLogger } from './elector/election-state';
 import type { LeaderElector } from './elector/leader-elector';
 import {
   LEADER_ELECTION_CLOCK,
@@ -32,6 +31,7 @@ import {
   hooksSkippedMessage,
   noShutdownHooksMessage,
 } from './leader-election.messages';
+import { moduleLogger } from './leader-election.logger';
 import type { ResolvedLeaderElectionOptions } from './leader-election.options';
 import { bindLeaderOnlyInstance, refuseLeaderOnly, type LeaderOnlyInvoker } from './leader-only.registry';
 import type { OnceJob } from './once/once-job';
@@ -71,7 +71,7 @@ export class LeaderElectionOrchestrator
     BeforeApplicationShutdown,
     OnApplicationShutdown
 {
-  private readonly logger = new Logger('LeaderElection');
+  private readonly logger: ElectorLogger;
   private readonly context = new AsyncLocalStorage<Leadership>();
   private readonly firing = new AsyncLocalStorage<Firing>();
   /** Fires `@LeaderOnly({ once: true })` jobs on the leader (see `OnceScheduler`). */
@@ -97,6 +97,7 @@ export class LeaderElectionOrchestrator
     @Inject(RUNS_STORE) private readonly runsStore: RunsStore,
     @Inject(LEADER_ELECTION_CLOCK) clock: Clock,
   ) {
+    this.logger = moduleLogger(options.logger);
     this.once = new OnceScheduler({
       store: runsStore,
       clock,

@@ -1,3 +1,5 @@
+import type { TermEnd } from './terms-store';
+
 /** What one read of a lease row tells, every time judged on the database's clock. */
 export interface LeaseRow {
   /** Candidate id of the last holder ('' when the row was never acquired). */
@@ -79,8 +81,11 @@ export interface LeaseStore {
   ): Promise<boolean>;
   /** Extends the lease by `leaseMs` from now, only while `holder` still holds `term` unexpired. */
   renew(name: string, holder: string, term: number, leaseMs: number): Promise<boolean>;
-  /** Expires the lease at once, keeping holder and term for history. Resolves `true` when it was ours. */
-  release(name: string, holder: string, term: number): Promise<boolean>;
+  /**
+   * Expires the lease at once, keeping holder and term for history. Resolves `true` when it was ours.
+   * `end` says why, for the leadership history (default: a plain release).
+   */
+  release(name: string, holder: string, term: number, end?: TermEnd): Promise<boolean>;
   /** Closes the store's connections; pending statements fail. */
   close(): Promise<void>;
   /** Reads several elections' rows in one statement (rows that do not exist are absent). */
