@@ -1,5 +1,9 @@
 import { LeaderElectionConfigError } from './errors/leader-election-config.error';
-import { resolveLeaderElectionOptions, type LeaderElectionModuleOptions } from './leader-election.options';
+import {
+  publicSettings,
+  resolveLeaderElectionOptions,
+  type LeaderElectionModuleOptions,
+} from './leader-election.options';
 
 // Every option rule of docs/design.md, checked on resolveLeaderElectionOptions() alone: no Nest app, no database.
 // Each error is a LeaderElectionConfigError that names the option and the rule, and never echoes a password.
@@ -206,4 +210,27 @@ describe('resolveLeaderElectionOptions', () => {
       },
     );
   });
+});
+
+describe('the logger option', () => {
+  it('accepts a Nest LoggerService and keeps it out of the public settings', () => {
+    const logger = { log: () => undefined, warn: () => undefined, error: () => undefined };
+    const resolved = resolveLeaderElectionOptions({ ...valid(), logger });
+    expect(resolved.logger).toBe(logger);
+    expect(Object.keys(publicSettings(resolved))).not.toContain('logger');
+  });
+
+  it.each([
+    ['a string', 'console', /got "console"/],
+    ['null', null, /got null/],
+    ['an object without warn and error', { log: () => undefined }, /has no warn, error methods/],
+  ])(
+    'a logger that is %s is rejected, naming the option and what a LoggerService needs',
+    (_what, logger, got) => {
+      const error = configError({ ...valid(), logger });
+      expect(error.message).toMatch(/option "logger" must be a Nest LoggerService/);
+      expect(error.message).toMatch(/log, warn and error methods/);
+      expect(error.message).toMatch(got);
+    },
+  );
 });
