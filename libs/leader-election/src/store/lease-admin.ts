@@ -2,6 +2,7 @@ import { sql, type RawBuilder } from 'kysely';
 import { LeasePool, type LeaseConnectionOptions, type StatementResult } from './lease-pool';
 import { MysqlLeaseStore } from './mysql-lease-store';
 import { compilerOnly } from './mysql-compiler';
+import { MysqlRunsStore } from './mysql-runs-store';
 import { MysqlTermsStore } from './mysql-terms-store';
 import type { RunOutcome } from './runs-store';
 import { DEFAULT_RUNS_TABLE } from './runs-table';
@@ -80,6 +81,7 @@ export class LeaseAdmin {
   private readonly pool: LeasePool;
   private readonly table: RawBuilder<unknown>;
   private readonly runs: RawBuilder<unknown>;
+  private readonly runsTableName: string;
   private readonly terms: MysqlTermsStore;
 
   constructor(
@@ -90,7 +92,8 @@ export class LeaseAdmin {
   ) {
     this.pool = new LeasePool(connection, timeoutMs, 1);
     this.table = sql.table(tableName);
-    this.runs = sql.table(tables.runs ?? DEFAULT_RUNS_TABLE);
+    this.runsTableName = tables.runs ?? DEFAULT_RUNS_TABLE;
+    this.runs = sql.table(this.runsTableName);
     this.terms = new MysqlTermsStore({
       connection,
       termsTableName: tables.terms ?? DEFAULT_TERMS_TABLE,
@@ -206,7 +209,10 @@ export class LeaseAdmin {
     return [...jobs.values()];
   }
 
-  /** Creates the lease table, or upgrades a 0.1.0 table, as the module does with `createTable: true`. */
+  /**
+   * Creates the lease table (or upgrades a 0.1.0 table), the terms table and the runs table, as the module
+   * does with `createTable: true`.
+   */
   async migrate(): Promise<void> {
     const store = new MysqlLeaseStore({
       connection: this.connection,
@@ -214,10 +220,18 @@ export class LeaseAdmin {
       operationTimeoutMs: this.timeoutMs,
       poolSize: 1,
     });
+    const runs = new MysqlRunsStore({
+      connection: this.connection,
+      leaseTableName: this.tableName,
+      runsTableName: this.runsTableName,
+      operationTimeoutMs: this.timeoutMs,
+    });
     try {
       await store.ensureSchema();
+      await this.terms.ensureSchema();
+      await runs.ensureSchema();
     } finally {
-      await store.close();
+      await Promise.all([store.close(), runs.close()]);
     }
   }
 
