@@ -180,12 +180,9 @@ describe('leadership history', () => {
     await a.service.waitForLeadership('h-quiet');
     const b = await candidate('h-quiet', { standbyMode: 'poll' });
     await a.service.getHistory('h-quiet'); // the acquisition's writes have landed
-    // Each candidate's schema check at start (b's runs after its bootstrap).
-    await waitUntil(
-      () => sent.filter((text) => text.startsWith('SELECT 1 FROM')).length === 2,
-      5_000,
-      "b's schema check",
-    );
+    // Only the leader sent anything: its schema check before its first write, and the acquisition's writes.
+    expect(sent.filter((text) => text.startsWith('SELECT 1 FROM'))).toHaveLength(1);
+    expect(sent.some((text) => text.trim().startsWith('INSERT INTO'))).toBe(true);
     const before = sent.length;
     const renewedBefore = await db.query<{ renewed_at: string }[]>(
       "SELECT renewed_at FROM leader_election_lease WHERE name = 'h-quiet'",

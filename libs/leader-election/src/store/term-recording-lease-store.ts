@@ -26,6 +26,8 @@ export class TermRecordingLeaseStore implements LeaseStore {
   readonly doorbellUnsupportedReason?: () => Promise<string | undefined>;
   private readonly queues = new Map<string, Promise<void>>();
   private failing = false;
+  /** Settled once the terms table was found or created (with `createTable`); reset when that failed. */
+  private schema: Promise<void> | undefined;
 
   constructor(
     private readonly inner: LeaseStore,
@@ -38,11 +40,10 @@ export class TermRecordingLeaseStore implements LeaseStore {
     this.doorbellUnsupportedReason = inner.doorbellUnsupportedReason?.bind(inner);
   }
 
-  async ensureSchema(): Promise<void> {
-    await this.inner.ensureSchema();
-    if (!this.options.createTable) return;
-    // The history is a record, not part of the protocol: without its table the elections still run.
-    await this.terms.ensureSchema().catch((error: unknown) => this.reportFailure(error));
+  ensureSchema(): Promise<void> {
+    // The terms table is checked (and created) before the first history write instead: a candidate that
+    // never leads opens no connection for it.
+    return this.inner.ensureSchema();
   }
 
   ensureRow(name: string): Promise<void> {
@@ -68,9 +69,10 @@ export class TermRecordingLeaseStore implements LeaseStore {
     if (won) {
       // A term still open here was neither released nor resigned (those close it): it ran out.
       const previousEnd = termEndReason({ by: 'takeover' });
-      this.enqueue(name, () =>
-        this.terms.recordAcquired(name, holder, newTerm, previousEnd, this.options.keep),
-      );
+      this.enqueue(name, async () => {
+        await this.ensureTermsTable();
+        await this.terms.recordAcquired(name, holder, newTerm, previousEnd, this.options.keep);
+      });
     }
     return won;
   }
@@ -82,6 +84,16 @@ export class TermRecordingLeaseStore implements LeaseStore {
       this.enqueue(name, () => this.terms.recordEnded(name, holder, term, reason));
     }
     return released;
+  }
+
+  /** The history is a record, not part of the protocol: without its table the elections still run. */
+  private ensureTermsTable(): Promise<void> {
+    if (!this.options.createTable) return Promise.resolve();
+    this.schema ??= this.terms.ensureSchema().catch((error: unknown) => {
+      this.schema = undefined;
+      throw error;
+    });
+    return this.schema;
   }
 
   /** Resolves once every history write queued so far has been sent (or has failed). */
