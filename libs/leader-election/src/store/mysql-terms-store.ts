@@ -17,15 +17,17 @@ export interface MysqlTermsStoreOptions {
 const TABLE_MISSING = 1146;
 
 /**
- * The terms table on its own pool of one connection, opened at the first statement: a candidate that
- * never leads opens nothing. Every write is an autocommit statement on the primary key.
+ * The terms table on its own pool of one connection, opened at a statement and closed when idle: a
+ * candidate that never leads opens nothing, a leader holds it only around an acquisition or release.
+ * Every write is an autocommit statement on the primary key.
  */
 export class MysqlTermsStore implements TermsStore {
   private readonly pool: LeasePool;
   private readonly terms: RawBuilder<unknown>;
 
   constructor(private readonly options: MysqlTermsStoreOptions) {
-    this.pool = new LeasePool(options.connection, options.operationTimeoutMs, 1);
+    // Written at acquisition and release only: the connection closes again 10 s after the last write.
+    this.pool = new LeasePool(options.connection, options.operationTimeoutMs, 1, undefined, 0);
     this.terms = sql.table(options.termsTableName);
   }
 
