@@ -198,6 +198,32 @@ describe('leadership history', () => {
     expect(sent.slice(before)).toEqual([]);
   });
 
+  it("the history store's connection closes about 10 s after its last statement", async () => {
+    const { user, url } = await db.createUser();
+    const sessions = async () =>
+      (
+        await db.query<{ n: number }[]>(
+          'SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE USER = ?',
+          [user],
+        )
+      )[0].n;
+    const store = new MysqlTermsStore({
+      connection: url,
+      termsTableName: 'leader_election_terms',
+      operationTimeoutMs: 2_000,
+    });
+    try {
+      expect(Number(await sessions())).toBe(0); // nothing opened before the first statement
+      await store.ensureSchema();
+      await store.list('h-idle', 1);
+      expect(Number(await sessions())).toBe(1);
+      await sleep(12_500);
+      expect(Number(await sessions())).toBe(0);
+    } finally {
+      await store.close();
+    }
+  }, 30_000);
+
   it('keeps historyLimit terms per election, deleting older ones at acquisition', async () => {
     const a = await candidate('h-prune', { historyLimit: 2 });
     for (let i = 0; i < 3; i++) {
