@@ -77,6 +77,11 @@ describe('leadership history', () => {
     expect(previous.endedAt!.getTime()).toBeGreaterThanOrEqual(previous.acquiredAt.getTime());
     expect(current.acquiredAt.getTime()).toBeGreaterThanOrEqual(previous.endedAt!.getTime());
     expect(await b.service.getHistory('h-release', { limit: 1 })).toHaveLength(1);
+    expect(await b.service.getHistory()).toHaveLength(2); // the first configured election
+    await expect(b.service.getHistory('h-release', { limit: 0 })).rejects.toThrow(
+      /"limit" must be a whole number/,
+    );
+    await expect(b.service.getHistory('nope')).rejects.toThrow(/nope/);
   });
 
   it("records resign() as 'resigned', and an operator's resign (LeaseAdmin, as the CLI) as 'resigned'", async () => {
