@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { Interval } from '@nestjs/schedule';
+import { Interval, ScheduleModule } from '@nestjs/schedule';
 import { LeaderOnly } from 'nestjs-leader-election';
 import { FAST_TIMING, RecordingLogger, startCandidate, waitUntil } from './support/candidates';
 import { createTestDatabase, type TestDatabase } from './support/database';
@@ -11,6 +11,13 @@ import { createTestDatabase, type TestDatabase } from './support/database';
 class Ticker {
   @Interval(1_000)
   @LeaderOnly()
+  tick(): void {}
+}
+
+@Injectable()
+class OnceTicker {
+  @LeaderOnly({ once: true, job: 'logger.once' })
+  @Interval(200)
   tick(): void {}
 }
 
@@ -55,5 +62,30 @@ describe('the logger option', () => {
     );
     // Without the option the same lines go to the app's logger (Nest's Logger).
     expect(seed.logger.including('Elected leader of "default"')).toHaveLength(1);
+  });
+
+  it("sends the run-once scheduler's lines to it", async () => {
+    const routed = new RecordingLogger();
+    // The runs table is missing and createTable is off: the scheduler logs the failure (once).
+    const app = await startCandidate({
+      options: {
+        connection: db.url,
+        elections: ['logger-once'],
+        ...FAST_TIMING,
+        createTable: false,
+        runsTableName: 'no_such_runs',
+        logger: routed,
+      },
+      imports: [ScheduleModule.forRoot() as never],
+      providers: [OnceTicker],
+    });
+    try {
+      await app.service.waitForLeadership('logger-once');
+      await waitUntil(() => routed.including('no_such_runs').length > 0, 5_000, 'the run-once failure line');
+    } finally {
+      await app.close();
+    }
+    expect(routed.at('error').some((line) => line.includes('no_such_runs'))).toBe(true);
+    expect(app.logger.including('no_such_runs')).toEqual([]);
   });
 });
