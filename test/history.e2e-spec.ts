@@ -229,6 +229,33 @@ describe('leadership history', () => {
     }
   }, 30_000);
 
+  it("a release whose history write lands after the takeover's still records 'released', with the earlier end", async () => {
+    const store = new MysqlTermsStore({
+      connection: db.url,
+      termsTableName: 'leader_election_terms',
+      operationTimeoutMs: 2_000,
+    });
+    try {
+      await store.ensureSchema();
+      await store.recordAcquired('h-race', 'a:1', 5, 'expired', 100);
+      await sleep(20);
+      // The doorbell woke b, whose acquisition's writes ran before a's release write.
+      await store.recordAcquired('h-race', 'b:1', 6, 'expired', 100);
+      const [, takenOver] = await store.list('h-race', 2);
+      expect(takenOver).toMatchObject({ term: 5, endReason: 'expired' });
+      await sleep(50);
+      await store.recordEnded('h-race', 'a:1', 5, 'released');
+      const [, released] = await store.list('h-race', 2);
+      expect(released).toMatchObject({ term: 5, holder: 'a:1', endReason: 'released' });
+      expect(released.endedAt).toBe(takenOver.endedAt); // the takeover's time, not the late write's
+      // A resign by an operator does not override a release already recorded.
+      await store.recordEnded('h-race', 'a:1', 5, 'resigned');
+      expect((await store.list('h-race', 2))[1].endReason).toBe('released');
+    } finally {
+      await store.close();
+    }
+  });
+
   it('keeps historyLimit terms per election, deleting older ones at acquisition', async () => {
     const a = await candidate('h-prune', { historyLimit: 2 });
     for (let i = 0; i < 3; i++) {
