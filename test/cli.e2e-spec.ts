@@ -1,6 +1,8 @@
+import { Injectable } from '@nestjs/common';
+import { Interval, ScheduleModule } from '@nestjs/schedule';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import { createLeaseTableSql } from 'nestjs-leader-election';
+import { createLeaseTableSql, LeaderOnly } from 'nestjs-leader-election';
 import { FAST_TIMING, sleep, startCandidate, waitUntil, type Candidate } from './support/candidates';
 import { createTestDatabase, type TestDatabase } from './support/database';
 
@@ -28,6 +30,19 @@ function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
       },
     );
   });
+}
+
+async function waitForRuns(app: Candidate, count: number): Promise<number> {
+  let seen = 0;
+  await waitUntil(
+    () => {
+      void app.service.getRuns('cli.tick', { limit: count }).then((rows) => (seen = rows.length));
+      return seen >= count;
+    },
+    15_000,
+    `${count} runs of cli.tick`,
+  );
+  return seen;
 }
 
 describe('the nestjs-leader-election CLI', () => {
@@ -119,6 +134,21 @@ describe('the nestjs-leader-election CLI', () => {
     expect(migrated).toMatchObject({ code: 0, stderr: '' });
     const tables = await db.query<Record<string, string>[]>(`SHOW TABLES LIKE 'cli_migrated'`);
     expect(tables).toHaveLength(1);
+    const sideTables = await cli([
+      'migrate',
+      '--url',
+      db.url,
+      '--table',
+      'cli_migrated',
+      '--terms-table',
+      'cli_migrated_terms',
+      '--runs-table',
+      'cli_migrated_runs',
+    ]);
+    expect(sideTables).toMatchObject({ code: 0, stderr: '' });
+    expect(await db.query(`SHOW TABLES LIKE 'cli_migrated_%'`)).toHaveLength(2);
+    const history = await cli(['history', '--json', '--url', db.url, '--terms-table', 'cli_migrated_terms']);
+    expect(JSON.parse(history.stdout)).toEqual({ table: 'cli_migrated_terms', terms: [] });
     const after = await cli(['status', '--json', '--url', db.url, '--table', 'cli_migrated']);
     expect(JSON.parse(after.stdout)).toEqual({ table: 'cli_migrated', elections: [] });
   }, 60_000);
@@ -130,6 +160,9 @@ describe('the nestjs-leader-election CLI', () => {
     for (const args of [
       ['status', '--url', wrong.toString()],
       ['migrate', '--json', '--url', wrong.toString()],
+      ['history', '--url', wrong.toString()],
+      ['runs', 'some.job', '--json', '--url', wrong.toString()],
+      ['jobs', '--url', wrong.toString()],
     ]) {
       const result = await cli(args);
       expect(result.code).toBe(1);
@@ -144,23 +177,166 @@ describe('the nestjs-leader-election CLI', () => {
     expect(fromEnv.stderr + fromEnv.stdout).not.toContain('Wrong-Secret-77');
   }, 60_000);
 
-  it('an unknown command or option, a missing argument and the commands not built yet exit with code 2', async () => {
+  it('an unknown command or option, a missing or invalid argument exit with code 2', async () => {
     const unknown = await cli(['elect', '--url', db.url]);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('Unknown command "elect"');
     expect((await cli(['status', '--verbose', '--url', db.url])).code).toBe(2);
     expect((await cli(['resign', '--url', db.url])).code).toBe(2);
     expect((await cli([])).code).toBe(2);
-    for (const args of [['history'], ['runs'], ['jobs']]) {
-      const result = await cli([...args, '--url', db.url]);
-      expect(result.code).toBe(2);
-      expect(result.stderr).toContain('not available yet');
-    }
     expect((await cli(['status', '--to', 'host:1', '--url', db.url])).code).toBe(2);
     expect((await cli(['resign', 'x', '--to', 'host:1', '--wait', 'soon', '--url', db.url])).code).toBe(2);
+    for (const [args, message] of [
+      [['history', 'a', 'b'], 'history takes at most one election'],
+      [['runs', 'a', 'b'], 'runs takes at most one job'],
+      [['jobs', 'a'], 'Unknown command "jobs a"'],
+      [['history', '--limit', '0'], 'Invalid --limit "0"'],
+      [['runs', '--limit', 'ten'], 'Invalid --limit "ten"'],
+      [['history', '--terms-table', 'a-b'], 'Invalid --terms-table "a-b"'],
+      [['jobs', '--runs-table'], 'Option --runs-table needs a value'],
+    ]) {
+      const result = await cli(['--url', db.url, ...args]);
+      expect(result).toMatchObject({ code: 2, stdout: '' });
+      expect(result.stderr).toContain(message);
+    }
     const help = await cli(['--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/Exit codes: 0 .*1 .*\n?.*2 /s);
+  }, 60_000);
+
+  it('history lists the terms newest first with their end reasons (released, resigned by the CLI), --limit and --json', async () => {
+    const first = await candidate('cli-history');
+    await first.service.waitForLeadership('cli-history');
+    const firstTerm = first.service.leadershipOf('cli-history')!.term;
+    const firstId = first.service.candidateId;
+    const second = await candidate('cli-history');
+    await first.close(); // released: the second takes over
+    await second.service.waitForLeadership('cli-history');
+    const secondTerm = second.service.leadershipOf('cli-history')!.term;
+    await second.service.getHistory('cli-history'); // its acquisition's history writes have landed
+
+    const resigned = await cli(['resign', 'cli-history', '--url', db.url]);
+    expect(resigned.code).toBe(0);
+
+    const json = await cli(['history', 'cli-history', '--json', '--url', db.url]);
+    expect(json).toMatchObject({ code: 0, stderr: '' });
+    const parsed = JSON.parse(json.stdout) as {
+      table: string;
+      election: string;
+      terms: {
+        term: number;
+        holder: string;
+        acquiredAt: string;
+        endedAt: string | null;
+        endReason: string;
+      }[];
+    };
+    expect(parsed.table).toBe('leader_election_terms');
+    // With L = 1.5 s the lease may have been taken again (a third term) by the time history runs.
+    const ours = parsed.terms.filter((t) => t.term <= secondTerm);
+    expect(ours.map(({ term, holder, endReason }) => ({ term, holder, endReason }))).toEqual([
+      { term: secondTerm, holder: second.service.candidateId, endReason: 'resigned' },
+      { term: firstTerm, holder: firstId, endReason: 'released' },
+    ]);
+    expect(parsed.terms.every((t, i) => i === 0 || t.term < parsed.terms[i - 1].term)).toBe(true);
+    expect(Date.parse(ours[1].endedAt!)).toBeGreaterThanOrEqual(Date.parse(ours[1].acquiredAt));
+
+    const human = await cli(['history', 'cli-history'], { MYSQL_URL: db.url });
+    expect(human).toMatchObject({ code: 0, stderr: '' });
+    const lines = human.stdout.trim().split('\n');
+    expect(lines[0].split(/\s{2,}/)).toEqual([
+      'ELECTION',
+      'TERM',
+      'HOLDER',
+      'ACQUIRED (UTC)',
+      'ENDED (UTC)',
+      'REASON',
+    ]);
+    const time = '\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d\\.\\d{3}';
+    expect(lines).toContainEqual(
+      expect.stringMatching(
+        new RegExp(`^cli-history +${firstTerm} +${firstId} +${time} +${time} +released$`),
+      ),
+    );
+    expect(lines).toContainEqual(
+      expect.stringMatching(
+        new RegExp(`^cli-history +${secondTerm} +${second.service.candidateId} +${time} +${time} +resigned$`),
+      ),
+    );
+    const limited = await cli(['history', 'cli-history', '--limit', '1', '--url', db.url]);
+    expect(limited.stdout.trim().split('\n')).toHaveLength(2);
+
+    const all = await cli(['history', '--json', '--url', db.url]);
+    const elections = (JSON.parse(all.stdout) as { terms: { election: string }[] }).terms.map(
+      (t) => t.election,
+    );
+    expect(elections).toContain('cli-history');
+    expect(elections).toContain('cli-status');
+
+    const none = await cli(['history', 'no-such', '--url', db.url]);
+    expect(none).toMatchObject({ code: 0, stderr: '' });
+    expect(none.stdout).toContain('No terms recorded for "no-such"');
+  }, 60_000);
+
+  it('runs and jobs list what a run-once job recorded; a missing runs table exits 1 naming --runs-table', async () => {
+    const missing = await cli(['jobs', '--url', db.url, '--runs-table', 'no_runs_here']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('--runs-table');
+    expect(missing.stderr).toContain('migrate');
+
+    @Injectable()
+    class Ticker {
+      @LeaderOnly({ once: true, job: 'cli.tick' })
+      @Interval(200)
+      tick(): void {}
+    }
+    const started = await startCandidate({
+      options: { connection: db.url, elections: ['cli-runs'], ...FAST_TIMING },
+      imports: [ScheduleModule.forRoot() as never],
+      providers: [Ticker],
+    });
+    candidates.push(started);
+    const recorded = await waitForRuns(started, 3);
+
+    const runs = await cli(['runs', 'cli.tick', '--json', '--limit', '2', '--url', db.url]);
+    expect(runs).toMatchObject({ code: 0, stderr: '' });
+    const parsed = JSON.parse(runs.stdout) as {
+      table: string;
+      job: string;
+      runs: { job: string; occurrence: string; outcome: string; holder: string; term: number }[];
+    };
+    expect(parsed).toMatchObject({ table: 'leader_election_runs', job: 'cli.tick' });
+    expect(parsed.runs).toHaveLength(2);
+    const latest = await started.service.getRuns('cli.tick', { limit: 50 });
+    expect(latest.length).toBeGreaterThanOrEqual(recorded);
+    for (const row of parsed.runs) {
+      expect(row).toMatchObject({ job: 'cli.tick', holder: started.service.candidateId });
+      expect(['running', 'succeeded']).toContain(row.outcome);
+    }
+    expect(parsed.runs[0].occurrence > parsed.runs[1].occurrence).toBe(true);
+
+    const human = await cli(['runs', '--url', db.url]);
+    expect(human).toMatchObject({ code: 0, stderr: '' });
+    expect(human.stdout.split('\n')[0].split(/\s{2,}/)).toEqual([
+      'JOB',
+      'OCCURRENCE (UTC)',
+      'ATTEMPT',
+      'OUTCOME',
+      'TERM',
+      'HOLDER',
+      'ERROR',
+    ]);
+    expect(human.stdout).toMatch(
+      /^cli\.tick +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} +1 +(succeeded|running) /m,
+    );
+
+    const jobs = await cli(['jobs', '--json'], { MYSQL_URL: db.url });
+    expect(jobs).toMatchObject({ code: 0, stderr: '' });
+    const [job] = (JSON.parse(jobs.stdout) as { jobs: { job: string; runs: number; failed: number }[] }).jobs;
+    expect(job).toMatchObject({ job: 'cli.tick', failed: 0 });
+    expect(job.runs).toBeGreaterThanOrEqual(recorded);
+    const jobsHuman = await cli(['jobs', '--url', db.url]);
+    expect(jobsHuman.stdout).toMatch(/^cli\.tick +\d{4}-.* +(succeeded|running) +\d+ +0 +\d+$/m);
   }, 60_000);
 
   it('resign makes the holder step down and no standby leads before the old leader has stopped believing', async () => {

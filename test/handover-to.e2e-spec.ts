@@ -95,6 +95,12 @@ describe('handover to a chosen candidate', () => {
     // Within milliseconds: far below P (a poll) and the window (nobody else waited for it to pass).
     expect(times[Math.floor(times.length / 2)]).toBeLessThan(P);
     expect(times[times.length - 1]).toBeLessThan(WINDOW_MS);
+
+    // The leadership history records each of those 20 terms as handed over (written in the background).
+    const handedOver = async () =>
+      (await all[0].service.getHistory(ELECTION, { limit: 50 })).filter((t) => t.endReason === 'handed-over');
+    for (let i = 0; i < 50 && (await handedOver()).length < 20; i++) await sleep(100);
+    expect((await handedOver()).length).toBe(20);
   }, 120_000);
 
   it('when the named candidate is gone, the others hold off for the window, then one of them takes over', async () => {

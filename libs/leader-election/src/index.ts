@@ -16,8 +16,10 @@ export type {
   Leadership,
   MissedPolicy,
   LeadershipChange,
+  LeadershipTerm,
   OnFollower,
   RunOutcome,
+  TermEndReason,
   TransactionOf,
   ResignOptions,
 } from './leader-election.interfaces';
@@ -37,5 +39,6 @@ export {
   type LeaseKeyCollation,
 } from './store/lease-table';
 export { createRunsTableMigration, createRunsTableSql, DEFAULT_RUNS_TABLE } from './store/runs-table';
+export { createTermsTableMigration, createTermsTableSql, DEFAULT_TERMS_TABLE } from './store/terms-table';
 export { DEFAULT_ELECTION } from './leader-election.constants';
 export { METRIC_NAMES, type LeaderElectionMeterProvider } from './leader-election.metrics';

@@ -76,3 +76,5 @@ export const RUNS_STORE = Symbol('nestjs-leader-election:runs-store');
 
 /** Injection token of the module's metrics (`LeaderElectionMetrics`, or `undefined` without OpenTelemetry). */
 export const LEADER_ELECTION_METRICS = Symbol('nestjs-leader-election:metrics');
+/** Injection token of the `TermsStore` of the leadership history (MySQL by default). */
+export const TERMS_STORE = Symbol('nestjs-leader-election:terms-store');

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper';
 import { balancedElectionNames } from './elector/balanced-group';
@@ -18,6 +18,8 @@ import {
 import { cronSchedule, intervalSchedule, type OccurrenceSchedule } from './once/occurrence-schedule';
 import type { ResolvedLeaderElectionOptions } from './leader-election.options';
 import { LeaderElectionOrchestrator } from './leader-election.orchestrator';
+import { moduleLogger } from './leader-election.logger';
+import type { ElectorLogger } from './elector/election-state';
 
 const HOOK_DECORATORS = { granted: 'OnLeadershipGranted', revoked: 'OnLeadershipRevoked' } as const;
 
@@ -28,7 +30,7 @@ const HOOK_DECORATORS = { granted: 'OnLeadershipGranted', revoked: 'OnLeadership
  */
 @Injectable()
 export class LeaderElectionExplorer implements OnModuleInit {
-  private readonly logger = new Logger('LeaderElection');
+  private readonly logger: ElectorLogger;
   /** `once` job name -> `Class.method`, to refuse two methods recording under one name. */
   private readonly onceJobs = new Map<string, string>();
 
@@ -38,7 +40,9 @@ export class LeaderElectionExplorer implements OnModuleInit {
     private readonly accessor: LeaderElectionMetadataAccessor,
     private readonly orchestrator: LeaderElectionOrchestrator,
     @Inject(LEADER_ELECTION_SETTINGS) private readonly options: ResolvedLeaderElectionOptions,
-  ) {}
+  ) {
+    this.logger = moduleLogger(options.logger);
+  }
 
   onModuleInit(): void {
     const providers = this.discovery.getProviders();

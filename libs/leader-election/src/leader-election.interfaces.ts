@@ -129,3 +129,24 @@ export interface ResignOptions {
    */
   readonly to?: string;
 }
+
+/**
+ * How a term of an election ended: `released` (its holder gave the lease back: shutdown), `resigned` (its
+ * holder called `resign()`, or an operator ran the CLI's `resign`), `expired` (its holder stopped renewing
+ * and another candidate, or the same one under a new term, took the lease over), `handed-over` (its holder
+ * gave it to a chosen candidate).
+ */
+export type TermEndReason = 'released' | 'resigned' | 'expired' | 'handed-over';
+
+/** One term of an election (`LeaderElectionService.getHistory()`). Times on the database's clock. */
+export interface LeadershipTerm {
+  readonly election: string;
+  /** The term (fencing token). */
+  readonly term: number;
+  /** The candidate that held it. */
+  readonly candidateId: string;
+  readonly acquiredAt: Date;
+  /** `null` while the term has not ended (as far as the table knows). */
+  readonly endedAt: Date | null;
+  readonly endReason: TermEndReason | null;
+}

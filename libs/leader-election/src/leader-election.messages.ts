@@ -3,6 +3,14 @@
 export const invalidOptionMessage = (option: string, rule: string, got: unknown): string =>
   `LeaderElectionModule option "${option}" ${rule} (got ${describe(got)}).`;
 
+export const invalidLoggerMessage = (got: unknown, missing: readonly string[]): string =>
+  'LeaderElectionModule option "logger" must be a Nest LoggerService: an object with log, warn and error ' +
+  "methods, e.g. new Logger('Elections') or your app's logger (" +
+  (got === null || typeof got !== 'object'
+    ? `got ${describe(got)}`
+    : `this one has no ${missing.join(', ')} method${missing.length > 1 ? 's' : ''}`) +
+  "). Leave it out to log through Nest's Logger.";
+
 export const timingRuleMessage = (rule: string, values: string): string =>
   `LeaderElectionModule timing options break the rule ${rule} (${values}). ` +
   'Adjust leaseDurationMs, renewIntervalMs or safetyMarginMs so that the leader can renew ' +

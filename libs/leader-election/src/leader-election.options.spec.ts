@@ -274,3 +274,26 @@ describe('resolveLeaderElectionOptions', () => {
     );
   });
 });
+
+describe('the logger option', () => {
+  it('accepts a Nest LoggerService and keeps it out of the public settings', () => {
+    const logger = { log: () => undefined, warn: () => undefined, error: () => undefined };
+    const resolved = resolveLeaderElectionOptions({ ...valid(), logger });
+    expect(resolved.logger).toBe(logger);
+    expect(Object.keys(publicSettings(resolved))).not.toContain('logger');
+  });
+
+  it.each([
+    ['a string', 'console', /got "console"/],
+    ['null', null, /got null/],
+    ['an object without warn and error', { log: () => undefined }, /has no warn, error methods/],
+  ])(
+    'a logger that is %s is rejected, naming the option and what a LoggerService needs',
+    (_what, logger, got) => {
+      const error = configError({ ...valid(), logger });
+      expect(error.message).toMatch(/option "logger" must be a Nest LoggerService/);
+      expect(error.message).toMatch(/log, warn and error methods/);
+      expect(error.message).toMatch(got);
+    },
+  );
+});

@@ -1,3 +1,4 @@
+import type { LoggerService } from '@nestjs/common';
 import type { PoolOptions } from 'mysql2';
 import {
   CANDIDATE_SUFFIX_LENGTH,
@@ -13,6 +14,7 @@ import {
   DEFAULT_STANDBY_MODE,
 } from './leader-election.constants';
 import {
+  invalidLoggerMessage,
   invalidOptionMessage,
   invalidTableNameMessage,
   numericStringMessage,
@@ -43,6 +45,7 @@ export interface BalancedElections {
 
 /** Most elections one balanced group may have. */
 export const MAX_BALANCED_COUNT = 1024;
+import { DEFAULT_TERMS_TABLE } from './store/terms-table';
 
 /** Options of `LeaderElectionModule.forRoot()`. Only `connection` is required. */
 export interface LeaderElectionModuleOptions {
@@ -96,7 +99,15 @@ export interface LeaderElectionModuleOptions {
    * `createTable: false`; see `createRunsTableSql()`). Default `leader_election_runs`.
    */
   runsTableName?: string;
-  /** Runs kept per `once` job; older rows are pruned in the background. Default 1000. */
+  /**
+   * The leadership history table (one row per term, see `getHistory()`), beside the lease table (created
+   * with it unless `createTable: false`; see `createTermsTableSql()`). Default `leader_election_terms`.
+   */
+  termsTableName?: string;
+  /**
+   * Runs kept per `once` job, and terms kept per election in the history; older rows are pruned in the
+   * background. Default 1000.
+   */
   historyLimit?: number;
   /**
    * A candidate id prefix (see `candidateId`): an instance whose id starts with it takes leadership back
@@ -113,6 +124,12 @@ export interface LeaderElectionModuleOptions {
    * one of `@opentelemetry/api` as registered when the module starts; none when that package is absent.
    */
   meterProvider?: LeaderElectionMeterProvider;
+  /**
+   * Where every log line of the module goes (elections, run-once jobs, health): a Nest `LoggerService`,
+   * e.g. one app's own logger when several apps share a process. Default: Nest's `Logger` with context
+   * `LeaderElection`.
+   */
+  logger?: LoggerService;
 }
 
 /**
@@ -136,6 +153,7 @@ export interface LeaderElectionSettings {
   readonly standbyMode: 'auto' | 'doorbell' | 'poll';
   readonly maxDoorbells: number;
   readonly runsTableName: string;
+  readonly termsTableName: string;
   readonly historyLimit: number;
   readonly preferred: string | undefined;
   readonly handoverWindowMs: number;
@@ -145,12 +163,14 @@ export interface LeaderElectionSettings {
 export interface ResolvedLeaderElectionOptions extends LeaderElectionSettings {
   readonly connection: string | PoolOptions | readonly (string | PoolOptions)[];
   readonly meterProvider: LeaderElectionMeterProvider | undefined;
+  /** The `logger` option, when given. */
+  readonly logger: LoggerService | undefined;
 }
 
 /** The settings without the connection, frozen. */
 export function publicSettings(options: ResolvedLeaderElectionOptions): LeaderElectionSettings {
-  // eslint-disable-next-line @typescript-eslint/no-unused-vars -- the connection is left out on purpose
-  const { connection, meterProvider, ...settings } = options;
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars -- the connection and logger are left out on purpose
+  const { connection, meterProvider, logger, ...settings } = options;
   return Object.freeze(settings);
 }
 
@@ -301,10 +321,12 @@ const OPTION_KEYS: readonly (keyof LeaderElectionModuleOptions)[] = [
   'standbyMode',
   'maxDoorbells',
   'runsTableName',
+  'termsTableName',
   'historyLimit',
   'preferred',
   'handoverWindowMs',
   'meterProvider',
+  'logger',
 ];
 
 function rejectUnknownOptions(options: object): void {
@@ -422,6 +444,18 @@ export function resolveLeaderElectionOptions(
     );
   }
   if (runsTableName === tableName) fail('runsTableName', 'must differ from tableName', runsTableName);
+  const termsTableName = options.termsTableName ?? DEFAULT_TERMS_TABLE;
+  if (typeof termsTableName !== 'string' || !isValidTableName(termsTableName)) {
+    fail(
+      'termsTableName',
+      'must be a plain SQL identifier: a letter or _ followed by up to 63 letters, digits, _ or $',
+      termsTableName,
+    );
+  }
+  if (termsTableName === tableName || termsTableName === runsTableName) {
+    fail('termsTableName', 'must differ from tableName and runsTableName', termsTableName);
+  }
+  const logger = validateLogger(options.logger);
   const historyLimit = options.historyLimit ?? DEFAULT_HISTORY_LIMIT;
   rejectNumericString('historyLimit', historyLimit);
   if (typeof historyLimit !== 'number' || !Number.isInteger(historyLimit) || historyLimit < 1) {
@@ -469,9 +503,24 @@ export function resolveLeaderElectionOptions(
     standbyMode,
     maxDoorbells,
     runsTableName,
+    termsTableName,
     historyLimit,
     preferred,
     handoverWindowMs,
     meterProvider,
+    logger,
   });
+}
+
+/** The `logger` option: a Nest `LoggerService` (at least `log`, `warn` and `error` methods). */
+function validateLogger(logger: unknown): LoggerService | undefined {
+  if (logger === undefined) return undefined;
+  const missing =
+    logger === null || typeof logger !== 'object'
+      ? ['log', 'warn', 'error']
+      : (['log', 'warn', 'error'] as const).filter(
+          (method) => typeof (logger as Record<string, unknown>)[method] !== 'function',
+        );
+  if (missing.length > 0) throw new LeaderElectionConfigError(invalidLoggerMessage(logger, missing));
+  return logger as LoggerService;
 }

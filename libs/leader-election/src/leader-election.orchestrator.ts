@@ -1,7 +1,6 @@
 import {
   Inject,
   Injectable,
-  Logger,
   type BeforeApplicationShutdown,
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
@@ -11,7 +10,7 @@ import {
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Observable, Subject } from 'rxjs';
 import type { Clock } from './elector/clock';
-import type { ElectionEvent } from './elector/election-state';
+import type { ElectionEvent, ElectorLogger } from './elector/election-state';
 import type { LeaderElector } from './elector/leader-elector';
 import {
   LEADER_ELECTION_CLOCK,
@@ -35,6 +34,7 @@ import {
   noShutdownHooksMessage,
 } from './leader-election.messages';
 import type { LeaderElectionMetrics } from './leader-election.metrics';
+import { moduleLogger } from './leader-election.logger';
 import type { ResolvedLeaderElectionOptions } from './leader-election.options';
 import { bindLeaderOnlyInstance, refuseLeaderOnly, type LeaderOnlyInvoker } from './leader-only.registry';
 import type { OnceJob } from './once/once-job';
@@ -75,7 +75,7 @@ export class LeaderElectionOrchestrator
     BeforeApplicationShutdown,
     OnApplicationShutdown
 {
-  private readonly logger = new Logger('LeaderElection');
+  private readonly logger: ElectorLogger;
   private readonly context = new AsyncLocalStorage<Leadership>();
   private readonly firing = new AsyncLocalStorage<Firing>();
   /** Fires `@LeaderOnly({ once: true })` jobs on the leader (see `OnceScheduler`). */
@@ -102,6 +102,7 @@ export class LeaderElectionOrchestrator
     @Inject(LEADER_ELECTION_CLOCK) clock: Clock,
     @Inject(LEADER_ELECTION_METRICS) metrics: LeaderElectionMetrics | undefined,
   ) {
+    this.logger = moduleLogger(options.logger);
     this.once = new OnceScheduler({
       store: runsStore,
       clock,

@@ -1,4 +1,4 @@
-import { Logger, type Provider } from '@nestjs/common';
+import type { Provider } from '@nestjs/common';
 import { systemClock, type Clock } from './elector/clock';
 import { generateCandidateId, LeaderElector } from './elector/leader-elector';
 import {
@@ -9,8 +9,10 @@ import {
   LEASE_STORE,
   leasePoolSize,
   RUNS_STORE,
+  TERMS_STORE,
 } from './leader-election.constants';
 import { createLeaderElectionMetrics, type LeaderElectionMetrics } from './leader-election.metrics';
+import { moduleLogger } from './leader-election.logger';
 import { LEADER_ELECTION_MODULE_OPTIONS } from './leader-election.module-definition';
 import {
   resolveLeaderElectionOptions,
@@ -21,6 +23,9 @@ import type { LeaseStore } from './store/lease-store';
 import { MysqlLeaseStore } from './store/mysql-lease-store';
 import { MysqlRunsStore } from './store/mysql-runs-store';
 import type { RunsStore } from './store/runs-store';
+import { MysqlTermsStore } from './store/mysql-terms-store';
+import { TermRecordingLeaseStore } from './store/term-recording-lease-store';
+import type { TermsStore } from './store/terms-store';
 
 /**
  * The module's providers below the service: validated options, the lease store (MySQL unless overridden,
@@ -34,15 +39,35 @@ export const leaderElectionProviders: Provider[] = [
     inject: [LEADER_ELECTION_MODULE_OPTIONS],
   },
   {
-    provide: LEASE_STORE,
-    useFactory: (options: ResolvedLeaderElectionOptions): LeaseStore =>
-      new MysqlLeaseStore({
+    // Its pool connects at the first statement: only a candidate that acquires or releases a term opens it.
+    provide: TERMS_STORE,
+    useFactory: (options: ResolvedLeaderElectionOptions): TermsStore =>
+      new MysqlTermsStore({
         connection: options.connection,
-        tableName: options.tableName,
+        termsTableName: options.termsTableName,
         operationTimeoutMs: options.operationTimeoutMs,
-        poolSize: leasePoolSize(options.standbyMode, options.maxDoorbells),
       }),
     inject: [LEADER_ELECTION_SETTINGS],
+  },
+  {
+    // The lease statements, with the leadership history written after acquisitions and releases.
+    provide: LEASE_STORE,
+    useFactory: (options: ResolvedLeaderElectionOptions, terms: TermsStore): LeaseStore =>
+      new TermRecordingLeaseStore(
+        new MysqlLeaseStore({
+          connection: options.connection,
+          tableName: options.tableName,
+          operationTimeoutMs: options.operationTimeoutMs,
+          poolSize: leasePoolSize(options.standbyMode, options.maxDoorbells),
+        }),
+        terms,
+        {
+          keep: options.historyLimit,
+          logger: moduleLogger(options.logger),
+          createTable: options.createTable,
+        },
+      ),
+    inject: [LEADER_ELECTION_SETTINGS, TERMS_STORE],
   },
   {
     // Its pool connects at the first statement: a process without `once` jobs, or a follower, opens nothing.
@@ -79,7 +104,7 @@ export const leaderElectionProviders: Provider[] = [
         candidateId: generateCandidateId(options.candidateIdPrefix),
         timing: options,
         createTable: options.createTable,
-        logger: new Logger('LeaderElection'),
+        logger: moduleLogger(options.logger),
         clock,
         standbyMode: options.standbyMode,
         maxDoorbells: options.maxDoorbells,

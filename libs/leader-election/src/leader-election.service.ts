@@ -6,7 +6,13 @@ import type { ElectionEvent, ElectionState } from './elector/election-state';
 import type { LeaderElector } from './elector/leader-elector';
 import { LeaderElectionConfigError } from './errors/leader-election-config.error';
 import { NotLeaderError } from './errors/not-leader.error';
-import { LEADER_ELECTION_SETTINGS, LEADER_ELECTOR, RUNS_STORE } from './leader-election.constants';
+import {
+  LEADER_ELECTION_SETTINGS,
+  LEADER_ELECTOR,
+  LEASE_STORE,
+  RUNS_STORE,
+  TERMS_STORE,
+} from './leader-election.constants';
 import type {
   ResignOptions,
   FencedDatabase,
@@ -14,6 +20,7 @@ import type {
   JobRun,
   JobSummary,
   Leadership,
+  LeadershipTerm,
   TransactionOf,
 } from './leader-election.interfaces';
 import {
@@ -44,7 +51,10 @@ import {
   limitIdleTransaction,
   lockLeaseRow,
 } from './store/lease-fence';
+import type { LeaseStore } from './store/lease-store';
 import type { RunsStore } from './store/runs-store';
+import { TermRecordingLeaseStore } from './store/term-recording-lease-store';
+import type { TermsStore } from './store/terms-store';
 
 export type { Leadership } from './leader-election.interfaces';
 
@@ -69,6 +79,8 @@ export class LeaderElectionService {
     @Inject(LEADER_ELECTOR) private readonly elector: LeaderElector,
     private readonly orchestrator: LeaderElectionOrchestrator,
     @Inject(RUNS_STORE) private readonly runsStore: RunsStore,
+    @Inject(TERMS_STORE) private readonly termsStore: TermsStore,
+    @Inject(LEASE_STORE) private readonly leaseStore: LeaseStore,
   ) {
     this.publicSettings = publicSettings(options);
     this.changes$ = orchestrator.changes$;
@@ -396,6 +408,35 @@ export class LeaderElectionService {
         nextOccurrence: new Date(job.schedule.next(Math.max(dbNow, last?.occurrence ?? dbNow))),
       };
     });
+  }
+
+  /**
+   * The leadership history of `election` (default: the first configured), newest term first: who held
+   * each term, when it was acquired and ended, and why it ended (`released`, `resigned`, `expired`,
+   * `handed-over`; `null` while open). One read of the terms table; `limit` defaults to 100. Terms this
+   * process acquired or released are written before the read.
+   *
+   * @example
+   * const [current, previous] = await leaderElection.getHistory('jobs', { limit: 2 });
+   */
+  async getHistory(election?: string, options: { limit?: number } = {}): Promise<LeadershipTerm[]> {
+    const name = this.election(election).name;
+    const limit = options.limit ?? 100;
+    if (!Number.isInteger(limit) || limit < 1) {
+      throw new LeaderElectionConfigError(
+        `getHistory() option "limit" must be a whole number, 1 or more (got ${String(limit)}).`,
+      );
+    }
+    if (this.leaseStore instanceof TermRecordingLeaseStore) await this.leaseStore.flush();
+    const rows = await this.termsStore.list(name, limit);
+    return rows.map((row) => ({
+      election: row.election,
+      term: row.term,
+      candidateId: row.holder,
+      acquiredAt: new Date(row.acquiredAt),
+      endedAt: row.endedAt === null ? null : new Date(row.endedAt),
+      endReason: row.endReason,
+    }));
   }
 
   private election(name: string | undefined): Election {

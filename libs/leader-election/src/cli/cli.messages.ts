@@ -8,12 +8,8 @@ export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 
-/** Commands that need features this version does not have yet. */
-export const NOT_AVAILABLE_YET: Readonly<Record<string, string>> = {
-  history: 'leadership history (terms table)',
-  runs: 'the run-once feature',
-  jobs: 'the run-once feature',
-};
+/** Rows `history` and `runs` print unless `--limit` says otherwise. */
+export const DEFAULT_CLI_LIMIT = 20;
 
 export const HELP = `Usage: ${CLI_NAME} <command> [options]
 
@@ -37,21 +33,32 @@ Commands:
                     (default 30000) for the new term; exit 0 when ID took it, 1 when
                     another candidate did or nobody did in time (the request is then
                     withdrawn).
-  migrate           Creates the lease table (or upgrades a table made by 0.1.0).
-  sql               Prints the table's CREATE TABLE statement (no connection needed).
+  history [election]
+                    Leadership history, newest term first: term, holder, acquired, ended,
+                    and why it ended (released, resigned, expired, handed-over; open
+                    while it runs). Every election's when none is named.
+  runs [job]        Runs of @LeaderOnly({ once: true }) jobs, newest occurrence first:
+                    occurrence, attempt, outcome, term, holder, error. Every job's when
+                    none is named.
+  jobs              Every job of the runs table: last occurrence, last outcome, rows,
+                    failed and missed.
+  migrate           Creates the lease, terms and runs tables (or upgrades a lease table
+                    made by 0.1.0).
+  sql               Prints the lease table's CREATE TABLE statement (no connection needed).
 
-Not available yet (exit code 2):
-  history           needs ${NOT_AVAILABLE_YET.history}
-  runs, jobs        need ${NOT_AVAILABLE_YET.runs}
 
 Options:
   --url <uri>       mysql://user:password@host:3306/database (default: $MYSQL_URL)
   --table <name>    lease table (default: leader_election_lease)
+  --terms-table <name>  history table (default: leader_election_terms)
+  --runs-table <name>   runs table (default: leader_election_runs)
+  --limit <n>       rows of history and runs (default ${DEFAULT_CLI_LIMIT})
   --json            machine-readable output on stdout
   -h, --help        this text
 
-Exit codes: 0 done, 1 failed (connection, privileges, missing table or election),
-2 usage error (unknown command or option, missing argument, not available yet).
+Exit codes: 0 done (also when there is nothing to list), 1 failed (connection,
+privileges, missing table or election), 2 usage error (unknown command or option,
+missing or invalid argument).
 Passwords are never printed.`;
 
 export function unknownCommandMessage(command: string): string {
@@ -62,19 +69,36 @@ export function unknownOptionMessage(option: string): string {
   return `Unknown option "${option}". Run ${CLI_NAME} --help for the options.`;
 }
 
-export function missingValueMessage(option: string): string {
-  return `Option ${option} needs a value, e.g. ${option === '--url' ? '--url mysql://user@host:3306/db' : '--table leader_election_lease'}.`;
+export function invalidLimitMessage(value: string): string {
+  return `Invalid --limit "${value}": use a whole number from 1 to 100000, e.g. --limit 50.`;
 }
 
-export function notAvailableMessage(command: string): string {
-  return `"${command}" is not available yet: it needs ${NOT_AVAILABLE_YET[command]}, which this version does not have.`;
+export function operandUsageMessage(command: string, operand: string): string {
+  return `${command} takes at most one ${operand}: ${CLI_NAME} ${command} [${operand}].`;
+}
+
+export function sideTableMissingMessage(option: string, table: string, what: string): string {
+  return (
+    `The ${what} table \`${table}\` does not exist in this database: check ${option} and the database in ` +
+    `--url, or create it with ${CLI_NAME} migrate (the module creates it with createTable: true).`
+  );
+}
+
+export function missingValueMessage(option: string): string {
+  const examples: Record<string, string> = {
+    '--url': '--url mysql://user@host:3306/db',
+    '--limit': '--limit 50',
+    '--terms-table': '--terms-table leader_election_terms',
+    '--runs-table': '--runs-table leader_election_runs',
+  };
+  return `Option ${option} needs a value, e.g. ${examples[option] ?? '--table leader_election_lease'}.`;
 }
 
 export const NO_URL_MESSAGE =
   'No database given: pass --url mysql://user:password@host:3306/database or set MYSQL_URL.';
 
-export function invalidTableMessage(table: string): string {
-  return `Invalid --table "${table}": use letters, digits and _ only (default leader_election_lease).`;
+export function invalidTableMessage(table: string, option = '--table'): string {
+  return `Invalid ${option} "${table}": use letters, digits and _ only.`;
 }
 
 export function resignUsageMessage(): string {

@@ -1,24 +1,30 @@
-import { LeaseAdmin, type LeaseStatus } from '../store/lease-admin';
+import { LeaseAdmin, type JobStatus, type LeaseStatus, type RunStatus } from '../store/lease-admin';
+import { DEFAULT_RUNS_TABLE } from '../store/runs-table';
+import type { TermRow } from '../store/terms-store';
+import { DEFAULT_TERMS_TABLE } from '../store/terms-table';
 import { LeaseStoreError } from '../store/lease-store';
 import { createLeaseTableSql, DEFAULT_LEASE_TABLE, isValidTableName } from '../store/lease-table';
 import { redactSecrets } from '../store/redact';
 import {
+  CLI_NAME,
+  DEFAULT_CLI_LIMIT,
   EXIT_FAILURE,
   EXIT_OK,
   EXIT_USAGE,
   handedOverMessage,
   handoverTimedOutMessage,
   HELP,
+  invalidLimitMessage,
   invalidTableMessage,
   invalidWaitMessage,
   missingValueMessage,
   NO_URL_MESSAGE,
   noSuchElectionMessage,
-  NOT_AVAILABLE_YET,
-  notAvailableMessage,
   notHeldMessage,
+  operandUsageMessage,
   resignedMessage,
   resignUsageMessage,
+  sideTableMissingMessage,
   tableMissingMessage,
   takenByOtherMessage,
   unknownCommandMessage,
@@ -36,6 +42,9 @@ interface ParsedArgs {
   readonly operands: readonly string[];
   readonly url: string | undefined;
   readonly table: string;
+  readonly termsTable: string;
+  readonly runsTable: string;
+  readonly limit: number;
   readonly json: boolean;
   readonly help: boolean;
   readonly to: string | undefined;
@@ -47,12 +56,17 @@ class UsageError extends Error {}
 /** How long `resign --to` waits for the new term by default. */
 const DEFAULT_HANDOVER_WAIT_MS = 30_000;
 
-const COMMANDS = ['status', 'resign', 'migrate', 'sql'];
+const COMMANDS = ['status', 'resign', 'history', 'runs', 'jobs', 'migrate', 'sql'];
+/** Commands that take one optional operand, and what it names. */
+const OPTIONAL_OPERAND: Readonly<Record<string, string>> = { history: 'election', runs: 'job' };
 
 function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): ParsedArgs {
   const positional: string[] = [];
   let url = env.MYSQL_URL || undefined;
   let table = DEFAULT_LEASE_TABLE;
+  let termsTable = DEFAULT_TERMS_TABLE;
+  let runsTable = DEFAULT_RUNS_TABLE;
+  let limit = DEFAULT_CLI_LIMIT;
   let json = false;
   let help = false;
   let to: string | undefined;
@@ -68,14 +82,32 @@ function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): ParsedArgs 
     };
     if (flag === '--url') url = value();
     else if (flag === '--table') table = value();
-    else if (flag === '--to') to = value();
+    else if (flag === '--terms-table') termsTable = value();
+    else if (flag === '--runs-table') runsTable = value();
+    else if (flag === '--limit') {
+      const text = value();
+      limit = /^\d{1,6}$/.test(text) ? Number(text) : NaN;
+      if (!(limit >= 1 && limit <= 100_000)) throw new UsageError(invalidLimitMessage(text));
+    } else if (flag === '--to') to = value();
     else if (flag === '--wait') wait = value();
     else if (flag === '--json') json = true;
     else if (flag === '-h' || flag === '--help') help = true;
     else if (flag.startsWith('-')) throw new UsageError(unknownOptionMessage(flag));
     else positional.push(arg);
   }
-  return { command: positional[0], operands: positional.slice(1), url, table, json, help, to, wait };
+  return {
+    command: positional[0],
+    operands: positional.slice(1),
+    url,
+    table,
+    termsTable,
+    runsTable,
+    limit,
+    json,
+    help,
+    to,
+    wait,
+  };
 }
 
 /**
@@ -105,15 +137,22 @@ export async function runCli(
     out.stderr(HELP);
     return EXIT_USAGE;
   }
-  if (command in NOT_AVAILABLE_YET) return usage(out, notAvailableMessage(command));
   if (!COMMANDS.includes(command)) return usage(out, unknownCommandMessage(command));
   if (args.to !== undefined && command !== 'resign') return usage(out, unknownOptionMessage('--to'));
   if (args.wait !== undefined && args.to === undefined) return usage(out, unknownOptionMessage('--wait'));
   const waitMs = args.wait === undefined ? DEFAULT_HANDOVER_WAIT_MS : Number(args.wait);
   if (!Number.isInteger(waitMs) || waitMs <= 0) return usage(out, invalidWaitMessage(String(args.wait)));
-  if (!isValidTableName(args.table)) return usage(out, invalidTableMessage(args.table));
+  for (const [option, name] of [
+    ['--table', args.table],
+    ['--terms-table', args.termsTable],
+    ['--runs-table', args.runsTable],
+  ]) {
+    if (!isValidTableName(name)) return usage(out, invalidTableMessage(name, option));
+  }
   if (command === 'resign' && args.operands.length !== 1) return usage(out, resignUsageMessage());
-  if (command !== 'resign' && args.operands.length > 0) {
+  if (command in OPTIONAL_OPERAND) {
+    if (args.operands.length > 1) return usage(out, operandUsageMessage(command, OPTIONAL_OPERAND[command]));
+  } else if (command !== 'resign' && args.operands.length > 0) {
     return usage(out, unknownCommandMessage(`${command} ${args.operands.join(' ')}`));
   }
 
@@ -124,18 +163,33 @@ export async function runCli(
   }
   if (!args.url) return usage(out, NO_URL_MESSAGE);
 
-  const admin = new LeaseAdmin(args.url, args.table);
+  const admin = new LeaseAdmin(args.url, args.table, undefined, {
+    terms: args.termsTable,
+    runs: args.runsTable,
+  });
   secrets = admin.secrets;
   try {
     switch (command) {
       case 'status':
         return status(await admin.status(), args, out);
+      case 'history':
+        return history(await admin.history(args.operands[0], args.limit), args, out);
+      case 'runs':
+        return runs(await admin.runsOf(args.operands[0], args.limit), args, out);
+      case 'jobs':
+        return jobs(await admin.jobs(), args, out);
       case 'migrate':
         await admin.migrate();
         out.stdout(
           args.json
-            ? JSON.stringify({ table: args.table, migrated: true })
-            : `Lease table \`${args.table}\` is ready.`,
+            ? JSON.stringify({
+                table: args.table,
+                termsTable: args.termsTable,
+                runsTable: args.runsTable,
+                migrated: true,
+              })
+            : `Lease table \`${args.table}\`, terms table \`${args.termsTable}\` and runs table ` +
+                `\`${args.runsTable}\` are ready.`,
         );
         return EXIT_OK;
       default:
@@ -143,7 +197,7 @@ export async function runCli(
         return await resign(admin, args.operands[0], args, out);
     }
   } catch (error) {
-    out.stderr(safe(failureMessage(error, args.table)));
+    out.stderr(safe(failureMessage(error, args)));
     return EXIT_FAILURE;
   } finally {
     await admin.close().catch(() => undefined);
@@ -155,9 +209,139 @@ function usage(out: CliOutput, message: string): number {
   return EXIT_USAGE;
 }
 
-function failureMessage(error: unknown, table: string): string {
-  if (error instanceof LeaseStoreError && error.code === 1146) return tableMissingMessage(table);
+function failureMessage(error: unknown, args: ParsedArgs): string {
+  if (error instanceof LeaseStoreError && error.code === 1146) {
+    if (args.command === 'history') {
+      return sideTableMissingMessage('--terms-table', args.termsTable, 'leadership history');
+    }
+    if (args.command === 'runs' || args.command === 'jobs') {
+      return sideTableMissingMessage('--runs-table', args.runsTable, 'runs');
+    }
+    return tableMissingMessage(args.table);
+  }
   return error instanceof Error ? error.message : String(error);
+}
+
+/** Lines of cells as aligned columns, the first line the header. */
+function columns(table: readonly (readonly string[])[]): string {
+  const widths = table[0].map((_, column) => Math.max(...table.map((line) => line[column].length)));
+  return table
+    .map((line) =>
+      line
+        .map((cell, i) => cell.padEnd(widths[i]))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+/** Epoch ms as `YYYY-MM-DD hh:mm:ss.sss` UTC, or `-`. */
+function utc(ms: number | null): string {
+  return ms === null ? '-' : new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
+}
+
+/** A `DATETIME(6)` text trimmed to milliseconds, or `-`. */
+function utcText(text: string | null): string {
+  return text === null ? '-' : text.slice(0, 23);
+}
+
+function history(rows: readonly TermRow[], args: ParsedArgs, out: CliOutput): number {
+  const election = args.operands[0];
+  if (args.json) {
+    out.stdout(
+      JSON.stringify({
+        table: args.termsTable,
+        ...(election === undefined ? {} : { election }),
+        terms: rows.map((row) => ({
+          election: row.election,
+          term: row.term,
+          holder: row.holder,
+          acquiredAt: new Date(row.acquiredAt).toISOString(),
+          endedAt: row.endedAt === null ? null : new Date(row.endedAt).toISOString(),
+          endReason: row.endReason,
+        })),
+      }),
+    );
+    return EXIT_OK;
+  }
+  if (rows.length === 0) {
+    out.stdout(
+      election === undefined
+        ? `No terms recorded in \`${args.termsTable}\` yet.`
+        : `No terms recorded for "${election}" in \`${args.termsTable}\` (names are case-sensitive).`,
+    );
+    return EXIT_OK;
+  }
+  out.stdout(
+    columns([
+      ['ELECTION', 'TERM', 'HOLDER', 'ACQUIRED (UTC)', 'ENDED (UTC)', 'REASON'],
+      ...rows.map((row) => [
+        row.election,
+        String(row.term),
+        row.holder,
+        utc(row.acquiredAt),
+        utc(row.endedAt),
+        row.endReason ?? 'open',
+      ]),
+    ]),
+  );
+  return EXIT_OK;
+}
+
+function runs(rows: readonly RunStatus[], args: ParsedArgs, out: CliOutput): number {
+  const job = args.operands[0];
+  if (args.json) {
+    out.stdout(JSON.stringify({ table: args.runsTable, ...(job === undefined ? {} : { job }), runs: rows }));
+    return EXIT_OK;
+  }
+  if (rows.length === 0) {
+    out.stdout(
+      job === undefined
+        ? `No runs recorded in \`${args.runsTable}\` yet.`
+        : `No runs recorded for job "${job}" in \`${args.runsTable}\` (${CLI_NAME} jobs lists the names).`,
+    );
+    return EXIT_OK;
+  }
+  out.stdout(
+    columns([
+      ['JOB', 'OCCURRENCE (UTC)', 'ATTEMPT', 'OUTCOME', 'TERM', 'HOLDER', 'ERROR'],
+      ...rows.map((row) => [
+        row.job,
+        utcText(row.occurrence),
+        String(row.attempt),
+        row.outcome,
+        String(row.term),
+        row.holder,
+        row.error === null ? '' : row.error.replace(/\s+/g, ' ').slice(0, 80),
+      ]),
+    ]),
+  );
+  return EXIT_OK;
+}
+
+function jobs(rows: readonly JobStatus[], args: ParsedArgs, out: CliOutput): number {
+  if (args.json) {
+    out.stdout(JSON.stringify({ table: args.runsTable, jobs: rows }));
+    return EXIT_OK;
+  }
+  if (rows.length === 0) {
+    out.stdout(`No jobs recorded in \`${args.runsTable}\` yet.`);
+    return EXIT_OK;
+  }
+  out.stdout(
+    columns([
+      ['JOB', 'LAST OCCURRENCE (UTC)', 'LAST OUTCOME', 'RUNS', 'FAILED', 'MISSED'],
+      ...rows.map((row) => [
+        row.job,
+        utcText(row.lastOccurrence),
+        row.lastOutcome,
+        String(row.runs),
+        String(row.failed),
+        String(row.missed),
+      ]),
+    ]),
+  );
+  return EXIT_OK;
 }
 
 function status(rows: readonly LeaseStatus[], args: ParsedArgs, out: CliOutput): number {
@@ -179,17 +363,7 @@ function status(rows: readonly LeaseStatus[], args: ParsedArgs, out: CliOutput):
       row.valid ? `${(row.remainingMs / 1000).toFixed(1)}s` : '-',
     ]),
   ];
-  const widths = table[0].map((_, column) => Math.max(...table.map((line) => line[column].length)));
-  out.stdout(
-    table
-      .map((line) =>
-        line
-          .map((cell, i) => cell.padEnd(widths[i]))
-          .join('  ')
-          .trimEnd(),
-      )
-      .join('\n'),
-  );
+  out.stdout(columns(table));
   return EXIT_OK;
 }
 

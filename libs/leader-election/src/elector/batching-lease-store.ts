@@ -1,5 +1,6 @@
 import { DEFAULT_BATCH_WINDOW_MS } from '../leader-election.constants';
 import type { LeaseDoorbell, LeaseRow, LeaseStore } from '../store/lease-store';
+import type { TermEnd } from '../store/terms-store';
 import { systemClock, type Clock } from './clock';
 
 /** Settings of a `BatchingLeaseStore`. */
@@ -83,8 +84,8 @@ export class BatchingLeaseStore implements LeaseStore {
   ): Promise<boolean> {
     return this.inner.acquire(name, holder, observedTerm, leaseMs, newTerm);
   }
-  release(name: string, holder: string, term: number): Promise<boolean> {
-    return this.inner.release(name, holder, term);
+  release(name: string, holder: string, term: number, end?: TermEnd): Promise<boolean> {
+    return this.inner.release(name, holder, term, end);
   }
   close(): Promise<void> {
     return this.inner.close();

@@ -1,5 +1,6 @@
 import { DEFAULT_DOORBELL_WAIT_MS } from '../leader-election.constants';
 import type { LeaseRow } from '../store/lease-store';
+import type { TermEnd } from '../store/terms-store';
 import { LeaseStoreError } from '../store/lease-store';
 import {
   handoverWindowMs,
@@ -218,7 +219,7 @@ export class Election {
     this.resignedUntil = this.deps.clock.now() + resignPauseMs(this.deps);
     await this.loop.inFlight;
     if (to === undefined) {
-      await this.releaseOwned();
+      await this.releaseOwned({ by: 'holder', resign: true });
     } else {
       const term = this.terms.owned;
       if (term === undefined) return true;
@@ -328,13 +329,13 @@ export class Election {
   }
 
   /** Gives the owned term back to the database (stop, resign). */
-  private async releaseOwned(): Promise<void> {
+  private async releaseOwned(end?: TermEnd): Promise<void> {
     const term = this.terms.owned;
     if (term === undefined) return;
     this.terms.owned = undefined;
     const { store, name, candidateId } = this.deps;
     try {
-      await store.release(name, candidateId, term);
+      await store.release(name, candidateId, term, end);
       this.report.contact();
       this.report.record.leaseEndsAtWall = null;
       if (this.report.record.leaderId === candidateId) this.report.setLeader(null);

@@ -2,6 +2,12 @@ import { sql, type RawBuilder } from 'kysely';
 import { LeasePool, type LeaseConnectionOptions, type StatementResult } from './lease-pool';
 import { MysqlLeaseStore } from './mysql-lease-store';
 import { compilerOnly } from './mysql-compiler';
+import { MysqlRunsStore } from './mysql-runs-store';
+import { MysqlTermsStore } from './mysql-terms-store';
+import type { RunOutcome } from './runs-store';
+import { DEFAULT_RUNS_TABLE } from './runs-table';
+import { termEndReason, type TermRow } from './terms-store';
+import { DEFAULT_TERMS_TABLE } from './terms-table';
 
 /**
  * The holder an operator's `resign` writes: it matches no candidate (candidate ids always end with
@@ -60,6 +66,36 @@ export type HandOverOutcome =
 
 /** How often `handOver` reads the row while it waits for the new term. */
 const HANDOVER_POLL_MS = 20;
+/** The tables beside the lease table, for `history`, `runs` and `jobs`. */
+export interface LeaseAdminTables {
+  /** Default `leader_election_terms`. */
+  readonly terms?: string;
+  /** Default `leader_election_runs`. */
+  readonly runs?: string;
+}
+
+/** One row of the runs table as an operator sees it. Times `YYYY-MM-DD hh:mm:ss.ffffff` UTC. */
+export interface RunStatus {
+  readonly job: string;
+  readonly occurrence: string;
+  readonly attempt: number;
+  readonly term: number;
+  readonly holder: string;
+  readonly startedAt: string | null;
+  readonly finishedAt: string | null;
+  readonly outcome: RunOutcome;
+  readonly error: string | null;
+}
+
+/** One job of the runs table: its latest occurrence and how many rows it has by outcome. */
+export interface JobStatus {
+  readonly job: string;
+  readonly lastOccurrence: string;
+  readonly lastOutcome: RunOutcome;
+  readonly runs: number;
+  readonly failed: number;
+  readonly missed: number;
+}
 
 /**
  * The operator's statements on the lease table (the CLI's `status`, `resign`, `migrate`): read every row,
@@ -68,14 +104,25 @@ const HANDOVER_POLL_MS = 20;
 export class LeaseAdmin {
   private readonly pool: LeasePool;
   private readonly table: RawBuilder<unknown>;
+  private readonly runs: RawBuilder<unknown>;
+  private readonly runsTableName: string;
+  private readonly terms: MysqlTermsStore;
 
   constructor(
     private readonly connection: LeaseConnectionOptions,
     private readonly tableName: string,
     private readonly timeoutMs = 10_000,
+    tables: LeaseAdminTables = {},
   ) {
     this.pool = new LeasePool(connection, timeoutMs, 1);
     this.table = sql.table(tableName);
+    this.runsTableName = tables.runs ?? DEFAULT_RUNS_TABLE;
+    this.runs = sql.table(this.runsTableName);
+    this.terms = new MysqlTermsStore({
+      connection,
+      termsTableName: tables.terms ?? DEFAULT_TERMS_TABLE,
+      operationTimeoutMs: timeoutMs,
+    });
   }
 
   /** Passwords of the connection, to keep out of every message. */
@@ -126,6 +173,10 @@ export class LeaseAdmin {
       WHERE name = ${election} AND holder = ${holder} AND term = ${term}
         AND expires_at > UTC_TIMESTAMP(6)`);
     if (affectedRows !== 1) return { outcome: 'not-held' };
+    // The history, when its table exists: the term ended by an operator's hand.
+    await this.terms
+      .recordEnded(election, holder, term, termEndReason({ by: 'operator' }))
+      .catch(() => undefined);
     return { outcome: 'resigned', holder, term, remainingMs: Math.round(Number(row.remaining_us) / 1000) };
   }
 
@@ -187,7 +238,63 @@ export class LeaseAdmin {
     };
   }
 
-  /** Creates the lease table, or upgrades a 0.1.0 table, as the module does with `createTable: true`. */
+  /** The terms of `election` (every election's when `undefined`), newest first. */
+  history(election: string | undefined, limit: number): Promise<TermRow[]> {
+    return this.terms.list(election, limit);
+  }
+
+  /** The runs of `job` (every job's when `undefined`), newest occurrence first. */
+  async runsOf(job: string | undefined, limit: number): Promise<RunStatus[]> {
+    const where = job === undefined ? sql`` : sql`WHERE job = ${job}`;
+    const { rows } = await this.execute(sql`
+      SELECT job, occurrence, attempt, term, holder, started_at, finished_at, outcome, error
+      FROM ${this.runs} ${where}
+      ORDER BY occurrence DESC, attempt DESC LIMIT ${Math.max(0, Math.floor(limit))}`);
+    const time = (value: unknown) => (value === null || value === undefined ? null : String(value));
+    return rows.map((row) => ({
+      job: String(row.job),
+      occurrence: String(row.occurrence),
+      attempt: Number(row.attempt),
+      term: Number(row.term),
+      holder: String(row.holder),
+      startedAt: time(row.started_at),
+      finishedAt: time(row.finished_at),
+      outcome: String(row.outcome) as RunOutcome,
+      error: time(row.error),
+    }));
+  }
+
+  /** Every job of the runs table, by name: its latest row and its counts. */
+  async jobs(): Promise<JobStatus[]> {
+    const { rows } = await this.execute(sql`
+      SELECT r.job, r.occurrence, r.outcome, c.runs, c.failed, c.missed
+      FROM (
+        SELECT job, MAX(occurrence) AS latest, COUNT(*) AS runs, SUM(outcome = 'failed') AS failed,
+               SUM(outcome = 'missed') AS missed
+        FROM ${this.runs} GROUP BY job
+      ) AS c
+      JOIN ${this.runs} AS r ON r.job = c.job AND r.occurrence = c.latest
+      ORDER BY r.job, r.attempt DESC`);
+    const jobs = new Map<string, JobStatus>();
+    for (const row of rows) {
+      const job = String(row.job);
+      if (jobs.has(job)) continue; // the latest attempt of the latest occurrence comes first
+      jobs.set(job, {
+        job,
+        lastOccurrence: String(row.occurrence),
+        lastOutcome: String(row.outcome) as RunOutcome,
+        runs: Number(row.runs),
+        failed: Number(row.failed),
+        missed: Number(row.missed),
+      });
+    }
+    return [...jobs.values()];
+  }
+
+  /**
+   * Creates the lease table (or upgrades a 0.1.0 table), the terms table and the runs table, as the module
+   * does with `createTable: true`.
+   */
   async migrate(): Promise<void> {
     const store = new MysqlLeaseStore({
       connection: this.connection,
@@ -195,15 +302,23 @@ export class LeaseAdmin {
       operationTimeoutMs: this.timeoutMs,
       poolSize: 1,
     });
+    const runs = new MysqlRunsStore({
+      connection: this.connection,
+      leaseTableName: this.tableName,
+      runsTableName: this.runsTableName,
+      operationTimeoutMs: this.timeoutMs,
+    });
     try {
       await store.ensureSchema();
+      await this.terms.ensureSchema();
+      await runs.ensureSchema();
     } finally {
-      await store.close();
+      await Promise.all([store.close(), runs.close()]);
     }
   }
 
-  close(): Promise<void> {
-    return this.pool.close();
+  async close(): Promise<void> {
+    await Promise.all([this.pool.close(), this.terms.close()]);
   }
 
   private async execute(statement: RawBuilder<unknown>): Promise<StatementResult> {

@@ -54,7 +54,7 @@ const WSREP_STATUS =
   "SHOW STATUS WHERE Variable_name IN ('wsrep_ready', 'wsrep_local_state', 'wsrep_cluster_status')";
 
 /** Returns the password of a connection option, so that it can be kept out of every message. */
-function connectionSecrets(connection: LeaseConnectionOptions): string[] {
+export function connectionSecrets(connection: LeaseConnectionOptions): string[] {
   if (Array.isArray(connection)) {
     return (connection as readonly LeaseNodeOptions[]).flatMap((node) => connectionSecrets(node));
   }
@@ -97,6 +97,8 @@ export class LeasePool {
     private readonly poolSize: number = DEFAULT_LEASE_POOL_SIZE,
     /** The statement that prepares each new connection (replaceable so that tests can make it fail). */
     private readonly sessionSetup: string = SESSION_SETUP,
+    /** Connections kept open while idle (0: every connection closes after 10 s without a statement). */
+    private readonly maxIdle = 1,
   ) {
     this.secrets = connectionSecrets(connection);
     const list = (Array.isArray(connection) ? connection : [connection]) as readonly LeaseNodeOptions[];
@@ -149,12 +151,12 @@ export class LeasePool {
   }
 
   private openPool(): Pool {
-    const { connectTimeoutMs, poolSize } = this;
+    const { connectTimeoutMs, poolSize, maxIdle } = this;
     const pool = createPool({
       ...this.nodes[this.current],
       connectionLimit: poolSize,
       // One connection serves steady state; the second opens under concurrency and closes when idle.
-      maxIdle: 1,
+      maxIdle,
       idleTimeout: 10_000,
       waitForConnections: true,
       queueLimit: 0,

@@ -1,3 +1,5 @@
+import type { TermEnd } from './terms-store';
+
 /** What one read of a lease row tells, every time judged on the database's clock. */
 export interface LeaseRow {
   /** Candidate id of the last holder ('' when the row was never acquired). */
@@ -92,8 +94,11 @@ export interface LeaseStore {
   acquireFree?(name: string, holder: string, aboveTerm: number, leaseMs: number): Promise<number | undefined>;
   /** Extends the lease by `leaseMs` from now, only while `holder` still holds `term` unexpired. */
   renew(name: string, holder: string, term: number, leaseMs: number): Promise<boolean>;
-  /** Expires the lease at once, keeping holder and term for history. Resolves `true` when it was ours. */
-  release(name: string, holder: string, term: number): Promise<boolean>;
+  /**
+   * Expires the lease at once, keeping holder and term for history. Resolves `true` when it was ours.
+   * `end` says why, for the leadership history (default: a plain release).
+   */
+  release(name: string, holder: string, term: number, end?: TermEnd): Promise<boolean>;
   /**
    * Hands a lease `holder` no longer acts on to `to`: the row names `to` as holder and handover target
    * and stays valid for `windowMs` from now (only `to` may acquire meanwhile; anybody after). Resolves
