@@ -85,8 +85,23 @@ describe('npm run chaos -- --galera', () => {
     });
 
     it('judges a lease-node fault by L + 10 s after its heal and any node fault by L + 10 s while the node is lost', () => {
-      expect(nodeFaultBounds(TIMING, 'lease-node')).toEqual({ boundMs: 12_000, lossBoundMs: 12_000 });
-      expect(nodeFaultBounds(TIMING, 'other-node')).toEqual({ lossBoundMs: 12_000 });
+      expect(nodeFaultBounds(TIMING, 'lease-node', 'node-kill')).toEqual({
+        boundMs: 12_000,
+        lossBoundMs: 12_000,
+      });
+      expect(nodeFaultBounds(TIMING, 'other-node', 'node-kill')).toEqual({ lossBoundMs: 12_000 });
+      expect(nodeFaultBounds(TIMING, 'other-node', 'node-skew')).toEqual({ lossBoundMs: 12_000 });
+    });
+
+    it("allows a frozen node Galera's inactive timeout: L + 15 s while frozen, L + 10 s after any SIGCONT", () => {
+      expect(nodeFaultBounds(TIMING, 'other-node', 'node-pause')).toEqual({
+        boundMs: 12_000,
+        lossBoundMs: 17_000,
+      });
+      expect(nodeFaultBounds(TIMING, 'lease-node', 'node-pause')).toEqual({
+        boundMs: 12_000,
+        lossBoundMs: 17_000,
+      });
     });
 
     it('skews a node by at most 0.4 M either way, so two skewed nodes differ by less than M', () => {

@@ -155,6 +155,13 @@ export class CandidateProcess {
       skew: this.skew,
       pauses: this.pauses.map((pause) => ({ ...pause })),
       events,
+      ...(this.leaseNode === null
+        ? {}
+        : {
+            leaseNodes: this.lines
+              .filter(({ line }) => line.type === 'node')
+              .map(({ line }) => ({ t: line.mono + offset, node: Number(line.node) })),
+          }),
     };
   }
 

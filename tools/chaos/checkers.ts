@@ -43,6 +43,8 @@ export interface Life {
   /** SIGSTOP to SIGCONT. */
   readonly pauses: readonly { readonly from: number; readonly to: number | null }[];
   readonly events: readonly LifeEvent[];
+  /** Galera: when its lease traffic moved to which node (0-based), from its `node` lines. */
+  readonly leaseNodes?: readonly { readonly t: number; readonly node: number }[];
 }
 
 /** One injected fault. */
@@ -95,6 +97,31 @@ export interface ChaosHistory {
   readonly ledger: readonly LedgerRow[];
   /** `null`: run-once not exercised. */
   readonly runs: readonly RunRow[] | null;
+  /**
+   * Galera: every commit of the harness's own probe (one small UPDATE per node every 200 ms, straight to the
+   * node, 1 s deadline): when the cluster could commit, on which node (0-based). For the report only.
+   */
+  readonly commits?: readonly { readonly node: number; readonly t: number }[];
+}
+
+/**
+ * The longest time during [from, to] in which no probe committed on any node (a cluster-wide stall), or
+ * `null` without probe commits. A stall that began before `from` counts from its start.
+ */
+export function longestCommitStall(
+  commits: readonly { readonly t: number }[],
+  from: number,
+  to: number,
+): { readonly from: number; readonly ms: number } | null {
+  if (commits.length === 0) return null;
+  const times = commits.map((commit) => commit.t).sort((a, b) => a - b);
+  let longest = { from, ms: 0 };
+  for (let i = 1; i < times.length; i++) {
+    if (times[i] < from || times[i - 1] > to) continue;
+    const ms = times[i] - times[i - 1];
+    if (ms > longest.ms) longest = { from: times[i - 1], ms };
+  }
+  return longest;
 }
 
 /** A span during which one process believed it led one term. */

@@ -9,6 +9,12 @@ export type GaleraFaultKind = (typeof GALERA_FAULT_KINDS)[number];
 
 /** Galera's default suspect timeout (evs.suspect_timeout, 5 s) plus its view change: "L + 10 s" in the issue. */
 export const NODE_LOSS_ALLOWANCE_MS = 10_000;
+/**
+ * A frozen node (SIGSTOP) that resumes after the others suspected it can keep the cluster from forming a
+ * primary component until Galera's evs.inactive_timeout (15 s by default) from the freeze: no node commits
+ * meanwhile (measured: bench/results/chaos-galera.md, first run, and its notes).
+ */
+export const NODE_FREEZE_ALLOWANCE_MS = 15_000;
 
 /** What the harness knows of one candidate process for choosing the lease node. */
 export interface CandidateView {
@@ -61,17 +67,23 @@ export function pickNodeTarget(
 
 /**
  * The bounds a node fault is judged by (tools/chaos/checkers.ts). Any node loss stalls commits on every
- * node until Galera evicts it (suspect timeout, 5 s by default), so every gap without a leader while a node
- * is lost must end within L + 10 s (`lossBoundMs`). After the heal: L + 10 s when the lost node carried the
- * leader's lease traffic (the issue's bound for losing the lease node), else the run's L + P bound
- * (`boundMs` undefined).
+ * node until Galera evicts it (suspect timeout, 5 s by default), so every gap without a leader while a
+ * killed or restarted node is lost must end within L + 10 s (`lossBoundMs`); while a node is frozen, within
+ * L + 15 s (Galera's inactive timeout, `NODE_FREEZE_ALLOWANCE_MS`). After the heal: L + 10 s when the lost
+ * node carried the leader's lease traffic (the issue's bound for losing the lease node) and after any
+ * SIGCONT (the cluster may still stall until 15 s after the freeze, at most 10 s after a SIGCONT that came
+ * after the 5 s suspect timeout), else the run's L + P bound (`boundMs` undefined).
  */
 export function nodeFaultBounds(
   timing: ChaosTiming,
   target: 'lease-node' | 'other-node',
+  kind: GaleraFaultKind = 'node-kill',
 ): { boundMs?: number; lossBoundMs: number } {
-  const lossBoundMs = timing.leaseMs + NODE_LOSS_ALLOWANCE_MS;
-  return target === 'lease-node' ? { boundMs: lossBoundMs, lossBoundMs } : { lossBoundMs };
+  const L = timing.leaseMs;
+  const lossBoundMs = L + (kind === 'node-pause' ? NODE_FREEZE_ALLOWANCE_MS : NODE_LOSS_ALLOWANCE_MS);
+  return target === 'lease-node' || kind === 'node-pause'
+    ? { boundMs: L + NODE_LOSS_ALLOWANCE_MS, lossBoundMs }
+    : { lossBoundMs };
 }
 
 /**

@@ -83,6 +83,8 @@ export interface ChaosSummary {
   /** Galera: leaderless gaps while a node was lost (`checkNodeLosses`). */
   readonly nodeLosses?: {
     readonly boundMs: number;
+    /** Every loss bound that applied, e.g. `12000 ms = L + 10 s or 17000 ms = L + 15 s`. */
+    readonly bounds: string;
     readonly judged: number;
     readonly unjudged: number;
     readonly withoutLoss: number;
@@ -167,15 +169,23 @@ export function summarize(
   ];
   const nodeLosses = results.nodeLosses;
   const lossDelays = nodeLosses ? [...nodeLosses.delays].sort((a, b) => a - b) : [];
-  const lossBoundMs = history.faults.find((fault) => fault.lossBoundMs !== undefined)?.lossBoundMs;
+  const lossBounds = [
+    ...new Set(
+      history.faults.flatMap((fault) => (fault.lossBoundMs === undefined ? [] : [fault.lossBoundMs])),
+    ),
+  ].sort((a, b) => a - b);
+  const lossBoundMs = lossBounds[0];
+  const lossBoundText = lossBounds
+    .map((ms) => `${ms} ms = L + ${(ms - history.timing.leaseMs) / 1000} s`)
+    .join(' or ');
   if (nodeLosses) {
     checks.push({
       name: nodeLosses.name,
       ok: nodeLosses.ok,
       checked: nodeLosses.checked,
       detail:
-        `${nodeLosses.violations.length} gaps without a leader longer than ${lossBoundMs} ms (L + 10 s) while a node ` +
-        `was lost, over ${nodeLosses.checked} node faults; longest ${Math.round(quantile(lossDelays, 1))} ms`,
+        `${nodeLosses.violations.length} gaps without a leader longer than their bound (${lossBoundText}) while a ` +
+        `node was lost, over ${nodeLosses.checked} node faults; longest ${Math.round(quantile(lossDelays, 1))} ms`,
       violations: first(nodeLosses.violations),
     });
   }
@@ -235,6 +245,7 @@ export function summarize(
       ? {
           nodeLosses: {
             boundMs: lossBoundMs,
+            bounds: lossBoundText,
             judged: nodeLosses.checked,
             unjudged: nodeLosses.unjudged,
             withoutLoss: lossDelays.filter((delay) => delay === 0).length,
@@ -347,9 +358,10 @@ export function renderReport(summary: ChaosSummary): string {
       'sent into the fault can hang that long before the retry, plus 500 ms of scheduling on a loaded 2-core machine).',
     ...(galera
       ? [
-          `On Galera, after a node fault on the lease node (node-kill, node-pause, node-skew): L + 10 s = ${t.leaseMs + 10_000} ms ` +
-            "(the issue's bound for losing the lease node: Galera's 5 s suspect timeout stalls commits before the " +
-            'cluster drops the node). Per bound: ' +
+          `On Galera, after a node fault on the lease node (node-kill, node-pause, node-skew) and after any node-pause: ` +
+            `L + 10 s = ${t.leaseMs + 10_000} ms (the issue's bound for losing the lease node: Galera's 5 s suspect ` +
+            'timeout stalls commits on every node before the cluster drops a silent node; a frozen node can stall it ' +
+            'until 15 s after the freeze, at most 10 s after a SIGCONT past the suspect timeout). Per bound: ' +
             liveness.perBound
               .map((entry) => `${entry.boundMs} ms judged ${entry.checked} heals, max ${entry.maxMs} ms`)
               .join('; ') +
@@ -370,8 +382,9 @@ export function renderReport(summary: ChaosSummary): string {
           '## Leader while a node is lost (Galera)',
           '',
           `Every gap without a leader that began while a node was lost (SIGKILL to rejoined, SIGSTOP to SIGCONT, ` +
-            `restart under a skewed clock to rejoined) must end within L + 10 s = ${summary.nodeLosses.boundMs} ms of its ` +
-            'start, or of the loss when the leader was already gone.',
+            `restart under a skewed clock to rejoined) must end within its bound (${summary.nodeLosses.bounds}: L + 10 s ` +
+            "for a killed or restarted node, L + 15 s, Galera's inactive timeout, for a frozen one) of its start, or of " +
+            'the loss when the leader was already gone.',
           `${summary.nodeLosses.judged} node faults judged (${summary.nodeLosses.unjudged} too close to the end); no ` +
             `leaderless time at all during ${summary.nodeLosses.withoutLoss}; longest gap per fault: median ` +
             `${summary.nodeLosses.p50Ms} ms, max ${summary.nodeLosses.maxMs} ms.`,

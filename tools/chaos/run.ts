@@ -67,6 +67,8 @@ const LEASE_TABLE = 'chaos_lease';
 const LEDGER_TABLE = 'chaos_ledger';
 /** Every execution of the candidates' run-once job: no unique key, so a double run shows. */
 const RUNS_TABLE = 'chaos_once_runs';
+/** --galera: the harness's commit probe, one row per node. */
+const PROBE_TABLE = 'chaos_commit_probe';
 
 interface Options {
   readonly faults: number;
@@ -189,6 +191,10 @@ class Harness {
   private readonly nodeSkews: number[] = [];
   /** --galera: restarts of a node that did not rejoin by itself after a fault (before the next fault). */
   rejoinRestarts = 0;
+  /** --galera: the commit probe's successful commits (node, harness time), and its loops. */
+  private readonly commits: { node: number; t: number }[] = [];
+  private probes: Promise<void>[] = [];
+  private probing = false;
   stopping = false;
 
   constructor(private readonly options: Options) {
@@ -234,9 +240,19 @@ class Harness {
     await conn.query(
       `CREATE TABLE ${RUNS_TABLE} (id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY, job VARCHAR(64) NOT NULL, occurrence VARCHAR(32) NOT NULL, term BIGINT UNSIGNED NOT NULL, holder VARCHAR(191) NOT NULL) ENGINE=InnoDB`,
     );
+    if (this.cluster) {
+      await conn.query(`CREATE TABLE ${PROBE_TABLE} (node INT PRIMARY KEY, v BIGINT NOT NULL) ENGINE=InnoDB`);
+      await conn.query(
+        `INSERT INTO ${PROBE_TABLE} VALUES ${this.cluster.nodes.map((_, node) => `(${node}, 0)`).join(', ')}`,
+      );
+    }
     await conn.end();
     // On Galera: the tables on every node before a candidate connects to its node.
-    if (this.cluster) await waitApplied(this.cluster.nodes.map((node) => node.port));
+    if (this.cluster) {
+      await waitApplied(this.cluster.nodes.map((node) => node.port));
+      this.probing = true;
+      this.probes = this.cluster.nodes.map((node, index) => this.probe(node.url, index));
+    }
     const ports = this.cluster ? this.cluster.nodes.map((node) => node.port) : [this.server!.port];
     for (let slot = 0; slot < this.options.candidates; slot++) {
       const proxies: FaultProxy[] = [];
@@ -432,12 +448,40 @@ class Harness {
       params,
       at,
       healedAt,
-      ...nodeFaultBounds(timing, target),
+      ...nodeFaultBounds(timing, target, kind),
     });
     // Never two nodes lost at once (that is a lost majority, not a fault this run injects): every node
     // synced in the 3-node primary component before the next fault; one that did not rejoin by itself
     // (a paused node evicted meanwhile) is restarted.
     await this.waitClusterWhole();
+  }
+
+  /**
+   * The commit probe of one node: an UPDATE of its own row every 200 ms straight to the node (no proxy),
+   * each within 1 s (else the connection is dropped and opened again); records every commit. It tells the
+   * report when the cluster could commit at all, which no candidate can change.
+   */
+  private async probe(url: string, node: number): Promise<void> {
+    let conn: Awaited<ReturnType<typeof createConnection>> | undefined;
+    while (this.probing) {
+      try {
+        conn ??= await createConnection({ uri: url, connectTimeout: 1_000 });
+        const current = conn;
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          current.query(`UPDATE ${PROBE_TABLE} SET v = v + 1 WHERE node = ${node}`),
+          new Promise((_, reject) => {
+            timer = setTimeout(() => reject(new Error('probe deadline')), 1_000);
+          }),
+        ]).finally(() => clearTimeout(timer));
+        this.commits.push({ node, t: now() });
+      } catch {
+        conn?.destroy();
+        conn = undefined;
+      }
+      await sleep(200);
+    }
+    conn?.destroy();
   }
 
   /** Waits until every node is synced in a primary component of all of them; restarts those that are not. */
@@ -471,7 +515,9 @@ class Harness {
   private get waitBoundMs(): number {
     const { timing } = this.options;
     const bound = timing.leaseMs + timing.pollMs + livenessToleranceMs(timing);
-    return this.cluster ? Math.max(bound, nodeFaultBounds(timing, 'lease-node').lossBoundMs) : bound;
+    return this.cluster
+      ? Math.max(bound, nodeFaultBounds(timing, 'lease-node', 'node-pause').lossBoundMs)
+      : bound;
   }
 
   async run(): Promise<void> {
@@ -496,6 +542,8 @@ class Harness {
   /** Stops every candidate (graceful, SIGKILL after 5 s), reads the ledger, stops the server and proxies. */
   async stop(): Promise<{ ledger: LedgerRow[]; runs: RunRow[] | null }> {
     this.healAll();
+    this.probing = false;
+    await Promise.all(this.probes);
     await Promise.all(this.slots.map((candidate) => candidate?.end('SIGTERM', 5_000)));
     let ledger: LedgerRow[] = [];
     let runs: RunRow[] | null = null;
@@ -541,6 +589,7 @@ class Harness {
       faults: this.faults,
       ledger,
       runs,
+      ...(this.cluster ? { commits: this.commits } : {}),
     };
   }
 }
