@@ -1,5 +1,5 @@
 import type { checkAll, ChaosHistory, ChaosTiming } from './checkers';
-import { grants, livenessToleranceMs } from './checkers';
+import { beliefs, grants, leaderlessGaps, livenessToleranceMs, longestCommitStall } from './checkers';
 
 interface SummaryOptions {
   readonly faults: number;
@@ -93,6 +93,24 @@ export interface ChaosSummary {
   };
   /** Galera: restarts of a node that did not rejoin by itself after a fault, before the next fault. */
   readonly rejoinRestarts?: number;
+  /**
+   * Galera: what the commit probe saw. Per node fault, from its injection to the next fault: the longest
+   * time no node committed (`stallMs`), the longest time without a leader (`leaderlessMs`), and how long
+   * after the cluster committed again a leader was back (`afterStallMs`, 0 when the leader outlasted it).
+   */
+  readonly commitProbe?: {
+    readonly commits: number;
+    readonly byFault: readonly {
+      readonly n: number;
+      readonly kind: string;
+      readonly target: string;
+      readonly stallMs: number;
+      readonly leaderlessMs: number;
+      readonly afterStallMs: number | null;
+    }[];
+    readonly maxStallMs: number;
+    readonly maxAfterStallMs: number;
+  };
   readonly runOnce: string;
   readonly checks: readonly CheckSummary[];
 }
@@ -199,6 +217,7 @@ export function summarize(
     });
   }
   const lastFault = history.faults.at(-1);
+  const commitProbe = history.commits ? probeSummary(history) : undefined;
   return {
     run: {
       ...runInfo,
@@ -255,10 +274,45 @@ export function summarize(
         }
       : {}),
     ...(rejoinRestarts !== undefined ? { rejoinRestarts } : {}),
+    ...(commitProbe ? { commitProbe } : {}),
     runOnce: results.runOnce
       ? 'every execution of an @Interval(500) @LeaderOnly({ once: true }) job, recorded by the job in a table without a unique key'
       : 'not exercised (no runs recorded)',
     checks,
+  };
+}
+
+/** The commit probe against each node fault's window (its injection to the next fault's). */
+function probeSummary(history: ChaosHistory): NonNullable<ChaosSummary['commitProbe']> {
+  const commits = history.commits ?? [];
+  const spans = beliefs(history);
+  const start = spans.length > 0 ? Math.min(...spans.map((span) => span.from)) : history.endedAt;
+  const gaps = leaderlessGaps(spans, start, history.endedAt);
+  const byFault: NonNullable<ChaosSummary['commitProbe']>['byFault'][number][] = [];
+  history.faults.forEach((fault, index) => {
+    if (fault.node === undefined || fault.node === null) return;
+    const end = history.faults[index + 1]?.at ?? history.endedAt;
+    const stall = longestCommitStall(commits, fault.at, end);
+    let longest: { from: number; to: number } | undefined;
+    for (const gap of gaps) {
+      if (gap.to <= fault.at || gap.from >= end) continue;
+      if (!longest || gap.to - gap.from > longest.to - longest.from) longest = gap;
+    }
+    const stallEnd = stall ? stall.from + stall.ms : null;
+    byFault.push({
+      n: fault.n,
+      kind: fault.kind,
+      target: fault.target,
+      stallMs: Math.round(stall?.ms ?? 0),
+      leaderlessMs: longest ? Math.round(longest.to - Math.max(longest.from, fault.at)) : 0,
+      afterStallMs: longest && stallEnd !== null ? Math.max(0, Math.round(longest.to - stallEnd)) : null,
+    });
+  });
+  return {
+    commits: commits.length,
+    byFault,
+    maxStallMs: Math.max(0, ...byFault.map((entry) => entry.stallMs)),
+    maxAfterStallMs: Math.max(0, ...byFault.map((entry) => entry.afterStallMs ?? 0)),
   };
 }
 
@@ -275,6 +329,42 @@ function boundText(perBound: ChaosSummary['liveness']['perBound'], timing: Chaos
   return perBound
     .map((entry) => `${entry.boundMs} ms (${name(entry.boundMs)}, ${entry.checked} heals)`)
     .join(' or ');
+}
+
+/** The report's section on the commit probe: when the cluster itself could not commit. */
+function probeLines(probe: NonNullable<ChaosSummary['commitProbe']>): string[] {
+  const kinds = [...new Set(probe.byFault.map((entry) => entry.kind))].sort();
+  const worst = [...probe.byFault].sort((a, b) => b.leaderlessMs - a.leaderlessMs).slice(0, 5);
+  return [
+    '## The cluster itself (commit probe)',
+    '',
+    `The harness committed a one-row UPDATE on each node every 200 ms, straight to the node (${probe.commits} ` +
+      'commits). Per node fault, from its injection to the next fault: the longest time no node committed (the ' +
+      'cluster stalled: no candidate could have renewed or taken the lease anywhere), the longest time without a ' +
+      'leader, and how long after the cluster committed again the leader was back.',
+    '',
+    '| kind | faults | longest stall | longest without a leader | leader back after the stall: max |',
+    '|---|---:|---:|---:|---:|',
+    ...kinds.map((kind) => {
+      const entries = probe.byFault.filter((entry) => entry.kind === kind);
+      const max = (values: number[]) => Math.max(0, ...values);
+      return (
+        `| ${kind} | ${entries.length} | ${max(entries.map((e) => e.stallMs))} ms | ` +
+        `${max(entries.map((e) => e.leaderlessMs))} ms | ${max(entries.map((e) => e.afterStallMs ?? 0))} ms |`
+      );
+    }),
+    '',
+    'The five longest times without a leader during a node fault: ' +
+      worst
+        .map(
+          (entry) =>
+            `fault ${entry.n} (${entry.kind} on the ${entry.target}): ${entry.leaderlessMs} ms without a leader, ` +
+            `cluster stalled ${entry.stallMs} ms, leader ${entry.afterStallMs ?? '-'} ms after the stall`,
+        )
+        .join('; ') +
+      '.',
+    '',
+  ];
 }
 
 /** The Markdown report of one run. */
@@ -391,6 +481,7 @@ export function renderReport(summary: ChaosSummary): string {
           '',
         ]
       : []),
+    ...(summary.commitProbe ? probeLines(summary.commitProbe) : []),
   ];
   const failing = summary.checks.filter((check) => !check.ok);
   if (failing.length > 0) {
