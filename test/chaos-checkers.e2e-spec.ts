@@ -11,6 +11,7 @@ import {
   checkTerms,
   clockOffset,
   closestHandover,
+  longestCommitStall,
   longestLeaderless,
   type ChaosHistory,
   type FaultRecord,
@@ -368,6 +369,15 @@ describe('chaos checkers', () => {
       expect(result.violations).toEqual([]);
       expect(result.delays).toEqual([11_000]);
     });
+  });
+
+  it("finds the Galera commit probe's longest time without a commit on any node, one that began before the window included", () => {
+    // Commits on nodes 0 and 1; none from 2200 to 8000 on either.
+    const commits = [0, 200, 400, 2_000, 2_200, 8_000, 8_200].map((t, i) => ({ node: i % 2, t }));
+    expect(longestCommitStall(commits, 0, 10_000)).toEqual({ from: 2_200, ms: 5_800 });
+    expect(longestCommitStall(commits, 5_000, 10_000)).toEqual({ from: 2_200, ms: 5_800 });
+    expect(longestCommitStall(commits, 0, 1_000)).toEqual({ from: 400, ms: 1_600 });
+    expect(longestCommitStall([], 0, 1_000)).toBeNull();
   });
 
   it('finds the longest time no belief covers', () => {
