@@ -106,7 +106,8 @@ export interface ChaosHistory {
 
 /**
  * The longest time during [from, to] in which no probe committed on any node (a cluster-wide stall), or
- * `null` without probe commits. A stall that began before `from` counts from its start.
+ * `null` without probe commits. A stall that began before `from` counts from its start; one still going
+ * at `to` counts until `to`.
  */
 export function longestCommitStall(
   commits: readonly { readonly t: number }[],
@@ -115,11 +116,12 @@ export function longestCommitStall(
 ): { readonly from: number; readonly ms: number } | null {
   if (commits.length === 0) return null;
   const times = commits.map((commit) => commit.t).sort((a, b) => a - b);
+  const before = times.filter((t) => t < from).at(-1) ?? from;
+  const points = [before, ...times.filter((t) => t >= from && t <= to), to];
   let longest = { from, ms: 0 };
-  for (let i = 1; i < times.length; i++) {
-    if (times[i] < from || times[i - 1] > to) continue;
-    const ms = times[i] - times[i - 1];
-    if (ms > longest.ms) longest = { from: times[i - 1], ms };
+  for (let i = 1; i < points.length; i++) {
+    const ms = points[i] - points[i - 1];
+    if (ms > longest.ms) longest = { from: points[i - 1], ms };
   }
   return longest;
 }

@@ -44,12 +44,15 @@ function main(): number {
   );
   writeFileSync(`${out}.json`, `${JSON.stringify(summary, null, 2)}\n`);
   writeFileSync(`${out}.md`, renderReport(summary));
-  const failed = summary.checks.filter((check) => !check.ok);
+  // A run that ended on an error (as the harness counts it) fails whatever the checks say.
+  const failed = summary.checks.filter((check) => !check.ok).length + (run.error === null ? 0 : 1);
   for (const check of summary.checks) {
     process.stdout.write(`rejudge: ${check.ok ? 'ok  ' : 'FAIL'} ${check.name}: ${check.detail}\n`);
   }
-  process.stdout.write(`rejudge: ${out}.md, ${out}.json: ${failed.length === 0 ? 'PASS' : 'FAIL'}\n`);
-  return failed.length === 0 ? 0 : 1;
+  if (run.error !== null)
+    process.stdout.write(`rejudge: FAIL the run ended on an error: ${run.error.split('\n')[0]}\n`);
+  process.stdout.write(`rejudge: ${out}.md, ${out}.json: ${failed === 0 ? 'PASS' : 'FAIL'}\n`);
+  return failed === 0 ? 0 : 1;
 }
 
 process.exit(main());
