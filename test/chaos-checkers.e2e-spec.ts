@@ -6,10 +6,12 @@ import {
   checkBeliefOverlaps,
   checkLedger,
   checkLiveness,
+  checkNodeLosses,
   checkRunOnce,
   checkTerms,
   clockOffset,
   closestHandover,
+  longestCommitStall,
   longestLeaderless,
   type ChaosHistory,
   type FaultRecord,
@@ -274,6 +276,25 @@ describe('chaos checkers', () => {
       expect(result.waitedForBoot).toBe(1);
     });
 
+    it('judges a fault by its own bound when it has one (a lease-node loss on Galera: L + 10 s)', () => {
+      // c0 revoked at 4000, c1 elected at 9000: 5000 ms after the heal at 4000. Within the fault's own
+      // 12000 ms; the same delay after a fault without its own bound is late (2900 ms).
+      const lives = [
+        life('c0.0', [...leading(1, 1_000, 3_000), revoked(1, 4_000)]),
+        life('c1.0', leading(2, 9_000, 60_000)),
+      ];
+      const leaseNodeLoss = { ...fault(1, 4_000), kind: 'node-kill', target: 'lease-node', boundMs: 12_000 };
+      const own = history(lives, { faults: [leaseNodeLoss] });
+      const ownResult = checkLiveness(own, beliefs(own), 500);
+      expect(ownResult.violations).toEqual([]);
+      expect(ownResult.perBound).toEqual([{ boundMs: 12_000, checked: 1, maxMs: 5_000 }]);
+      const other = history(lives, {
+        faults: [{ ...leaseNodeLoss, target: 'other-node', boundMs: undefined }],
+      });
+      const otherResult = checkLiveness(other, beliefs(other), 500);
+      expect(otherResult.violations.map((violation) => violation.boundMs)).toEqual([2_900]);
+    });
+
     it('does not judge a heal too close to the end of the run', () => {
       const late = history([life('c0.0', [...leading(1, 1_000, 3_000), revoked(1, 4_000)])], {
         endedAt: 5_000,
@@ -283,6 +304,82 @@ describe('chaos checkers', () => {
       expect(result.ok).toBe(true);
       expect(result.unjudged).toBe(1);
     });
+  });
+
+  describe('(6) leader while a Galera node is lost', () => {
+    const nodeFault = (at: number, healedAt: number): FaultRecord => ({
+      n: 1,
+      kind: 'node-pause',
+      target: 'lease-node',
+      slot: null,
+      node: 0,
+      params: {},
+      at,
+      healedAt,
+      lossBoundMs: 12_000,
+    });
+
+    it('is not judged when no fault has a loss bound (one server)', () => {
+      const clean = cleanHandover();
+      expect(checkNodeLosses(clean, beliefs(clean))).toBeNull();
+    });
+
+    it('passes a leader that came back within the bound of the loss, while the node was still lost', () => {
+      // Node lost at 3000; c0's belief ends at 4000 (revoked), c1 elected at 14000: 10000 ms without a
+      // leader (11000 ms after the loss), while the node came back only at 20000.
+      const lost = history(
+        [
+          life('c0.0', [...leading(1, 1_000, 3_000), revoked(1, 4_000)]),
+          life('c1.0', leading(2, 14_000, 60_000)),
+        ],
+        { faults: [nodeFault(3_000, 20_000)] },
+      );
+      const result = checkNodeLosses(lost, beliefs(lost))!;
+      expect(result.violations).toEqual([]);
+      expect(result.delays).toEqual([10_000]);
+    });
+
+    it('catches a gap without a leader that began during the loss and lasted past the bound', () => {
+      // Node lost at 3000; c0's belief ends at 4000; c1 only at 17000: 13000 ms without a leader.
+      const planted = history(
+        [
+          life('c0.0', [...leading(1, 1_000, 3_000), revoked(1, 4_000)]),
+          life('c1.0', leading(2, 17_000, 60_000)),
+        ],
+        { faults: [nodeFault(3_000, 8_000)] },
+      );
+      const result = checkNodeLosses(planted, beliefs(planted))!;
+      expect(result.ok).toBe(false);
+      expect(result.violations[0].problem).toBe(
+        'no leader for 13000 ms from 4.000 s during fault 1 (node-pause on the lease-node); bound 12000 ms',
+      );
+    });
+
+    it('measures a gap that began after the loss from its own start', () => {
+      // c0 keeps leading 8 s into the loss (its traffic moved to a node that works), then loses it: no
+      // leader from 11000 (revoked) to 22000, 11000 ms; 19000 ms after the loss, within the bound per gap.
+      const later = history(
+        [
+          life('c0.0', [...leading(1, 1_000, 11_000), revoked(1, 11_000)]),
+          life('c1.0', leading(2, 22_000, 60_000)),
+        ],
+        { faults: [nodeFault(3_000, 15_000)] },
+      );
+      const result = checkNodeLosses(later, beliefs(later))!;
+      expect(result.violations).toEqual([]);
+      expect(result.delays).toEqual([11_000]);
+    });
+  });
+
+  it("finds the Galera commit probe's longest time without a commit on any node, from before the window and to its end", () => {
+    // Commits on nodes 0 and 1; none from 2200 to 8000 on either.
+    const commits = [0, 200, 400, 2_000, 2_200, 8_000, 8_200].map((t, i) => ({ node: i % 2, t }));
+    expect(longestCommitStall(commits, 0, 10_000)).toEqual({ from: 2_200, ms: 5_800 });
+    expect(longestCommitStall(commits, 5_000, 10_000)).toEqual({ from: 2_200, ms: 5_800 });
+    // Still going at the end of the window: counted until then.
+    expect(longestCommitStall(commits, 0, 1_000)).toEqual({ from: 400, ms: 600 });
+    expect(longestCommitStall(commits, 0, 40_000)).toEqual({ from: 8_200, ms: 31_800 });
+    expect(longestCommitStall([], 0, 1_000)).toBeNull();
   });
 
   it('finds the longest time no belief covers', () => {

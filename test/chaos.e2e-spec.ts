@@ -1,7 +1,8 @@
 // The chaos harness's parts that touch the real world: the fault proxy (against the shared MariaDB, which it
-// only connects to) and `npm run chaos` stopping everything it started on Ctrl-C (its own throwaway server).
+// only connects to) and `npm run chaos` stopping everything it started on Ctrl-C (its own throwaway server,
+// or its own Galera cluster).
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createConnection, type Connection } from 'mysql2/promise';
@@ -125,4 +126,59 @@ describe('npm run chaos', () => {
     expect(existsSync(`${out}.md`)).toBe(true);
     expect(summary.checks.every((check) => check.ok)).toBe(true);
   }, 180_000);
+
+  it('--galera: a second Ctrl-C while the cluster is still starting kills every node and removes its temp dir', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'chaos-test-')), 'run');
+    const root = join(__dirname, '..');
+    const harness = spawn(
+      process.execPath,
+      [
+        '-r',
+        join(root, 'tools/register-ts.js'),
+        join(root, 'tools/chaos/run.ts'),
+        '--galera',
+        `--out=${out}`,
+      ],
+      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let output = '';
+    harness.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    harness.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => harness.once('exit', (code) => resolve(code)));
+    /** The harness's mariadbd children (pid and data directory), from /proc. */
+    const nodes = () =>
+      readdirSync('/proc')
+        .filter((entry) => /^\d+$/.test(entry))
+        .flatMap((entry) => {
+          try {
+            const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+            const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+            const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+            const dataDir = args.find((arg) => arg.startsWith('--datadir='))?.slice('--datadir='.length);
+            return ppid === harness.pid && dataDir ? [{ pid: Number(entry), dataDir }] : [];
+          } catch {
+            return []; // gone meanwhile
+          }
+        });
+    // Interrupt while the cluster starts: once node 2 is up (node 1 bootstrapped, node 2 joining).
+    let seen: { pid: number; dataDir: string }[] = [];
+    const deadline = Date.now() + 90_000;
+    while (seen.length < 2 && Date.now() < deadline && harness.exitCode === null) {
+      seen = nodes();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(seen.length).toBeGreaterThanOrEqual(2);
+    harness.kill('SIGINT');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    harness.kill('SIGINT');
+    expect(await exited).toBe(130);
+    // Node processes are reaped by init once the harness is gone: give them a moment.
+    const gone = Date.now() + 5_000;
+    while (seen.some((node) => alive(node.pid)) && Date.now() < gone) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(seen.filter((node) => alive(node.pid))).toEqual([]);
+    // The cluster's temp dir (the parent of every node's data directory) is gone.
+    expect(existsSync(join(seen[0].dataDir, '..'))).toBe(false);
+  }, 120_000);
 });

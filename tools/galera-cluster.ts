@@ -46,8 +46,12 @@ export interface GaleraNode {
   pause(): void;
   /** SIGCONT after `pause()`. */
   resume(): void;
-  /** Starts a killed node again; it rejoins the cluster (state transfer) and resolves when it is synced. */
-  restart(): Promise<void>;
+  /**
+   * Starts a killed node again (SIGKILL first when it runs); it rejoins the cluster (state transfer) and
+   * resolves when it is synced. `env` replaces the node's extra environment from then on (e.g. libfaketime
+   * for a skewed clock; `{}` for the real clock); omitted, the node keeps the one it had.
+   */
+  restart(env?: Record<string, string>): Promise<void>;
 }
 
 export interface GaleraCluster {
@@ -58,6 +62,19 @@ export interface GaleraCluster {
   waitSynced(size?: number, timeoutMs?: number): Promise<void>;
   /** Ends every node (SIGKILL: the data is thrown away) and removes the temp dir (kept with LE_GALERA_KEEP=1). */
   stop(): Promise<void>;
+  /** Every server process id started (one per node start). */
+  readonly pids: readonly number[];
+}
+
+/** Per cluster not yet stopped: SIGKILL to its nodes and removal of its temp dir, synchronous. */
+const unstopped = new Set<() => void>();
+
+/**
+ * SIGKILLs every node of every cluster this process started and did not stop, and removes their temp dirs
+ * (synchronous: for an `exit` handler, also while a cluster is still starting).
+ */
+export function killGaleraClustersNow(): void {
+  for (const kill of [...unstopped]) kill();
 }
 
 export interface GaleraClusterOptions {
@@ -198,6 +215,19 @@ async function startOnce(options: GaleraClusterOptions): Promise<GaleraCluster> 
   };
 
   const processes: (ChildProcess | undefined)[] = new Array(size).fill(undefined);
+  const pids: number[] = [];
+  const nodeEnv: Record<number, Record<string, string>> = { ...(options.nodeEnv ?? {}) };
+  const killNow = () => {
+    for (const child of processes) {
+      if (child && child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGCONT');
+        child.kill('SIGKILL');
+      }
+    }
+    unstopped.delete(killNow);
+    if (!process.env.LE_GALERA_KEEP) rmSync(root, { recursive: true, force: true });
+  };
+  unstopped.add(killNow);
   const launch = (index: number, bootstrap: boolean) => {
     const p = ports[index];
     const dataDir = join(root, `node${index + 1}`);
@@ -231,9 +261,10 @@ async function startOnce(options: GaleraClusterOptions): Promise<GaleraCluster> 
     ];
     const child = spawn(server, args, {
       stdio: 'ignore',
-      env: { ...process.env, ...(options.nodeEnv?.[index] ?? {}) },
+      env: { ...process.env, ...(nodeEnv[index] ?? {}) },
     });
     processes[index] = child;
+    if (child.pid) pids.push(child.pid);
     return child;
   };
 
@@ -275,6 +306,7 @@ async function startOnce(options: GaleraClusterOptions): Promise<GaleraCluster> 
 
   const stop = async () => {
     await Promise.all(processes.map((_, index) => killNode(index)));
+    unstopped.delete(killNow);
     if (!process.env.LE_GALERA_KEEP) rmSync(root, { recursive: true, force: true });
   };
 
@@ -324,8 +356,9 @@ async function startOnce(options: GaleraClusterOptions): Promise<GaleraCluster> 
     resume: () => {
       if (alive(index)) processes[index]?.kill('SIGCONT');
     },
-    restart: async () => {
+    restart: async (env?: Record<string, string>) => {
       await killNode(index);
+      if (env) nodeEnv[index] = env;
       // Forget the local state: the node rejoins by a full state transfer from a synced donor.
       joinerDataDir(join(root, `node${index + 1}`));
       launch(index, false);
@@ -348,6 +381,7 @@ async function startOnce(options: GaleraClusterOptions): Promise<GaleraCluster> 
       }
     },
     stop,
+    pids,
   };
 }
 

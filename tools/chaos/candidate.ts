@@ -2,7 +2,10 @@
 // `node -r tools/register-ts.js tools/chaos/candidate.ts`.
 //
 // Env: MYSQL_URL (through this candidate's fault proxy), TABLE, LEDGER_TABLE, CANDIDATE_ID (prefix),
-//      LEASE_MS, RENEW_MS, POLL_MS, MARGIN_MS, WRITE_MS (fenced ledger write interval, default 100).
+//      LEASE_MS, RENEW_MS, POLL_MS, MARGIN_MS, WRITE_MS (fenced ledger write interval, default 100);
+//      LEASE_URLS (Galera mode): the nodes, comma-separated, each through this candidate's fault proxy to
+//      it, passed as the library's `connection` list (MYSQL_URL, one of them, is then the ledger's and the
+//      once-job's record's node).
 // Prints one JSON line per event, each with `mono`: this process's monotonic clock in ms
 // (process.hrtime; under libfaketime it is shifted, the harness converts it to its own time base):
 //   {"type":"ready"}                          after bootstrap, with candidateId and pid
@@ -10,6 +13,8 @@
 //   {"type":"lease", term, validUntil}         every confirmed acquisition or renewal: `validUntil` is the
 //                                             end of this process's belief (t_send + L - M), same clock
 //   {"type":"tick"}                           every 250 ms, so the harness can estimate the clock offset
+//   {"type":"node", node}                     with LEASE_URLS: the node (0-based) lease traffic goes to, at
+//                                             the start and whenever it moved (looked at every tick)
 // Fenced writes: while leader, every WRITE_MS one row (term, holder) into LEDGER_TABLE through runFenced.
 // Exits at once when stdin ends, so that a crashed harness never leaves candidates behind.
 import 'reflect-metadata';
@@ -39,6 +44,8 @@ const url = env('MYSQL_URL');
 const ledgerTable = env('LEDGER_TABLE');
 const writeMs = Number(env('WRITE_MS', '100'));
 const runsTable = env('RUNS_TABLE');
+/** Galera mode: the node list for the library (each node through this candidate's proxy to it). */
+const leaseUrls = process.env.LEASE_URLS ? process.env.LEASE_URLS.split(',') : undefined;
 
 /** One pool for the once-job's own record of its executions (not fenced: it records what ran). */
 const runsPool = createPool({ uri: url, connectionLimit: 1, connectTimeout: 2_000 }).promise();
@@ -110,7 +117,7 @@ class Recorder implements OnModuleInit {
   imports: [
     ScheduleModule.forRoot() as never,
     LeaderElectionModule.forRoot({
-      connection: url,
+      connection: leaseUrls ?? url,
       tableName: env('TABLE'),
       candidateId: env('CANDIDATE_ID', 'chaos'),
       leaseDurationMs: Number(env('LEASE_MS', '2000')),
@@ -159,6 +166,20 @@ function startLedgerWrites(service: LeaderElectionService): { stop(): Promise<vo
   };
 }
 
+/**
+ * Reads the node the lease store's pool sends lease traffic to now (the library's private
+ * `elector.store.pool.currentNode`; fails loudly when it was renamed, rather than report no node).
+ */
+function leaseNodeOf(service: LeaderElectionService): () => number {
+  const elector = (service as unknown as { elector: { store?: { pool?: { currentNode?: unknown } } } })
+    .elector;
+  const pool = elector.store?.pool;
+  if (!pool || typeof pool.currentNode !== 'number') {
+    throw new Error('chaos candidate: the lease store internals (store.pool.currentNode) changed; update me');
+  }
+  return () => pool.currentNode as number;
+}
+
 async function main(): Promise<void> {
   process.stdin.on('data', () => undefined);
   // The harness went away: leave with it.
@@ -169,7 +190,16 @@ async function main(): Promise<void> {
   const ledger = startLedgerWrites(service);
   // Stop writing before the library releases the lease at shutdown.
   process.once('SIGTERM', () => void ledger.stop());
-  setInterval(() => print({ type: 'tick' }), 250).unref();
+  const leaseNode = leaseUrls ? leaseNodeOf(service) : undefined;
+  let node: number | undefined;
+  setInterval(() => {
+    print({ type: 'tick' });
+    const current = leaseNode?.();
+    if (current !== undefined && current !== node) {
+      node = current;
+      print({ type: 'node', node });
+    }
+  }, 250).unref();
   print({ type: 'ready', candidateId: service.candidateId, pid: process.pid });
 }
 

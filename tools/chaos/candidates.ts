@@ -15,6 +15,7 @@ interface Line {
   readonly term?: number;
   readonly validUntil?: number;
   readonly candidateId?: string;
+  readonly node?: number;
 }
 
 /** Every candidate process not yet known to have exited: SIGKILLed on any exit of the harness. */
@@ -35,6 +36,8 @@ export class CandidateProcess {
   candidateId: string | null = null;
   /** Live view from its lines: the term it announced leading, until it announced the end. */
   leadingTerm: number | null = null;
+  /** Galera mode: the node (0-based) its lease traffic goes to, from its last `node` line. */
+  leaseNode: number | null = null;
   readonly pauses: { from: number; to: number | null }[] = [];
   readonly exited: Promise<void>;
   private readonly child: ChildProcess;
@@ -152,6 +155,13 @@ export class CandidateProcess {
       skew: this.skew,
       pauses: this.pauses.map((pause) => ({ ...pause })),
       events,
+      ...(this.leaseNode === null
+        ? {}
+        : {
+            leaseNodes: this.lines
+              .filter(({ line }) => line.type === 'node')
+              .map(({ line }) => ({ t: line.mono + offset, node: Number(line.node) })),
+          }),
     };
   }
 
@@ -171,6 +181,7 @@ export class CandidateProcess {
       if (typeof line.mono !== 'number') continue;
       this.lines.push({ line, received });
       if (line.type === 'ready') this.candidateId = line.candidateId ?? null;
+      if (line.type === 'node') this.leaseNode = line.node ?? null;
       if (line.type === 'elected') this.leadingTerm = line.term ?? null;
       if (line.type === 'revoked' && line.term === this.leadingTerm) this.leadingTerm = null;
     }

@@ -43,20 +43,34 @@ export interface Life {
   /** SIGSTOP to SIGCONT. */
   readonly pauses: readonly { readonly from: number; readonly to: number | null }[];
   readonly events: readonly LifeEvent[];
+  /** Galera: when its lease traffic moved to which node (0-based), from its `node` lines. */
+  readonly leaseNodes?: readonly { readonly t: number; readonly node: number }[];
 }
 
 /** One injected fault. */
 export interface FaultRecord {
   readonly n: number;
   readonly kind: string;
-  /** `leader`, `follower` or `server`. */
+  /** `leader`, `follower` or `server`; on Galera also `lease-node` or `other-node`. */
   readonly target: string;
   readonly slot: number | null;
+  /** Galera node faults: the node (0-based). */
+  readonly node?: number | null;
   /** Kind-specific parameters (pause length, latency, skew offset). */
   readonly params: Readonly<Record<string, number | string>>;
   readonly at: number;
   /** When the fault was healed (the process restarted or resumed, the proxy back to pass, the server up). */
   readonly healedAt: number | null;
+  /**
+   * The bound on a leader after this fault's heal when it is not the run's L + P + tolerance: on Galera,
+   * L + 10 s after losing the node that carried the lease traffic.
+   */
+  readonly boundMs?: number;
+  /**
+   * Galera node faults: every leaderless gap that begins while the node is lost (from `at` to `healedAt`)
+   * must end within this bound of its start, or of `at` when it began before (`checkNodeLosses`).
+   */
+  readonly lossBoundMs?: number;
 }
 
 /** One row of the fenced ledger, in id order. */
@@ -83,6 +97,33 @@ export interface ChaosHistory {
   readonly ledger: readonly LedgerRow[];
   /** `null`: run-once not exercised. */
   readonly runs: readonly RunRow[] | null;
+  /**
+   * Galera: every commit of the harness's own probe (one small UPDATE per node every 200 ms, straight to the
+   * node, 1 s deadline): when the cluster could commit, on which node (0-based). For the report only.
+   */
+  readonly commits?: readonly { readonly node: number; readonly t: number }[];
+}
+
+/**
+ * The longest time during [from, to] in which no probe committed on any node (a cluster-wide stall), or
+ * `null` without probe commits. A stall that began before `from` counts from its start; one still going
+ * at `to` counts until `to`.
+ */
+export function longestCommitStall(
+  commits: readonly { readonly t: number }[],
+  from: number,
+  to: number,
+): { readonly from: number; readonly ms: number } | null {
+  if (commits.length === 0) return null;
+  const times = commits.map((commit) => commit.t).sort((a, b) => a - b);
+  const before = times.filter((t) => t < from).at(-1) ?? from;
+  const points = [before, ...times.filter((t) => t >= from && t <= to), to];
+  let longest = { from, ms: 0 };
+  for (let i = 1; i < points.length; i++) {
+    const ms = points[i] - points[i - 1];
+    if (ms > longest.ms) longest = { from: points[i - 1], ms };
+  }
+  return longest;
 }
 
 /** A span during which one process believed it led one term. */
@@ -317,12 +358,20 @@ export interface LivenessViolation {
   readonly upAt: number;
   /** When a leader was next believed, or `null` when never. */
   readonly leaderAt: number | null;
+  /** The bound that applied. */
+  readonly boundMs: number;
   readonly problem: string;
 }
 
 export interface LivenessResult extends CheckResult<LivenessViolation> {
-  /** L + P + tolerance. */
+  /** L + P + tolerance: the bound of every heal without its own (`FaultRecord.boundMs`). */
   readonly boundMs: number;
+  /** Per bound that applied (the run's and any fault's own): heals judged and the longest delay. */
+  readonly perBound: readonly {
+    readonly boundMs: number;
+    readonly checked: number;
+    readonly maxMs: number;
+  }[];
   /** Heal to leader, per fault (0 when a leader was there at the heal), for the distribution. */
   readonly delays: readonly number[];
   /** Heals too close to the end of the run to judge. */
@@ -367,15 +416,23 @@ export function checkLiveness(
   spans: readonly Belief[],
   toleranceMs: number = livenessToleranceMs(history.timing),
 ): LivenessResult {
-  const boundMs = history.timing.leaseMs + history.timing.pollMs + toleranceMs;
+  const runBoundMs = history.timing.leaseMs + history.timing.pollMs + toleranceMs;
   const violations: LivenessViolation[] = [];
   const delays: number[] = [];
+  const perBound = new Map<number, { boundMs: number; checked: number; maxMs: number }>();
   let unjudged = 0;
   let checked = 0;
   let waitedForBoot = 0;
+  const judged = (bound: number, delay: number) => {
+    const entry = perBound.get(bound) ?? { boundMs: bound, checked: 0, maxMs: 0 };
+    entry.checked++;
+    entry.maxMs = Math.max(entry.maxMs, Math.round(delay));
+    perBound.set(bound, entry);
+  };
   for (const fault of history.faults) {
     if (fault.healedAt === null) continue;
     const healedAt = fault.healedAt;
+    const boundMs = fault.boundMs ?? runBoundMs;
     let leaderAt: number | null = null;
     for (const span of spans) {
       if (span.to <= healedAt) continue;
@@ -388,6 +445,7 @@ export function checkLiveness(
     if (leaderAt !== null && leaderAt - from <= boundMs) {
       checked++;
       delays.push(Math.max(0, leaderAt - from));
+      judged(boundMs, Math.max(0, leaderAt - from));
       continue;
     }
     if (history.endedAt < from + boundMs) {
@@ -395,6 +453,7 @@ export function checkLiveness(
       continue;
     }
     checked++;
+    judged(boundMs, leaderAt === null ? history.endedAt - from : leaderAt - from);
     const since = from > healedAt ? `the first candidate up at ${fmt(from)} after ` : '';
     violations.push({
       fault: fault.n,
@@ -402,6 +461,7 @@ export function checkLiveness(
       healedAt,
       upAt: from,
       leaderAt,
+      boundMs,
       problem:
         leaderAt === null
           ? `no leader after fault ${fault.n} (${fault.kind}) healed at ${fmt(healedAt)}`
@@ -413,10 +473,103 @@ export function checkLiveness(
     ok: violations.length === 0,
     checked,
     violations,
-    boundMs,
+    boundMs: runBoundMs,
+    perBound: [...perBound.values()].sort((a, b) => a.boundMs - b.boundMs),
     delays,
     unjudged,
     waitedForBoot,
+  };
+}
+
+/** Every span within [from, to] that no belief covers, in time order (an open one ends at `to`). */
+export function leaderlessGaps(
+  spans: readonly Belief[],
+  from: number,
+  to: number,
+): { readonly from: number; readonly to: number }[] {
+  const gaps: { from: number; to: number }[] = [];
+  let covered = from;
+  for (const span of [...spans].sort((a, b) => a.from - b.from)) {
+    if (covered >= to) break;
+    if (span.from > covered) gaps.push({ from: covered, to: Math.min(span.from, to) });
+    covered = Math.max(covered, span.to);
+  }
+  if (to > covered) gaps.push({ from: covered, to });
+  return gaps;
+}
+
+export interface NodeLossViolation {
+  readonly fault: number;
+  readonly kind: string;
+  readonly target: string;
+  readonly gapFrom: number;
+  readonly gapTo: number;
+  readonly boundMs: number;
+  readonly problem: string;
+}
+
+export interface NodeLossResult extends CheckResult<NodeLossViolation> {
+  /** Per node fault judged: from the loss (or the gap's start) to a leader again; 0 when none was lost. */
+  readonly delays: readonly number[];
+  /** Node faults whose gap was still open too close to the end of the run to judge. */
+  readonly unjudged: number;
+}
+
+/**
+ * (6) Galera: while a node is lost (SIGKILL to its rejoin, SIGSTOP to SIGCONT, a restart under a skewed
+ * clock), every time without a leader that begins then ends within the fault's `lossBoundMs` of its start,
+ * or of the loss when the leader was already gone: "losing the lease node gives a leader again within
+ * L + 10 s". Judged from the first leader of the run on. `null` when no fault has a loss bound.
+ */
+export function checkNodeLosses(history: ChaosHistory, spans: readonly Belief[]): NodeLossResult | null {
+  const judged = history.faults.filter((fault) => fault.lossBoundMs !== undefined);
+  if (judged.length === 0) return null;
+  const start = spans.length > 0 ? Math.min(...spans.map((span) => span.from)) : history.endedAt;
+  const gaps = leaderlessGaps(spans, start, history.endedAt);
+  const violations: NodeLossViolation[] = [];
+  const delays: number[] = [];
+  let unjudged = 0;
+  let checked = 0;
+  for (const fault of judged) {
+    const boundMs = fault.lossBoundMs!;
+    const end = fault.healedAt ?? history.endedAt;
+    let worst = 0;
+    let open = false;
+    for (const gap of gaps) {
+      if (gap.from >= end || gap.to <= fault.at) continue;
+      const since = Math.max(gap.from, fault.at);
+      const ms = gap.to - since;
+      if (gap.to >= history.endedAt && ms <= boundMs) {
+        open = true;
+        continue;
+      }
+      worst = Math.max(worst, ms);
+      if (ms > boundMs) {
+        violations.push({
+          fault: fault.n,
+          kind: fault.kind,
+          target: fault.target,
+          gapFrom: gap.from,
+          gapTo: gap.to,
+          boundMs,
+          problem: `no leader for ${Math.round(ms)} ms from ${fmt(since)} during fault ${fault.n} (${fault.kind} on the ${fault.target}); bound ${boundMs} ms`,
+        });
+      }
+    }
+    if (open && worst <= boundMs) {
+      unjudged++;
+      continue;
+    }
+    checked++;
+    delays.push(worst);
+  }
+  return {
+    name: 'leader after node loss',
+    ok: violations.length === 0,
+    checked,
+    violations,
+    delays,
+    unjudged,
   };
 }
 
@@ -471,6 +624,7 @@ export function checkAll(history: ChaosHistory, livenessTolerance?: number) {
     ledger: checkLedger(history),
     runOnce: checkRunOnce(history),
     liveness: checkLiveness(history, spans, livenessTolerance),
+    nodeLosses: checkNodeLosses(history, spans),
     beliefs: spans.length,
     closestHandover: closestHandover(spans),
     // From the first leader (start-up is not a fault) to the end.

@@ -1,5 +1,5 @@
 import type { checkAll, ChaosHistory, ChaosTiming } from './checkers';
-import { grants, livenessToleranceMs } from './checkers';
+import { beliefs, grants, leaderlessGaps, livenessToleranceMs, longestCommitStall } from './checkers';
 
 interface SummaryOptions {
   readonly faults: number;
@@ -8,7 +8,12 @@ interface SummaryOptions {
   readonly candidates: number;
   readonly mix: readonly { kind: string; weight: number }[];
   readonly timing: ChaosTiming;
+  readonly galera?: boolean;
 }
+
+/** Fault targets, in the order of the report's columns. */
+const TARGETS = ['leader', 'follower', 'server', 'lease-node', 'other-node'] as const;
+type Target = (typeof TARGETS)[number];
 
 export interface CheckSummary {
   readonly name: string;
@@ -31,12 +36,16 @@ export interface ChaosSummary {
     readonly mix: string;
     readonly limits: { readonly faults: number; readonly durationS: number };
     readonly node: string;
+    /** `one throwaway MariaDB` or `a 3-node MariaDB Galera cluster`. */
+    readonly database: string;
     /** Every process the run started (candidates, servers): all stopped when it ended. */
     readonly pids: readonly number[];
   };
   readonly faults: {
     readonly total: number;
-    readonly byKind: Record<string, { total: number; leader: number; follower: number; server: number }>;
+    readonly byKind: Record<string, { total: number } & Record<Target, number>>;
+    /** Galera node faults per node (1-based) and kind. */
+    readonly byNode?: Record<string, Record<string, number>>;
   };
   /** The smallest gap from one process's belief ending to another's starting (ms; negative = overlap). */
   readonly closestHandoverMs: number | null;
@@ -64,6 +73,43 @@ export interface ChaosSummary {
     /** The longest time without any leader after the first election, and when it began (run time, ms). */
     readonly longestLeaderlessMs: number;
     readonly longestLeaderlessFrom: number;
+    /** Every bound that applied (the run's L + P + tolerance, and L + 10 s after a lease-node loss on Galera). */
+    readonly perBound: readonly {
+      readonly boundMs: number;
+      readonly checked: number;
+      readonly maxMs: number;
+    }[];
+  };
+  /** Galera: leaderless gaps while a node was lost (`checkNodeLosses`). */
+  readonly nodeLosses?: {
+    readonly boundMs: number;
+    /** Every loss bound that applied, e.g. `12000 ms = L + 10 s or 17000 ms = L + 15 s`. */
+    readonly bounds: string;
+    readonly judged: number;
+    readonly unjudged: number;
+    readonly withoutLoss: number;
+    readonly p50Ms: number;
+    readonly maxMs: number;
+  };
+  /** Galera: restarts of a node that did not rejoin by itself after a fault, before the next fault. */
+  readonly rejoinRestarts?: number;
+  /**
+   * Galera: what the commit probe saw. Per node fault, from its injection to the next fault: the longest
+   * time no node committed (`stallMs`), the longest time without a leader (`leaderlessMs`), and how long
+   * after the cluster committed again a leader was back (`afterStallMs`, 0 when the leader outlasted it).
+   */
+  readonly commitProbe?: {
+    readonly commits: number;
+    readonly byFault: readonly {
+      readonly n: number;
+      readonly kind: string;
+      readonly target: string;
+      readonly stallMs: number;
+      readonly leaderlessMs: number;
+      readonly afterStallMs: number | null;
+    }[];
+    readonly maxStallMs: number;
+    readonly maxAfterStallMs: number;
   };
   readonly runOnce: string;
   readonly checks: readonly CheckSummary[];
@@ -77,14 +123,33 @@ export function summarize(
   options: SummaryOptions,
   history: ChaosHistory,
   results: ReturnType<typeof checkAll>,
-  run: { started: string; finished: string; interrupted: boolean; error: string | null; pids: number[] },
+  run: {
+    started: string;
+    finished: string;
+    interrupted: boolean;
+    error: string | null;
+    pids: number[];
+    rejoinRestarts?: number;
+  },
 ): ChaosSummary {
+  const { rejoinRestarts, ...runInfo } = run;
   const byKind: ChaosSummary['faults']['byKind'] = {};
+  const byNode: Record<string, Record<string, number>> = {};
   for (const fault of history.faults) {
-    const entry = (byKind[fault.kind] ??= { total: 0, leader: 0, follower: 0, server: 0 });
+    const entry = (byKind[fault.kind] ??= {
+      total: 0,
+      leader: 0,
+      follower: 0,
+      server: 0,
+      'lease-node': 0,
+      'other-node': 0,
+    });
     entry.total++;
-    if (fault.target === 'leader' || fault.target === 'follower' || fault.target === 'server')
-      entry[fault.target]++;
+    if ((TARGETS as readonly string[]).includes(fault.target)) entry[fault.target as Target]++;
+    if (fault.node !== undefined && fault.node !== null) {
+      const node = (byNode[`node ${fault.node + 1}`] ??= {});
+      node[fault.kind] = (node[fault.kind] ?? 0) + 1;
+    }
   }
   const delays = [...results.liveness.delays].sort((a, b) => a - b);
   const first = <V>(list: readonly V[]) => list.slice(0, 50);
@@ -115,12 +180,33 @@ export function summarize(
       ok: results.liveness.ok,
       checked: results.liveness.checked,
       detail:
-        `${results.liveness.violations.length} heals without a leader within ${results.liveness.boundMs} ms ` +
-        `(L + P + ${results.liveness.boundMs - history.timing.leaseMs - history.timing.pollMs} ms) of ${results.liveness.checked}; ` +
-        `max ${Math.round(quantile(delays, 1))} ms`,
+        `${results.liveness.violations.length} heals without a leader within ${boundText(results.liveness.perBound, history.timing)} ` +
+        `of ${results.liveness.checked}; max ${Math.round(quantile(delays, 1))} ms`,
       violations: first(results.liveness.violations),
     },
   ];
+  const nodeLosses = results.nodeLosses;
+  const lossDelays = nodeLosses ? [...nodeLosses.delays].sort((a, b) => a - b) : [];
+  const lossBounds = [
+    ...new Set(
+      history.faults.flatMap((fault) => (fault.lossBoundMs === undefined ? [] : [fault.lossBoundMs])),
+    ),
+  ].sort((a, b) => a - b);
+  const lossBoundMs = lossBounds[0];
+  const lossBoundText = lossBounds
+    .map((ms) => `${ms} ms = L + ${(ms - history.timing.leaseMs) / 1000} s`)
+    .join(' or ');
+  if (nodeLosses) {
+    checks.push({
+      name: nodeLosses.name,
+      ok: nodeLosses.ok,
+      checked: nodeLosses.checked,
+      detail:
+        `${nodeLosses.violations.length} gaps without a leader longer than their bound (${lossBoundText}) while a ` +
+        `node was lost, over ${nodeLosses.checked} node faults; longest ${Math.round(quantile(lossDelays, 1))} ms`,
+      violations: first(nodeLosses.violations),
+    });
+  }
   if (results.runOnce) {
     checks.push({
       name: results.runOnce.name,
@@ -131,9 +217,11 @@ export function summarize(
     });
   }
   const lastFault = history.faults.at(-1);
+  const commitProbe = history.commits ? probeSummary(history) : undefined;
   return {
     run: {
-      ...run,
+      ...runInfo,
+      database: options.galera ? 'a 3-node MariaDB Galera cluster' : 'one throwaway MariaDB',
       seconds: Math.round(history.endedAt / 1000),
       seed: options.seed,
       candidates: options.candidates,
@@ -142,7 +230,11 @@ export function summarize(
       limits: { faults: options.faults, durationS: options.durationS },
       node: process.version,
     },
-    faults: { total: lastFault ? history.faults.length : 0, byKind },
+    faults: {
+      total: lastFault ? history.faults.length : 0,
+      byKind,
+      ...(options.galera ? { byNode } : {}),
+    },
     closestHandoverMs: results.closestHandover ? Math.round(results.closestHandover.ms * 10) / 10 : null,
     processes: history.lives.length,
     beliefs: results.beliefs,
@@ -166,7 +258,23 @@ export function summarize(
       leaderAlreadyThere: delays.filter((delay) => delay === 0).length,
       longestLeaderlessMs: Math.round(results.longestLeaderless.ms),
       longestLeaderlessFrom: Math.round(results.longestLeaderless.from),
+      perBound: results.liveness.perBound,
     },
+    ...(nodeLosses && lossBoundMs !== undefined
+      ? {
+          nodeLosses: {
+            boundMs: lossBoundMs,
+            bounds: lossBoundText,
+            judged: nodeLosses.checked,
+            unjudged: nodeLosses.unjudged,
+            withoutLoss: lossDelays.filter((delay) => delay === 0).length,
+            p50Ms: Math.round(quantile(lossDelays, 0.5)),
+            maxMs: Math.round(quantile(lossDelays, 1)),
+          },
+        }
+      : {}),
+    ...(rejoinRestarts !== undefined ? { rejoinRestarts } : {}),
+    ...(commitProbe ? { commitProbe } : {}),
     runOnce: results.runOnce
       ? 'every execution of an @Interval(500) @LeaderOnly({ once: true }) job, recorded by the job in a table without a unique key'
       : 'not exercised (no runs recorded)',
@@ -174,12 +282,98 @@ export function summarize(
   };
 }
 
+/** The commit probe against each node fault's window (its injection to the next fault's). */
+function probeSummary(history: ChaosHistory): NonNullable<ChaosSummary['commitProbe']> {
+  const commits = history.commits ?? [];
+  const spans = beliefs(history);
+  const start = spans.length > 0 ? Math.min(...spans.map((span) => span.from)) : history.endedAt;
+  const gaps = leaderlessGaps(spans, start, history.endedAt);
+  const byFault: NonNullable<ChaosSummary['commitProbe']>['byFault'][number][] = [];
+  history.faults.forEach((fault, index) => {
+    if (fault.node === undefined || fault.node === null) return;
+    const end = history.faults[index + 1]?.at ?? history.endedAt;
+    const stall = longestCommitStall(commits, fault.at, end);
+    let longest: { from: number; to: number } | undefined;
+    for (const gap of gaps) {
+      if (gap.to <= fault.at || gap.from >= end) continue;
+      if (!longest || gap.to - gap.from > longest.to - longest.from) longest = gap;
+    }
+    const stallEnd = stall ? stall.from + stall.ms : null;
+    byFault.push({
+      n: fault.n,
+      kind: fault.kind,
+      target: fault.target,
+      stallMs: Math.round(stall?.ms ?? 0),
+      leaderlessMs: longest ? Math.round(longest.to - Math.max(longest.from, fault.at)) : 0,
+      afterStallMs: longest && stallEnd !== null ? Math.max(0, Math.round(longest.to - stallEnd)) : null,
+    });
+  });
+  return {
+    commits: commits.length,
+    byFault,
+    maxStallMs: Math.max(0, ...byFault.map((entry) => entry.stallMs)),
+    maxAfterStallMs: Math.max(0, ...byFault.map((entry) => entry.afterStallMs ?? 0)),
+  };
+}
+
+/** "4500 ms (L + P + 2100 ms)", or each bound that applied with how many heals it judged. */
+function boundText(perBound: ChaosSummary['liveness']['perBound'], timing: ChaosTiming): string {
+  const name = (boundMs: number) =>
+    boundMs === timing.leaseMs + 10_000
+      ? 'L + 10 s'
+      : `L + P + ${boundMs - timing.leaseMs - timing.pollMs} ms`;
+  if (perBound.length <= 1) {
+    const boundMs = perBound[0]?.boundMs ?? timing.leaseMs + timing.pollMs + livenessToleranceMs(timing);
+    return `${boundMs} ms (${name(boundMs)})`;
+  }
+  return perBound
+    .map((entry) => `${entry.boundMs} ms (${name(entry.boundMs)}, ${entry.checked} heals)`)
+    .join(' or ');
+}
+
+/** The report's section on the commit probe: when the cluster itself could not commit. */
+function probeLines(probe: NonNullable<ChaosSummary['commitProbe']>): string[] {
+  const kinds = [...new Set(probe.byFault.map((entry) => entry.kind))].sort();
+  const worst = [...probe.byFault].sort((a, b) => b.leaderlessMs - a.leaderlessMs).slice(0, 5);
+  return [
+    '## The cluster itself (commit probe)',
+    '',
+    `The harness committed a one-row UPDATE on each node every 200 ms, straight to the node (${probe.commits} ` +
+      'commits). Per node fault, from its injection to the next fault: the longest time no node committed (the ' +
+      'cluster stalled: no candidate could have renewed or taken the lease anywhere), the longest time without a ' +
+      'leader, and how long after the cluster committed again the leader was back.',
+    '',
+    '| kind | faults | longest stall | longest without a leader | leader back after the stall: max |',
+    '|---|---:|---:|---:|---:|',
+    ...kinds.map((kind) => {
+      const entries = probe.byFault.filter((entry) => entry.kind === kind);
+      const max = (values: number[]) => Math.max(0, ...values);
+      return (
+        `| ${kind} | ${entries.length} | ${max(entries.map((e) => e.stallMs))} ms | ` +
+        `${max(entries.map((e) => e.leaderlessMs))} ms | ${max(entries.map((e) => e.afterStallMs ?? 0))} ms |`
+      );
+    }),
+    '',
+    'The five longest times without a leader during a node fault: ' +
+      worst
+        .map(
+          (entry) =>
+            `fault ${entry.n} (${entry.kind} on the ${entry.target}): ${entry.leaderlessMs} ms without a leader, ` +
+            `cluster stalled ${entry.stallMs} ms, leader ${entry.afterStallMs ?? '-'} ms after the stall`,
+        )
+        .join('; ') +
+      '.',
+    '',
+  ];
+}
+
 /** The Markdown report of one run. */
 export function renderReport(summary: ChaosSummary): string {
   const { run, faults, liveness } = summary;
   const t = run.timing;
+  const galera = faults.byNode !== undefined;
   const lines = [
-    `# Chaos run: ${summary.faults.total} faults on one throwaway MariaDB`,
+    `# Chaos run: ${summary.faults.total} faults on ${run.database}`,
     '',
     `${run.started} to ${run.finished} (${run.seconds} s), node ${run.node}, seed ${run.seed}` +
       (run.interrupted ? ', **interrupted**' : '') +
@@ -188,7 +382,8 @@ export function renderReport(summary: ChaosSummary): string {
     `${run.candidates} candidates, each through its own fault proxy; L = ${t.leaseMs} ms, R = ${t.renewMs} ms, ` +
       `P = ${t.pollMs} ms, M = ${t.marginMs} ms (operation deadline ${t.operationTimeoutMs} ms). Mix: \`${run.mix}\`.`,
     `Reproduce the schedule: \`npm run chaos -- --seed=${run.seed} --faults=${run.limits.faults} --duration=${run.limits.durationS} ` +
-      `--mix=${run.mix} --lease=${t.leaseMs} --renew=${t.renewMs} --poll=${t.pollMs} --margin=${t.marginMs}\` ` +
+      `--mix=${run.mix} --lease=${t.leaseMs} --renew=${t.renewMs} --poll=${t.pollMs} --margin=${t.marginMs}` +
+      `${galera ? ' --galera' : ''}\` ` +
       '(the seed fixes kinds, roles and durations; which process leads at each fault depends on the run).',
     '',
     '## Checks',
@@ -209,17 +404,60 @@ export function renderReport(summary: ChaosSummary): string {
     '',
     '## Faults',
     '',
-    '| kind | injected | on the leader | on a follower | server |',
-    '|---|---:|---:|---:|---:|',
-    ...Object.entries(faults.byKind)
-      .sort(([a], [b]) => a.localeCompare(b))
-      .map(([kind, c]) => `| ${kind} | ${c.total} | ${c.leader} | ${c.follower} | ${c.server} |`),
-    `| **total** | **${faults.total}** | | | |`,
+    ...(galera
+      ? [
+          '| kind | injected | on the leader | on a follower | on the lease node | on another node |',
+          '|---|---:|---:|---:|---:|---:|',
+          ...Object.entries(faults.byKind)
+            .sort(([a], [b]) => a.localeCompare(b))
+            .map(
+              ([kind, c]) =>
+                `| ${kind} | ${c.total} | ${c.leader} | ${c.follower} | ${c['lease-node']} | ${c['other-node']} |`,
+            ),
+          `| **total** | **${faults.total}** | | | | |`,
+          '',
+          "The lease node: the node the leader's lease traffic went to when the fault was injected (each candidate " +
+            'reports the node its lease pool uses). Node faults per node: ' +
+            Object.entries(faults.byNode ?? {})
+              .sort(([a], [b]) => a.localeCompare(b))
+              .map(
+                ([node, kinds]) =>
+                  `${node}: ${Object.entries(kinds)
+                    .sort(([a], [b]) => a.localeCompare(b))
+                    .map(([kind, count]) => `${count} ${kind}`)
+                    .join(', ')}`,
+              )
+              .join('; ') +
+            '.' +
+            (summary.rejoinRestarts
+              ? ` ${summary.rejoinRestarts} times a node that had not rejoined by itself within 60 s of a fault was restarted before the next fault.`
+              : ''),
+        ]
+      : [
+          '| kind | injected | on the leader | on a follower | server |',
+          '|---|---:|---:|---:|---:|',
+          ...Object.entries(faults.byKind)
+            .sort(([a], [b]) => a.localeCompare(b))
+            .map(([kind, c]) => `| ${kind} | ${c.total} | ${c.leader} | ${c.follower} | ${c.server} |`),
+          `| **total** | **${faults.total}** | | | |`,
+        ]),
     '',
     '## Leader after each heal',
     '',
     `Bound: L + P + ${liveness.toleranceMs} ms = ${liveness.boundMs} ms (tolerance: the operation deadline, a statement ` +
       'sent into the fault can hang that long before the retry, plus 500 ms of scheduling on a loaded 2-core machine).',
+    ...(galera
+      ? [
+          `On Galera, after a node fault on the lease node (node-kill, node-pause, node-skew) and after any node-pause: ` +
+            `L + 10 s = ${t.leaseMs + 10_000} ms (the issue's bound for losing the lease node: Galera's 5 s suspect ` +
+            'timeout stalls commits on every node before the cluster drops a silent node; a frozen node can stall it ' +
+            'until 15 s after the freeze, at most 10 s after a SIGCONT past the suspect timeout). Per bound: ' +
+            liveness.perBound
+              .map((entry) => `${entry.boundMs} ms judged ${entry.checked} heals, max ${entry.maxMs} ms`)
+              .join('; ') +
+            '.',
+        ]
+      : []),
     `${liveness.heals} heals judged (${liveness.unjudged} too close to the end); a leader was already there at ` +
       `${liveness.leaderAlreadyThere}; heal to leader: median ${liveness.p50Ms} ms, p99 ${liveness.p99Ms} ms, max ${liveness.maxMs} ms; ` +
       `within L + P = ${t.leaseMs + t.pollMs} ms itself: ${liveness.withinLeasePlusPoll} of ${liveness.heals}.`,
@@ -229,6 +467,21 @@ export function renderReport(summary: ChaosSummary): string {
     `Longest time without a leader anywhere in the run (faults included, not only after heals): ` +
       `${liveness.longestLeaderlessMs} ms, from ${(liveness.longestLeaderlessFrom / 1000).toFixed(1)} s.`,
     '',
+    ...(summary.nodeLosses
+      ? [
+          '## Leader while a node is lost (Galera)',
+          '',
+          `Every gap without a leader that began while a node was lost (SIGKILL to rejoined, SIGSTOP to SIGCONT, ` +
+            `restart under a skewed clock to rejoined) must end within its bound (${summary.nodeLosses.bounds}: L + 10 s ` +
+            "for a killed or restarted node, L + 15 s, Galera's inactive timeout, for a frozen one) of its start, or of " +
+            'the loss when the leader was already gone.',
+          `${summary.nodeLosses.judged} node faults judged (${summary.nodeLosses.unjudged} too close to the end); no ` +
+            `leaderless time at all during ${summary.nodeLosses.withoutLoss}; longest gap per fault: median ` +
+            `${summary.nodeLosses.p50Ms} ms, max ${summary.nodeLosses.maxMs} ms.`,
+          '',
+        ]
+      : []),
+    ...(summary.commitProbe ? probeLines(summary.commitProbe) : []),
   ];
   const failing = summary.checks.filter((check) => !check.ok);
   if (failing.length > 0) {

@@ -6,7 +6,12 @@
 //
 //   npm run chaos -- [--faults=100] [--duration=600] [--seed=1] [--candidates=3]
 //                    [--mix=kill=2,term=1,pause=2,latency=1,blackhole=2,reset=1,server=1,skew=1]
-//                    [--lease=2000 --renew=400 --poll=400 --margin=400] [--out=path/prefix]
+//                    [--lease=2000 --renew=400 --poll=400 --margin=400] [--out=path/prefix] [--galera]
+//
+// --galera: a 3-node MariaDB Galera cluster of its own instead (tools/galera-cluster.ts, temp dir, always
+// torn down); each candidate gets the node list as `connection`, each node through its own fault proxy to
+// it, and the mix adds node faults (tools/chaos/galera-faults.ts): SIGKILL then rejoin, SIGSTOP/SIGCONT,
+// and a restart under a skewed wall clock, each on the node carrying the leader's lease traffic or another.
 //
 // Never touches the shared server: the database is a throwaway one of its own (tools/mysql-server.ts).
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -14,6 +19,14 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createConnection } from 'mysql2/promise';
 import { startFaultProxy, type FaultProxy } from '../fault-proxy';
+import { faketimeEnv } from '../faketime';
+import {
+  isSynced,
+  killGaleraClustersNow,
+  startGaleraCluster,
+  waitApplied,
+  type GaleraCluster,
+} from '../galera-cluster';
 import {
   checkAll,
   livenessToleranceMs,
@@ -24,6 +37,13 @@ import {
   type RunRow,
 } from './checkers';
 import { CandidateProcess, killAllCandidates, now } from './candidates';
+import {
+  GALERA_FAULT_KINDS,
+  leaseNodeOf,
+  nodeFaultBounds,
+  nodeSkewOffset,
+  pickNodeTarget,
+} from './galera-faults';
 import { renderReport, summarize } from './report';
 import { startChaosServer, type ChaosServer } from './server';
 
@@ -36,13 +56,19 @@ export const FAULT_KINDS = [
   'reset',
   'server',
   'skew',
+  ...GALERA_FAULT_KINDS,
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 const DEFAULT_MIX = 'kill=2,term=1,pause=2,latency=1,blackhole=2,reset=1,server=1,skew=1';
+/** On Galera: no single server to crash (node-kill is its form); a third of the weight on node faults. */
+const DEFAULT_GALERA_MIX =
+  'kill=2,term=1,pause=2,latency=1,blackhole=2,reset=1,skew=1,node-kill=2,node-pause=2,node-skew=1';
 const LEASE_TABLE = 'chaos_lease';
 const LEDGER_TABLE = 'chaos_ledger';
 /** Every execution of the candidates' run-once job: no unique key, so a double run shows. */
 const RUNS_TABLE = 'chaos_once_runs';
+/** --galera: the harness's commit probe, one row per node. */
+const PROBE_TABLE = 'chaos_commit_probe';
 
 interface Options {
   readonly faults: number;
@@ -52,18 +78,28 @@ interface Options {
   readonly mix: readonly { kind: FaultKind; weight: number }[];
   readonly timing: ChaosTiming;
   readonly out: string;
+  /** A 3-node Galera cluster instead of one server. */
+  readonly galera: boolean;
 }
+
+/** A bad command line: `main` prints the message and exits with 2. */
+export class ChaosUsageError extends Error {}
 
 function usage(message: string): never {
-  process.stderr.write(`chaos: ${message}\n`);
-  process.exit(2);
+  throw new ChaosUsageError(message);
 }
 
-export function parseMix(text: string): { kind: FaultKind; weight: number }[] {
+export function parseMix(text: string, galera = false): { kind: FaultKind; weight: number }[] {
   const mix = text.split(',').map((part) => {
     const [kind, weight = '1'] = part.split('=');
     if (!(FAULT_KINDS as readonly string[]).includes(kind)) {
       usage(`--mix: unknown fault kind "${kind}"; kinds: ${FAULT_KINDS.join(', ')}`);
+    }
+    if (!galera && (GALERA_FAULT_KINDS as readonly string[]).includes(kind)) {
+      usage(`--mix: ${kind} is a Galera node fault; add --galera to run on a 3-node cluster`);
+    }
+    if (galera && kind === 'server') {
+      usage('--mix: on --galera there is no single server to crash; node-kill crashes a node instead');
     }
     const value = Number(weight);
     if (!Number.isFinite(value) || value < 0) usage(`--mix: weight of ${kind} must be a number >= 0`);
@@ -73,13 +109,19 @@ export function parseMix(text: string): { kind: FaultKind; weight: number }[] {
   return mix;
 }
 
-function parseOptions(argv: readonly string[]): Options {
+/** The command line (`--name=value`, and `--galera`); throws `ChaosUsageError` naming the option. */
+export function parseOptions(argv: readonly string[]): Options {
   const values = new Map<string, string>();
   for (const arg of argv) {
-    const match = /^--([a-z]+)=(.*)$/.exec(arg);
-    if (!match) usage(`unknown argument "${arg}" (use --name=value)`);
-    values.set(match[1], match[2]);
+    const match = /^--([a-z]+)(?:=(.*))?$/.exec(arg);
+    if (!match || (match[2] === undefined && match[1] !== 'galera')) {
+      usage(`unknown argument "${arg}" (use --name=value, or --galera)`);
+    }
+    values.set(match[1], match[2] ?? 'true');
   }
+  const galeraValue = values.get('galera') ?? 'false';
+  if (galeraValue !== 'true' && galeraValue !== 'false') usage('--galera takes no value (or true / false)');
+  const galera = galeraValue === 'true';
   const known = [
     'faults',
     'duration',
@@ -91,6 +133,7 @@ function parseOptions(argv: readonly string[]): Options {
     'poll',
     'margin',
     'out',
+    'galera',
   ];
   for (const key of values.keys()) if (!known.includes(key)) usage(`unknown option --${key}`);
   const num = (key: string, fallback: number, min: number) => {
@@ -110,10 +153,11 @@ function parseOptions(argv: readonly string[]): Options {
     durationS: num('duration', 600, 1),
     seed: num('seed', Math.floor(Math.random() * 2 ** 31), 0),
     candidates: num('candidates', 3, 2),
-    mix: parseMix(values.get('mix') ?? DEFAULT_MIX),
+    mix: parseMix(values.get('mix') ?? (galera ? DEFAULT_GALERA_MIX : DEFAULT_MIX), galera),
     // The library's default operation deadline: min(2000, L - M).
     timing: { leaseMs, renewMs, pollMs, marginMs, operationTimeoutMs: Math.min(2_000, leaseMs - marginMs) },
     out: values.get('out') ?? join(mkdtempSync(join(tmpdir(), 'chaos-')), 'chaos'),
+    galera,
   };
 }
 
@@ -134,13 +178,23 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 class Harness {
   private readonly random: () => number;
   private readonly slots: CandidateProcess[] = [];
-  private readonly proxies: FaultProxy[] = [];
+  /** Per slot, per node (one node unless --galera): the slot's own fault proxy to that node. */
+  private readonly proxies: FaultProxy[][] = [];
   private readonly restarts: number[] = [];
   /** Per slot: the libfaketime offset its processes run under (`null`: the real clock). */
   private readonly skews: (string | null)[] = [];
   private readonly lives: CandidateProcess[] = [];
   readonly faults: FaultRecord[] = [];
   server: ChaosServer | undefined;
+  cluster: GaleraCluster | undefined;
+  /** --galera: per node, the wall-clock offset it runs under (ms; 0 for the real clock). */
+  private readonly nodeSkews: number[] = [];
+  /** --galera: restarts of a node that did not rejoin by itself after a fault (before the next fault). */
+  rejoinRestarts = 0;
+  /** --galera: the commit probe's successful commits (node, harness time), and its loops. */
+  private readonly commits: { node: number; t: number }[] = [];
+  private probes: Promise<void>[] = [];
+  private probing = false;
   stopping = false;
 
   constructor(private readonly options: Options) {
@@ -161,18 +215,49 @@ class Harness {
     return this.options.mix.at(-1)!.kind;
   }
 
+  /** The SQL URL of every node (one unless --galera). */
+  private get nodeUrls(): readonly string[] {
+    return this.cluster ? this.cluster.urls : [this.server!.url];
+  }
+
+  /** A URL for the harness's own statements: the server, or a running node (the first). */
+  private get adminUrl(): string {
+    if (!this.cluster) return this.server!.url;
+    return (this.cluster.nodes.find((node) => node.running()) ?? this.cluster.nodes[0]).url;
+  }
+
   async start(): Promise<void> {
-    this.server = await startChaosServer();
-    const conn = await createConnection({ uri: this.server.url });
+    if (this.options.galera) {
+      this.cluster = await startGaleraCluster();
+      this.nodeSkews.push(...this.cluster.nodes.map(() => 0));
+    } else {
+      this.server = await startChaosServer();
+    }
+    const conn = await createConnection({ uri: this.adminUrl });
     await conn.query(
       `CREATE TABLE ${LEDGER_TABLE} (id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY, term BIGINT UNSIGNED NOT NULL, holder VARCHAR(191) NOT NULL) ENGINE=InnoDB`,
     );
     await conn.query(
       `CREATE TABLE ${RUNS_TABLE} (id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY, job VARCHAR(64) NOT NULL, occurrence VARCHAR(32) NOT NULL, term BIGINT UNSIGNED NOT NULL, holder VARCHAR(191) NOT NULL) ENGINE=InnoDB`,
     );
+    if (this.cluster) {
+      await conn.query(`CREATE TABLE ${PROBE_TABLE} (node INT PRIMARY KEY, v BIGINT NOT NULL) ENGINE=InnoDB`);
+      await conn.query(
+        `INSERT INTO ${PROBE_TABLE} VALUES ${this.cluster.nodes.map((_, node) => `(${node}, 0)`).join(', ')}`,
+      );
+    }
     await conn.end();
+    // On Galera: the tables on every node before a candidate connects to its node.
+    if (this.cluster) {
+      await waitApplied(this.cluster.nodes.map((node) => node.port));
+      this.probing = true;
+      this.probes = this.cluster.nodes.map((node, index) => this.probe(node.url, index));
+    }
+    const ports = this.cluster ? this.cluster.nodes.map((node) => node.port) : [this.server!.port];
     for (let slot = 0; slot < this.options.candidates; slot++) {
-      this.proxies.push(await startFaultProxy({ host: '127.0.0.1', port: this.server.port }));
+      const proxies: FaultProxy[] = [];
+      for (const port of ports) proxies.push(await startFaultProxy({ host: '127.0.0.1', port }));
+      this.proxies.push(proxies);
       this.restarts.push(0);
       this.skews.push(null);
       this.spawn(slot);
@@ -189,11 +274,15 @@ class Harness {
   private spawn(slot: number): CandidateProcess {
     const skew = this.skews[slot];
     const { timing } = this.options;
+    const urls = this.nodeUrls.map((url, node) => this.proxies[slot][node].via(url));
     const candidate = new CandidateProcess(
       `c${slot}.${this.restarts[slot]++}`,
       slot,
       {
-        MYSQL_URL: this.proxies[slot].via(this.server!.url),
+        // On Galera: the ledger and the once-job's record through the slot's own node (fenced writes
+        // through another node than the lease traffic's, at times), the lease traffic through the list.
+        MYSQL_URL: urls[slot % urls.length],
+        ...(this.cluster ? { LEASE_URLS: urls.join(',') } : {}),
         TABLE: LEASE_TABLE,
         LEDGER_TABLE,
         RUNS_TABLE,
@@ -242,11 +331,17 @@ class Harness {
     const { timing } = this.options;
     const L = timing.leaseMs;
     const kind = this.pickKind();
+    if (kind === 'node-kill' || kind === 'node-pause' || kind === 'node-skew')
+      return this.injectNode(n, kind);
     const { target, slot } = kind === 'server' ? { target: 'server', slot: -1 } : this.pickTarget();
     const params: Record<string, number | string> = {};
     const at = now();
     const record = (healedAt: number) =>
       this.faults.push({ n, kind, target, slot: slot >= 0 ? slot : null, params, at, healedAt });
+    const proxies = slot >= 0 ? this.proxies[slot] : [];
+    const setMode = (mode: Parameters<FaultProxy['setMode']>[0]) => {
+      for (const proxy of proxies) proxy.setMode(mode);
+    };
     switch (kind) {
       case 'kill':
       case 'term': {
@@ -266,21 +361,21 @@ class Harness {
       case 'latency': {
         params.latencyMs = this.between(5, L / 4);
         params.holdMs = this.between(L / 2, 2 * L);
-        this.proxies[slot].setMode({ kind: 'latency', ms: params.latencyMs });
+        setMode({ kind: 'latency', ms: params.latencyMs });
         await sleep(params.holdMs);
-        this.proxies[slot].setMode({ kind: 'pass' });
+        setMode({ kind: 'pass' });
         return void record(now());
       }
       case 'blackhole': {
         params.holdMs = this.between(200, 2 * L);
-        this.proxies[slot].setMode({ kind: 'blackhole' });
+        setMode({ kind: 'blackhole' });
         await sleep(params.holdMs);
-        this.proxies[slot].setMode({ kind: 'pass' });
+        setMode({ kind: 'pass' });
         return void record(now());
       }
       case 'reset': {
-        params.connections = this.proxies[slot].connections;
-        this.proxies[slot].reset();
+        params.connections = proxies.reduce((sum, proxy) => sum + proxy.connections, 0);
+        for (const proxy of proxies) proxy.reset();
         return void record(now());
       }
       case 'server': {
@@ -305,16 +400,130 @@ class Harness {
     }
   }
 
+  /**
+   * A Galera node fault on the node carrying the leader's lease traffic or another one (seeded coin),
+   * healed before it returns: the node rejoined (kill, skew: synced again) or resumed (pause).
+   */
+  private async injectNode(n: number, kind: 'node-kill' | 'node-pause' | 'node-skew'): Promise<void> {
+    const cluster = this.cluster!;
+    const { timing } = this.options;
+    const leaseNode = leaseNodeOf(this.slots);
+    const { target, node } = pickNodeTarget(this.random, leaseNode, cluster.nodes.length);
+    const params: Record<string, number | string> = { node: node + 1 };
+    const at = now();
+    const galeraNode = cluster.nodes[node];
+    switch (kind) {
+      case 'node-kill': {
+        // SIGKILL, down for up to 2 L, then started again: it rejoins by a state transfer.
+        params.downMs = this.between(0, 2 * timing.leaseMs);
+        await galeraNode.kill();
+        await sleep(params.downMs);
+        await galeraNode.restart();
+        break;
+      }
+      case 'node-pause': {
+        // Frozen for 0.2 s to 4 L: shorter and longer than Galera's 5 s suspect timeout at L = 2 s.
+        params.pauseMs = this.between(200, 4 * timing.leaseMs);
+        galeraNode.pause();
+        await sleep(params.pauseMs);
+        galeraNode.resume();
+        break;
+      }
+      case 'node-skew': {
+        // Restarted under a wall clock off by up to 0.4 M (sticky until its next skew fault).
+        const { offsetMs, faketime } = nodeSkewOffset(this.random, timing.marginMs);
+        params.offsetMs = offsetMs;
+        this.nodeSkews[node] = offsetMs;
+        await galeraNode.restart(faketime ? faketimeEnv(faketime) : {});
+        break;
+      }
+    }
+    const healedAt = now();
+    this.faults.push({
+      n,
+      kind,
+      target,
+      slot: null,
+      node,
+      params,
+      at,
+      healedAt,
+      ...nodeFaultBounds(timing, target, kind),
+    });
+    // Never two nodes lost at once (that is a lost majority, not a fault this run injects): every node
+    // synced in the 3-node primary component before the next fault; one that did not rejoin by itself
+    // (a paused node evicted meanwhile) is restarted.
+    await this.waitClusterWhole();
+  }
+
+  /**
+   * The commit probe of one node: an UPDATE of its own row every 200 ms straight to the node (no proxy),
+   * each within 1 s (else the connection is dropped and opened again); records every commit. It tells the
+   * report when the cluster could commit at all, which no candidate can change.
+   */
+  private async probe(url: string, node: number): Promise<void> {
+    let conn: Awaited<ReturnType<typeof createConnection>> | undefined;
+    while (this.probing) {
+      try {
+        conn ??= await createConnection({ uri: url, connectTimeout: 1_000 });
+        const current = conn;
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          current.query(`UPDATE ${PROBE_TABLE} SET v = v + 1 WHERE node = ${node}`),
+          new Promise((_, reject) => {
+            timer = setTimeout(() => reject(new Error('probe deadline')), 1_000);
+          }),
+        ]).finally(() => clearTimeout(timer));
+        this.commits.push({ node, t: now() });
+      } catch {
+        conn?.destroy();
+        conn = undefined;
+      }
+      await sleep(200);
+    }
+    conn?.destroy();
+  }
+
+  /** Waits until every node is synced in a primary component of all of them; restarts those that are not. */
+  private async waitClusterWhole(): Promise<void> {
+    const cluster = this.cluster!;
+    const size = cluster.nodes.length;
+    for (let attempt = 0; attempt < 3 && !this.stopping; attempt++) {
+      try {
+        await cluster.waitSynced(size, 60_000);
+        return;
+      } catch {
+        for (const node of cluster.nodes) {
+          if (!node.running() || !(await isSynced(node.port, size))) {
+            process.stderr.write(`chaos: node ${node.index} did not rejoin; restarting it\n`);
+            this.rejoinRestarts++;
+            await node.restart();
+          }
+        }
+      }
+    }
+  }
+
   /** Heals whatever a stop in the middle of a fault left: every process resumed, every proxy passing. */
   healAll(): void {
     for (const candidate of this.slots) if (candidate?.paused) candidate.resume();
-    for (const proxy of this.proxies) proxy.setMode({ kind: 'pass' });
+    for (const proxy of this.proxies.flat()) proxy.setMode({ kind: 'pass' });
+    for (const node of this.cluster?.nodes ?? []) node.resume();
+  }
+
+  /** The bound the run waits for a leader after a heal before the next fault (the longest that applies). */
+  private get waitBoundMs(): number {
+    const { timing } = this.options;
+    const bound = timing.leaseMs + timing.pollMs + livenessToleranceMs(timing);
+    return this.cluster
+      ? Math.max(bound, nodeFaultBounds(timing, 'lease-node', 'node-pause').lossBoundMs)
+      : bound;
   }
 
   async run(): Promise<void> {
     const { timing, faults, durationS } = this.options;
     const endAt = now() + durationS * 1000;
-    const bound = timing.leaseMs + timing.pollMs + livenessToleranceMs(timing);
+    const bound = this.waitBoundMs;
     for (let n = 1; n <= faults && now() < endAt && !this.stopping; n++) {
       await this.inject(n);
       // Before the next fault: a leader again (the checker judges the delay; this only keeps faults from
@@ -333,12 +542,16 @@ class Harness {
   /** Stops every candidate (graceful, SIGKILL after 5 s), reads the ledger, stops the server and proxies. */
   async stop(): Promise<{ ledger: LedgerRow[]; runs: RunRow[] | null }> {
     this.healAll();
+    this.probing = false;
+    await Promise.all(this.probes);
     await Promise.all(this.slots.map((candidate) => candidate?.end('SIGTERM', 5_000)));
     let ledger: LedgerRow[] = [];
     let runs: RunRow[] | null = null;
-    if (this.server) {
+    if (this.server || this.cluster) {
       try {
-        const conn = await createConnection({ uri: this.server.url });
+        const conn = await createConnection({ uri: this.adminUrl });
+        // On Galera: read what the cluster committed (causal read).
+        if (this.cluster) await conn.query('SET SESSION wsrep_sync_wait = 1');
         const [rows] = await conn.query(`SELECT id, term, holder FROM ${LEDGER_TABLE} ORDER BY id`);
         ledger = (rows as { id: number | string; term: number | string; holder: string }[]).map((row) => ({
           id: Number(row.id),
@@ -356,15 +569,16 @@ class Harness {
         process.stderr.write(`chaos: could not read the ledger: ${String(error)}\n`);
       }
     }
-    await Promise.all(this.proxies.map((proxy) => proxy.close()));
+    await Promise.all(this.proxies.flat().map((proxy) => proxy.close()));
     await this.server?.stop();
+    await this.cluster?.stop();
     return { ledger, runs };
   }
 
   /** Every process id this run started: candidates and servers. */
   get pids(): number[] {
     const candidates = this.lives.map((candidate) => candidate.pid).filter((pid) => pid !== undefined);
-    return [...candidates, ...(this.server?.pids ?? [])];
+    return [...candidates, ...(this.server?.pids ?? []), ...(this.cluster?.pids ?? [])];
   }
 
   history({ ledger, runs }: { ledger: LedgerRow[]; runs: RunRow[] | null }, endedAt: number): ChaosHistory {
@@ -375,12 +589,20 @@ class Harness {
       faults: this.faults,
       ledger,
       runs,
+      ...(this.cluster ? { commits: this.commits } : {}),
     };
   }
 }
 
 async function main(): Promise<number> {
-  const options = parseOptions(process.argv.slice(2));
+  let options: Options;
+  try {
+    options = parseOptions(process.argv.slice(2));
+  } catch (error) {
+    if (!(error instanceof ChaosUsageError)) throw error;
+    process.stderr.write(`chaos: ${error.message}\n`);
+    return 2;
+  }
   const harness = new Harness(options);
   let interrupted = false;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -398,10 +620,12 @@ async function main(): Promise<number> {
   process.on('exit', () => {
     killAllCandidates();
     harness.server?.killNow();
+    // Also a cluster still starting (not yet known to the harness).
+    killGaleraClustersNow();
   });
 
   process.stdout.write(
-    `chaos: seed ${options.seed}, ${options.candidates} candidates, up to ${options.faults} faults in ${options.durationS} s, ` +
+    `chaos: seed ${options.seed}, ${options.galera ? 'a 3-node Galera cluster, ' : ''}${options.candidates} candidates, up to ${options.faults} faults in ${options.durationS} s, ` +
       `L=${options.timing.leaseMs} R=${options.timing.renewMs} P=${options.timing.pollMs} M=${options.timing.marginMs} ms\n`,
   );
   const started = new Date();
@@ -423,6 +647,7 @@ async function main(): Promise<number> {
     interrupted,
     error: failure === undefined ? null : String(failure),
     pids: harness.pids,
+    ...(options.galera ? { rejoinRestarts: harness.rejoinRestarts } : {}),
   });
   mkdirSync(dirname(options.out), { recursive: true });
   writeFileSync(`${options.out}.json`, `${JSON.stringify(summary, null, 2)}\n`);
@@ -439,7 +664,8 @@ async function main(): Promise<number> {
   }
   process.stdout.write(
     `chaos: ${summary.faults.total} faults, overlaps ${results.overlaps.violations.length}, term violations ${results.terms.violations.length}, ` +
-      `fenced violations ${results.ledger.violations.length}, late leaders ${results.liveness.violations.length}\n`,
+      `fenced violations ${results.ledger.violations.length}, late leaders ${results.liveness.violations.length}` +
+      `${results.nodeLosses ? `, long gaps during node losses ${results.nodeLosses.violations.length}` : ''}\n`,
   );
   process.stdout.write(`chaos: ${passed} passed, ${failed} failed: ${failed === 0 ? 'PASS' : 'FAIL'}\n`);
   if (interrupted) return 130;
