@@ -171,9 +171,11 @@ function startLedgerWrites(service: LeaderElectionService): { stop(): Promise<vo
  * `elector.store.pool.currentNode`; fails loudly when it was renamed, rather than report no node).
  */
 function leaseNodeOf(service: LeaderElectionService): () => number {
-  const elector = (service as unknown as { elector: { store?: { pool?: { currentNode?: unknown } } } })
-    .elector;
-  const pool = elector.store?.pool;
+  // The elector's store may wrap the MySQL store (batching, the leadership history): follow `inner`.
+  type Layer = { inner?: Layer; pool?: { currentNode?: unknown } };
+  let store = (service as unknown as { elector: { store?: Layer } }).elector.store;
+  for (let depth = 0; store && !store.pool && depth < 5; depth++) store = store.inner;
+  const pool = store?.pool;
   if (!pool || typeof pool.currentNode !== 'number') {
     throw new Error('chaos candidate: the lease store internals (store.pool.currentNode) changed; update me');
   }
