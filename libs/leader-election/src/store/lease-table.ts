@@ -165,6 +165,17 @@ function checkCollation(collation: string): string {
  * }) } });
  */
 export function createLeaseTableMigration(tableName: string = DEFAULT_LEASE_TABLE): Migration {
+  return keyedTableMigration(tableName, leaseTableDdl);
+}
+
+/**
+ * A kysely migration that creates (and on `down`, drops) a table whose DDL depends on the key collation
+ * the server offers (the lease, runs and terms tables).
+ */
+export function keyedTableMigration(
+  tableName: string,
+  ddl: (tableName: string, collation: LeaseKeyCollation) => RawBuilder<unknown>,
+): Migration {
   return {
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- kysely's Migration signature
     async up(db: Kysely<any>): Promise<void> {
@@ -177,7 +188,7 @@ export function createLeaseTableMigration(tableName: string = DEFAULT_LEASE_TABL
           },
         ),
       );
-      await leaseTableDdl(tableName, collation).execute(db);
+      await ddl(tableName, collation).execute(db);
     },
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- kysely's Migration signature
     async down(db: Kysely<any>): Promise<void> {

@@ -1,9 +1,8 @@
-import { sql, type Kysely, type Migration, type RawBuilder } from 'kysely';
+import { sql, type Migration, type RawBuilder } from 'kysely';
 import {
   DEFAULT_LEASE_KEY_COLLATION,
   isValidTableName,
-  detectKeyCollation,
-  UNKNOWN_COLLATION_ERRNOS,
+  keyedTableMigration,
   type LeaseKeyCollation,
 } from './lease-table';
 import { compilerOnly } from './mysql-compiler';
@@ -59,23 +58,5 @@ export function createTermsTableSql(
  * '2026_03_01_leader_election_terms': createTermsTableMigration(),
  */
 export function createTermsTableMigration(tableName: string = DEFAULT_TERMS_TABLE): Migration {
-  return {
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- kysely's Migration signature
-    async up(db: Kysely<any>): Promise<void> {
-      const collation = await detectKeyCollation((probe) =>
-        probe.execute(db).then(
-          () => true,
-          (error: { errno?: number }) => {
-            if (UNKNOWN_COLLATION_ERRNOS.includes(error?.errno ?? 0)) return false;
-            throw error;
-          },
-        ),
-      );
-      await termsTableDdl(tableName, collation).execute(db);
-    },
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- kysely's Migration signature
-    async down(db: Kysely<any>): Promise<void> {
-      await db.schema.dropTable(tableName).ifExists().execute();
-    },
-  };
+  return keyedTableMigration(tableName, termsTableDdl);
 }
