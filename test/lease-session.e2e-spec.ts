@@ -127,6 +127,92 @@ describe('lease session setup', () => {
     });
   });
 
+  describe('idle connections', () => {
+    let db: TestDatabase;
+    beforeAll(async () => {
+      db = await createTestDatabase('lease_idle');
+    });
+    afterAll(async () => {
+      await db.drop();
+    });
+
+    const sessionsOf = async (user: string) =>
+      Number(
+        (
+          await db.query<{ n: number }[]>(
+            'SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE USER = ?',
+            [user],
+          )
+        )[0].n,
+      );
+
+    it('an idle pool arms no timer: nothing wakes the process between statements', async () => {
+      const { url } = await db.createUser();
+      const pool = new LeasePool(url, 3_000, 2);
+      try {
+        await pool.run(3_000, (query) => query('SELECT 1', []));
+        const setTimeoutSpy = jest.spyOn(global, 'setTimeout');
+        try {
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          // mysql2's own idle eviction re-arms a 1 s timer for the pool's whole life: 2 or more here.
+          const before = setTimeoutSpy.mock.calls.length;
+          await new Promise<void>((resolve) => {
+            const started = Date.now();
+            const wait = () => (Date.now() - started >= 2_500 ? resolve() : setImmediate(wait));
+            wait();
+          });
+          expect(setTimeoutSpy.mock.calls.length - before).toBe(0);
+        } finally {
+          setTimeoutSpy.mockRestore();
+        }
+      } finally {
+        await pool.close();
+      }
+    });
+
+    it('connections beyond maxIdle close once idle for idleTimeoutMs; the one used last stays open', async () => {
+      const { user, url } = await db.createUser();
+      const pool = new LeasePool(url, 3_000, 2, undefined, 1, 400);
+      try {
+        // Two statements at once open two connections.
+        await Promise.all([1, 2].map(() => pool.run(3_000, (query) => query('SELECT SLEEP(0.2)', []))));
+        expect(await sessionsOf(user)).toBe(2);
+        let sessions = 2;
+        for (let i = 0; i < 40 && sessions !== 1; i++) {
+          await sleep(50);
+          sessions = await sessionsOf(user);
+        }
+        expect(sessions).toBe(1);
+        await sleep(800);
+        expect(await sessionsOf(user)).toBe(1);
+        await pool.run(3_000, (query) => query('SELECT 1', []));
+        expect(await sessionsOf(user)).toBe(1);
+      } finally {
+        await pool.close();
+      }
+    });
+
+    it('with maxIdle 0 the last connection closes too, idleTimeoutMs after its last statement', async () => {
+      const { user, url } = await db.createUser();
+      const pool = new LeasePool(url, 3_000, 1, undefined, 0, 300);
+      try {
+        await pool.run(3_000, (query) => query('SELECT 1', []));
+        expect(await sessionsOf(user)).toBe(1);
+        let sessions = 1;
+        for (let i = 0; i < 40 && sessions !== 0; i++) {
+          await sleep(50);
+          sessions = await sessionsOf(user);
+        }
+        expect(sessions).toBe(0);
+        // And the pool opens a new one for the next statement.
+        await pool.run(3_000, (query) => query('SELECT 1', []));
+        expect(await sessionsOf(user)).toBe(1);
+      } finally {
+        await pool.close();
+      }
+    });
+  });
+
   describe('connect failures (no statement sent)', () => {
     it('a connection reset during the handshake fails as unreachable, never outcome-unknown', async () => {
       const proxy = await startResettingProxy(() => true);

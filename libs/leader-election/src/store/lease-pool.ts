@@ -12,6 +12,8 @@ import {
  * connections when standbys poll; one when they have doorbells, which bring a connection each.
  */
 const DEFAULT_LEASE_POOL_SIZE = 2;
+/** How long a lease connection beyond the ones kept idle stays open without a statement. */
+const DEFAULT_IDLE_TIMEOUT_MS = 10_000;
 
 // autocommit = 1: a server whose default is autocommit=0 (my.cnf, init_connect) would otherwise leave every
 // lease statement in an open transaction that a dropped connection rolls back: two leaders of one term.
@@ -90,6 +92,10 @@ export class LeasePool {
   galera = false;
   /** Connections whose session setup succeeded; any other connection runs it before its first statement. */
   private readonly prepared = new WeakSet<PoolConnection>();
+  /** Connections handed back to the pool, with when (monotonic ms): the ones `trimIdle` may close. */
+  private readonly idleSince = new Map<PoolConnection, number>();
+  /** Armed only while more than `maxIdle` connections are idle: an idle pool wakes nobody. */
+  private trimTimer: NodeJS.Timeout | undefined;
 
   constructor(
     connection: LeaseConnectionOptions,
@@ -97,8 +103,10 @@ export class LeasePool {
     private readonly poolSize: number = DEFAULT_LEASE_POOL_SIZE,
     /** The statement that prepares each new connection (replaceable so that tests can make it fail). */
     private readonly sessionSetup: string = SESSION_SETUP,
-    /** Connections kept open while idle (0: every connection closes after 10 s without a statement). */
+    /** Connections kept open while idle (0: every connection closes after `idleTimeoutMs` without a statement). */
     private readonly maxIdle = 1,
+    /** How long a connection beyond `maxIdle` stays open without a statement. */
+    private readonly idleTimeoutMs = DEFAULT_IDLE_TIMEOUT_MS,
   ) {
     this.secrets = connectionSecrets(connection);
     const list = (Array.isArray(connection) ? connection : [connection]) as readonly LeaseNodeOptions[];
@@ -146,18 +154,20 @@ export class LeasePool {
   private failover(failed: Pool): void {
     if (this.nodes.length < 2 || this.closed || failed !== this.pool) return;
     this.current = (this.current + 1) % this.nodes.length;
+    this.idleSince.clear(); // the old pool's connections end with it
     this.pool = this.openPool();
     failed.end(() => undefined);
   }
 
   private openPool(): Pool {
-    const { connectTimeoutMs, poolSize, maxIdle } = this;
+    const { connectTimeoutMs, poolSize } = this;
     const pool = createPool({
       ...this.nodes[this.current],
       connectionLimit: poolSize,
-      // One connection serves steady state; the second opens under concurrency and closes when idle.
-      maxIdle,
-      idleTimeout: 10_000,
+      // mysql2 closes idle connections beyond maxIdle from a timer that fires every second for the
+      // pool's whole life (a wake-up a second in every idle process): this pool trims its own idle
+      // connections instead (`trimIdle`), from a timer armed only while there are any to close.
+      maxIdle: poolSize,
       waitForConnections: true,
       queueLimit: 0,
       connectTimeout: connectTimeoutMs,
@@ -202,7 +212,7 @@ export class LeasePool {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        if (conn && !destroyed) conn.release();
+        if (conn && !destroyed) this.giveBack(conn);
         if (error) reject(error);
         else resolve(value as T);
       };
@@ -246,7 +256,7 @@ export class LeasePool {
         pool.getConnection((error, connection) => {
           if (settled) {
             // The deadline passed while waiting: give the connection straight back.
-            connection?.release();
+            if (connection) this.giveBack(connection);
             return;
           }
           if (error) {
@@ -254,6 +264,7 @@ export class LeasePool {
             return;
           }
           conn = connection;
+          this.idleSince.delete(connection);
           const query = (sql: string, params: readonly unknown[]) =>
             new Promise<StatementResult>((res, rej) => {
               sent = true;
@@ -346,10 +357,48 @@ export class LeasePool {
     }
   }
 
+  /** Hands a connection back to the pool, and plans closing it if more than `maxIdle` are idle now. */
+  private giveBack(connection: PoolConnection): void {
+    this.idleSince.set(connection, performance.now());
+    connection.release();
+    if (this.idleSince.size > this.maxIdle && !this.trimTimer && !this.closed) {
+      this.trimTimer = setTimeout(() => this.trimIdle(), this.idleTimeoutMs);
+      this.trimTimer.unref();
+    }
+  }
+
+  /**
+   * Closes the connections idle for `idleTimeoutMs` beyond the `maxIdle` used last, and plans the next
+   * trim while more than `maxIdle` are still idle.
+   */
+  private trimIdle(): void {
+    this.trimTimer = undefined;
+    if (this.closed) return;
+    const now = performance.now();
+    // Most recently used first: those are the ones kept.
+    const idle = [...this.idleSince].sort((a, b) => b[1] - a[1]);
+    let nextDue = Infinity;
+    for (const [connection, since] of idle.slice(this.maxIdle)) {
+      const due = since + this.idleTimeoutMs;
+      if (due <= now) {
+        this.idleSince.delete(connection);
+        connection.destroy();
+      } else {
+        nextDue = Math.min(nextDue, due);
+      }
+    }
+    if (nextDue !== Infinity) {
+      this.trimTimer = setTimeout(() => this.trimIdle(), nextDue - now);
+      this.trimTimer.unref();
+    }
+  }
+
   /** Ends the pool; statements in flight fail, none are accepted afterwards. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.trimTimer);
+    this.idleSince.clear();
     await new Promise<void>((resolve) => this.pool.end(() => resolve()));
   }
 
