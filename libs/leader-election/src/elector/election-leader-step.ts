@@ -48,8 +48,9 @@ export class LeaderStep {
     const held = this.host.held();
     if (held?.term !== term) return;
     held.validUntil = validUntil;
-    if (held.expiryTimer !== undefined) clock.clearTimeout(held.expiryTimer);
-    held.expiryTimer = clock.setTimeout(() => this.onValidityPassed(term), validUntil - clock.now());
+    // The deadline only moves later while the term is held: a timer already armed fires at the old
+    // deadline and re-arms for the new one, instead of being cleared and set again at every renewal.
+    held.expiryTimer ??= clock.setTimeout(() => this.onValidityPassed(term), validUntil - clock.now());
   }
 
   /** The local deadline passed without a confirmed renewal: step down before anybody can take over. */
@@ -60,7 +61,7 @@ export class LeaderStep {
     if (held?.term !== term) return;
     held.expiryTimer = undefined;
     if (clock.now() < held.validUntil) {
-      // Renewed in the meantime without re-arming (cannot happen, but never step down early).
+      // Renewed since the timer was armed: wait for the deadline as it is now.
       held.expiryTimer = clock.setTimeout(() => this.onValidityPassed(term), held.validUntil - clock.now());
       return;
     }

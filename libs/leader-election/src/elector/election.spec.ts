@@ -147,6 +147,38 @@ describe('Election (fake clock, in-memory lease store)', () => {
     });
   });
 
+  describe('timers of a steady leader', () => {
+    it('a renewal re-arms no step-down timer: a steady leader sets about one timer per R, plus one per lease for its deadline', async () => {
+      const w = world();
+      const a = w.candidate('a');
+      a.election.start();
+      await w.runUntil(() => a.election.isLeader(), 5_000, 'leader a');
+      const armed = jest.spyOn(a.clock, 'setTimeout');
+      const cleared = jest.spyOn(a.clock, 'clearTimeout');
+      await w.run(60_000);
+      expect(a.election.isLeader()).toBe(true);
+      const renewals = w.store.find({ kind: 'renew', holder: 'a' }).length;
+      expect(renewals).toBeGreaterThanOrEqual(60_000 / R - 1);
+      // One timer per step, and the step-down timer only when it falls due (every L - M at most, as the
+      // deadline moves on): before, every renewal cleared it and set it again (2 per R, 1 cleared per R).
+      expect(armed.mock.calls.length).toBeLessThanOrEqual(renewals + Math.ceil(60_000 / (L - M - R)) + 1);
+      expect(cleared.mock.calls.length).toBeLessThanOrEqual(1);
+    });
+
+    it('the step-down timer still fires at the deadline of the last renewal when renewals stop being answered', async () => {
+      const w = world();
+      const a = w.candidate('a');
+      a.election.start();
+      await w.runUntil(() => a.election.isLeader(), 5_000, 'leader a');
+      await w.run(3 * R + 123);
+      const revoked = () => eventsOf(a, 'revoked').length;
+      w.store.hangNext(1_000, { holder: 'a' });
+      const last = lastOf(w.store.find({ kind: 'renew', holder: 'a' }).filter((s) => s.status === 'ok'));
+      await w.runUntil(() => revoked() > 0, L, 'revoked');
+      expect(w.clock.now()).toBe(last.sentAt + L - M);
+    });
+  });
+
   describe('followers take over at the DB-reported expiry, not at the next poll', () => {
     it.each([0, 0.5, 0.999])(
       'after the leader dies, the CAS runs within a few ms after expiry (random() = %s)',
