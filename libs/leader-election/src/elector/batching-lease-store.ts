@@ -103,6 +103,20 @@ export class BatchingLeaseStore implements LeaseStore {
     });
   }
 
+  /** Straight to the inner store: the statement of a `StepRound`, which batched the names already. */
+  readMany(names: readonly string[]): Promise<Map<string, LeaseRow>> {
+    return this.inner.readMany(names);
+  }
+
+  /** Straight to the inner store: the statement of a `StepRound`, which batched the leases already. */
+  renewMany(
+    holder: string,
+    leases: readonly { name: string; term: number }[],
+    leaseMs: number,
+  ): Promise<number> {
+    return this.inner.renewMany(holder, leases, leaseMs);
+  }
+
   /** One read sent at once, outside any collection window: a doorbell rang, the lease was just freed. */
   readNow(name: string): Promise<LeaseRow | undefined> {
     return this.inner.read(name);
@@ -149,7 +163,9 @@ export class BatchingLeaseStore implements LeaseStore {
     const groups = new Map<string, typeof renewals>();
     for (const renewal of renewals) {
       const key = `${renewal.holder}\u0000${renewal.leaseMs}`;
-      groups.set(key, [...(groups.get(key) ?? []), renewal]);
+      const group = groups.get(key);
+      if (group) group.push(renewal);
+      else groups.set(key, [renewal]);
     }
     await Promise.all(
       [...groups.values()].map(async (group) => {

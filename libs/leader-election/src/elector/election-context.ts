@@ -1,6 +1,7 @@
 import type { LeaseDoorbell, LeaseStore } from '../store/lease-store';
 import type { Clock, TimerHandle } from './clock';
 import type { ElectionMetrics } from './election-metrics';
+import type { StepRound } from './step-round';
 import type { ElectionEvent, ElectionTiming, ElectorLogger } from './election-state';
 
 /** Everything one election needs from the outside; no Nest, no SQL. */
@@ -27,6 +28,11 @@ export interface ElectionDeps {
    * sends one statement. Must keep `R + grid / 2 < L - M`.
    */
   readonly alignStepsToMs?: number;
+  /**
+   * Where given (with `alignStepsToMs`), the steps that fall due on the grid run in the process's round:
+   * one timer and one statement for all elections (see `StepRound`).
+   */
+  readonly round?: StepRound;
   /**
    * Where given, a follower campaigns only while it returns true (a balanced group's share of this
    * candidate); reads go on regardless. Only liveness depends on it, never safety.

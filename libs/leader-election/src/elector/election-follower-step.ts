@@ -49,9 +49,16 @@ export class FollowerStep {
     this.rowEnsured = false;
   }
 
+  /**
+   * Whether the next step is a plain read (which may join the process's round): no ring, no aligned
+   * attempt and no immediate read pending, and the row known to exist.
+   */
+  get plainRead(): boolean {
+    return this.rowEnsured && !this.casOnRing && !this.readAtOnce && this.host.terms.aligned === undefined;
+  }
+
   async run(): Promise<void> {
     const { host } = this;
-    const { candidateId, timing, clock } = host.deps;
     const casOnRing = this.casOnRing && this.rowEnsured;
     this.casOnRing = false;
     const aligned = host.terms.aligned;
@@ -66,28 +73,31 @@ export class FollowerStep {
     traceStep(host.deps.name, 'read sent');
     const row = await this.readRow();
     traceStep(host.deps.name, 'read answered');
-    host.observe(row);
-    if (await this.handover(row)) return;
+    await this.afterRead(row);
+  }
+
+  /**
+   * The step after a read of the row (alone, or in the process's round): synchronous unless it sends a
+   * statement (an acquisition, a handover), then the promise of that.
+   */
+  afterRead(row: LeaseRow): Promise<void> | void {
+    this.host.observe(row);
+    if (!this.handoverInPlay(row)) {
+      this.handoverReads = 0;
+      return this.campaignOrWait(row);
+    }
+    return this.handover(row).then((done) => (done ? undefined : this.campaignOrWait(row)));
+  }
+
+  /** Campaigns when the row allows it (a promise: the acquisition), else plans the next step. */
+  private campaignOrWait(row: LeaseRow): Promise<void> | void {
+    const { host } = this;
+    const { candidateId, timing, clock } = host.deps;
     const mayCampaign = host.mayCampaign();
     // A lease handed to this candidate is taken even within the pause after its own resign().
     const handedToUs = row.valid && row.holder === candidateId && row.handoverTo === candidateId;
     if ((mayCampaign && (!row.valid || row.holder === candidateId)) || (handedToUs && host.isRunning())) {
-      if (await this.tryAcquire(row.term)) return;
-      // Lost the race: normally somebody else acquired between our read and our CAS, and one read at
-      // once follows it. When reads keep calling the lease free and the CAS keeps failing, the reads
-      // are stale (a replica): back off towards P instead of spinning.
-      host.bell?.afterStep(row, clock.now());
-      this.lostRaces++;
-      if (this.lostRaces >= STALE_READ_RACES && !this.staleReadsWarned) {
-        this.staleReadsWarned = true;
-        host.deps.logger.warn(
-          `Lease reads of "${host.deps.name}" disagree with the compare-and-swap: the lease reads as free ` +
-            `but ${this.lostRaces} acquisitions in a row did not match. Are SELECTs routed to a replica? ` +
-            'Send lease traffic to the primary only.',
-        );
-      }
-      host.loop.schedule(this.lostRaces === 1 ? 0 : this.lostRaceDelay());
-      return;
+      return this.acquireAfterRead(row);
     }
     if (row.valid && row.holder !== candidateId) this.readsAgree();
     const remainingMs = row.remainingUs / 1000;
@@ -108,8 +118,38 @@ export class FollowerStep {
       host.loop.schedule(remainingMs + 1 + host.random() * ALIGN_JITTER_MS);
     } else {
       host.bell?.afterStep(row, clock.now());
-      host.loop.schedule(host.loop.onGrid(timing.pollIntervalMs));
+      host.loop.scheduleOnGrid(timing.pollIntervalMs);
     }
+  }
+
+  /** The acquisition a read called possible; a lost race re-reads at once, then backs off. */
+  private async acquireAfterRead(row: LeaseRow): Promise<void> {
+    const { host } = this;
+    const { clock } = host.deps;
+    if (await this.tryAcquire(row.term)) return;
+    // Lost the race: normally somebody else acquired between our read and our CAS, and one read at
+    // once follows it. When reads keep calling the lease free and the CAS keeps failing, the reads
+    // are stale (a replica): back off towards P instead of spinning.
+    host.bell?.afterStep(row, clock.now());
+    this.lostRaces++;
+    if (this.lostRaces >= STALE_READ_RACES && !this.staleReadsWarned) {
+      this.staleReadsWarned = true;
+      host.deps.logger.warn(
+        `Lease reads of "${host.deps.name}" disagree with the compare-and-swap: the lease reads as free ` +
+          `but ${this.lostRaces} acquisitions in a row did not match. Are SELECTs routed to a replica? ` +
+          'Send lease traffic to the primary only.',
+      );
+    }
+    host.loop.schedule(this.lostRaces === 1 ? 0 : this.lostRaceDelay());
+  }
+
+  /** Whether `handover` has anything to do with this row (most reads: no, and no promise is made). */
+  private handoverInPlay(row: LeaseRow): boolean {
+    const { candidateId, preferred, store } = this.host.deps;
+    if (!row.valid) return false;
+    const to = row.handoverTo ?? '';
+    if (to !== '') return to === candidateId ? row.holder !== candidateId : row.holder === candidateId;
+    return preferred !== undefined && store.requestHandover !== undefined;
   }
 
   /**
@@ -126,7 +166,7 @@ export class FollowerStep {
       this.handoverReads = 0;
       await host.handOverAsked(row.term, to);
       host.bell?.afterStep(row, host.deps.clock.now());
-      host.loop.schedule(host.loop.onGrid(timing.pollIntervalMs));
+      host.loop.scheduleOnGrid(timing.pollIntervalMs);
       return true;
     }
     let asking = row.valid && to === candidateId && row.holder !== candidateId;

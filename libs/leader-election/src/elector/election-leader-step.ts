@@ -9,11 +9,17 @@ export class LeaderStep {
   constructor(private readonly host: StepHost) {}
 
   async run(): Promise<void> {
-    const { host } = this;
-    const term = host.terms.owned as number;
-    const { store, name, candidateId, timing, clock } = host.deps;
+    const term = this.host.terms.owned as number;
+    const { store, name, candidateId, timing, clock } = this.host.deps;
     const tSend = clock.now();
     const renewed = await store.renew(name, candidateId, term, timing.leaseDurationMs);
+    this.afterRenewal(term, tSend, renewed);
+  }
+
+  /** The renewal of `term` sent at `tSend` was answered (alone, or in the process's round). */
+  afterRenewal(term: number, tSend: number, renewed: boolean): void {
+    const { host } = this;
+    const { name, timing, clock } = host.deps;
     host.report.contact();
     if (host.deps.metrics) {
       // Before confirmLease moves it: how much of the previous local validity was left.
@@ -29,7 +35,7 @@ export class LeaderStep {
     if (renewed) {
       this.confirmLease(term, tSend);
       host.backoff.reset();
-      host.loop.schedule(host.loop.onGrid(timing.renewIntervalMs));
+      host.loop.scheduleOnGrid(timing.renewIntervalMs);
       if (host.held() && host.bell && !host.bell.held) void host.bell.hold();
     } else {
       host.terms.owned = undefined;

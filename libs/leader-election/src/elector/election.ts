@@ -22,6 +22,7 @@ import { FollowerStep } from './election-follower-step';
 import { LeaderStep } from './election-leader-step';
 import { StepLoop } from './election-loop';
 import { ElectionReport } from './election-report';
+import type { RoundOutcome } from './step-round';
 import type { ElectionState } from './election-state';
 import type { StepHost } from './election-step-host';
 
@@ -51,6 +52,8 @@ export class Election {
   private status: ElectionState['status'] = 'idle';
   /** Monotonic time before which a candidate that resigned does not campaign. */
   private resignedUntil = -Infinity;
+  /** The term this election renews in the round in flight (`undefined`: it reads). */
+  private roundTerm: number | undefined;
   private readonly backoff = new RetryBackoff(() => this.random());
   private readonly report: ElectionReport;
   private readonly loop: StepLoop;
@@ -73,6 +76,17 @@ export class Election {
       step: () => (this.terms.owned !== undefined ? this.leader.run() : this.follower.run()),
       onSuccess: () => this.recovered(),
       onError: (error) => this.onStepError(error),
+      round: deps.round && {
+        rounds: deps.round,
+        name: deps.name,
+        job: () => {
+          const term = this.terms.owned;
+          this.roundTerm = term;
+          if (term !== undefined) return { kind: 'renew', term };
+          return this.follower.plainRead ? { kind: 'read' } : undefined;
+        },
+        after: (outcome) => this.afterRound(outcome),
+      },
     });
     this.bell =
       deps.doorbell &&
@@ -269,6 +283,25 @@ export class Election {
     this.loop.schedule(ms);
   }
 
+  /** The rest of the step once the process's round answered (see `StepRound`). */
+  private afterRound(outcome: RoundOutcome): Promise<void> | void {
+    switch (outcome.kind) {
+      case 'failed':
+        throw outcome.error;
+      case 'retry':
+        return this.terms.owned !== undefined ? this.leader.run() : this.follower.run();
+      case 'renewed':
+        if (this.roundTerm === undefined) return undefined;
+        this.leader.afterRenewal(this.roundTerm, outcome.tSend, outcome.renewed);
+        return undefined;
+      case 'read':
+        // The row was deleted under us: the step of its own creates it again.
+        if (!outcome.row) return this.follower.run();
+        this.report.contact();
+        return this.follower.afterRead(outcome.row);
+    }
+  }
+
   /** A step failed: record it, step down where docs/design.md says so, and plan the retry. */
   private onStepError(error: unknown): void {
     const storeError = toStoreError(error);
@@ -306,7 +339,7 @@ export class Election {
     traceStep(name, 'elected');
     this.report.emit('elected', term);
     this.deps.logger.log(`Elected leader of "${name}" (term ${term}) as ${candidateId}.`);
-    this.loop.schedule(timing.renewIntervalMs);
+    this.loop.scheduleOnGrid(timing.renewIntervalMs);
     void this.bell?.hold();
   }
 

@@ -149,6 +149,91 @@ describe('LeaderElector', () => {
     expect(store.row('default')).toMatchObject({ holder: 'y', term: 2 });
   });
 
+  it('100 elections in one process: their regular steps run as one round per grid point, one timer and one statement for all', async () => {
+    const h = harnesses.create({ timing: TIMING, store: { latencyMs: 10, batching: true } });
+    const names = Array.from({ length: 100 }, (_, i) => `e${i}`);
+    const make = (candidateId: string) => {
+      const clock = h.clock.process();
+      const e = new LeaderElector({
+        store: h.store,
+        elections: names,
+        candidateId,
+        timing: TIMING,
+        createTable: true,
+        logger: silentLogger,
+        clock,
+        random: () => 0.5,
+      });
+      h.watchElector(candidateId, e);
+      return { e, clock };
+    };
+    const leader = make('x');
+    const follower = make('y');
+    leader.e.start();
+    await h.clock.advance(100);
+    follower.e.start();
+    await h.clock.advance(3 * P);
+    expect(names.every((name) => leader.e.election(name)?.isLeader())).toBe(true);
+
+    const timers = (clock: typeof leader.clock) => jest.spyOn(clock, 'setTimeout');
+    const leaderTimers = timers(leader.clock);
+    const followerTimers = timers(follower.clock);
+    const statements = h.store.statements.length;
+    await h.clock.advance(60_000);
+    const sent = h.store.statements.slice(statements);
+    const of = (kind: string) => sent.filter((s) => s.kind === kind);
+    // One renewal of all 100 per R (the leader's), one read of all 100 per P (the follower's), nothing
+    // else: no statement of an election of its own.
+    expect(of('renewMany').length).toBeGreaterThanOrEqual(60_000 / TIMING.renewIntervalMs - 1);
+    expect(of('renewMany').every((s) => s.holder === 'x' && s.names?.length === 100)).toBe(true);
+    expect(of('readMany').length).toBeGreaterThanOrEqual(60_000 / P - 1);
+    expect(of('readMany').every((s) => s.names?.length === 100)).toBe(true);
+    expect(sent.filter((s) => s.kind !== 'renewMany' && s.kind !== 'readMany')).toEqual([]);
+    // The leader's timers: one per round, plus each election's step-down timer once per lease.
+    const rounds = 60_000 / TIMING.renewIntervalMs;
+    const deadlines = Math.ceil(
+      60_000 / (TIMING.leaseDurationMs - TIMING.safetyMarginMs - TIMING.renewIntervalMs),
+    );
+    expect(leaderTimers.mock.calls.length).toBeLessThanOrEqual(2 * (rounds + 1) + 100 * deadlines);
+    expect(followerTimers.mock.calls.length).toBeLessThanOrEqual(2 * (60_000 / P + 1));
+    expect(names.every((name) => leader.e.election(name)?.isLeader())).toBe(true);
+  });
+
+  it('a round renewal that failed (not applied) reaches every election of the round: each retries before its deadline, and none steps down', async () => {
+    const h = harnesses.create({ timing: TIMING, store: { latencyMs: 10, batching: true } });
+    const names = Array.from({ length: 20 }, (_, i) => `e${i}`);
+    const e = new LeaderElector({
+      store: h.store,
+      elections: names,
+      candidateId: 'x',
+      timing: TIMING,
+      createTable: true,
+      logger: silentLogger,
+      clock: h.clock.process(),
+      random: () => 0.5,
+    });
+    h.watchElector('x', e);
+    const revoked: string[] = [];
+    e.onEvent((event) => {
+      if (event.type === 'revoked') revoked.push(event.election);
+    });
+    e.start();
+    await h.clock.advance(3 * P);
+    expect(names.every((name) => e.election(name)?.isLeader())).toBe(true);
+    h.store.failNext(1, 'not-applied', { match: { kind: 'renewMany' } });
+    const failedAt = h.store.statements.length;
+    await h.clock.advance(3 * TIMING.renewIntervalMs);
+    const after = h.store.statements.slice(failedAt);
+    expect(after.filter((s) => s.status === 'failed')).toHaveLength(1);
+    // Everyone's state recorded the failure, and everyone renewed again afterwards.
+    expect(
+      after.filter((s) => s.status === 'ok' && (s.kind === 'renewMany' || s.kind === 'renew')).length,
+    ).toBeGreaterThan(0);
+    expect(revoked).toEqual([]);
+    expect(names.every((name) => e.election(name)?.isLeader())).toBe(true);
+    expect(names.every((name) => e.election(name)?.getState().healthy)).toBe(true);
+  });
+
   it('stops calling a listener once it is removed', async () => {
     const { clock, elector } = setup();
     const x = elector('x', true, ['default']);

@@ -4,6 +4,7 @@ import { DEFAULT_MAX_DOORBELLS, DEFAULT_STANDBY_MODE } from '../leader-election.
 import type { LeaseStore } from '../store/lease-store';
 import { BalancedGroup, type BalancedGroupSpec } from './balanced-group';
 import { BatchingLeaseStore } from './batching-lease-store';
+import { StepRound } from './step-round';
 import { systemClock, type Clock } from './clock';
 import { Election } from './election';
 import type { ElectionMetrics } from './election-metrics';
@@ -90,6 +91,10 @@ export class LeaderElector {
     // most half a grid, so `R + grid / 2` must stay below `L - M`.
     const { leaseDurationMs: l, safetyMarginMs: m, renewIntervalMs: r, pollIntervalMs: p } = config.timing;
     const alignStepsToMs = batching ? Math.max(1, Math.min(r, p, l - m - r)) : undefined;
+    // The elections' regular steps then run as one per grid point: one timer, one statement each way.
+    const round = batching
+      ? new StepRound(clock, this.store as BatchingLeaseStore, config.candidateId, l)
+      : undefined;
     const mode = config.standbyMode ?? DEFAULT_STANDBY_MODE;
     const cap = config.maxDoorbells ?? DEFAULT_MAX_DOORBELLS;
     const openDoorbell = this.store.openDoorbell?.bind(this.store);
@@ -110,6 +115,7 @@ export class LeaderElector {
       ensureSchema: () => this.ensureSchema(),
       doorbellWaitMs: config.doorbellWaitMs,
       alignStepsToMs,
+      round,
     };
     const groupOf = new Map<string, BalancedGroup>();
     for (const spec of balanced) {
