@@ -113,7 +113,7 @@ interface NodePorts {
 }
 
 /** SHOW STATUS values of one node, or undefined when it does not answer within `timeoutMs`. */
-async function wsrepStatus(port: number, timeoutMs = 1_000): Promise<Map<string, string> | undefined> {
+export async function wsrepStatus(port: number, timeoutMs = 1_000): Promise<Map<string, string> | undefined> {
   let conn: Connection | undefined;
   try {
     conn = await createConnection({ host: '127.0.0.1', port, user: 'root', connectTimeout: timeoutMs });

@@ -2,6 +2,8 @@
 // All times are milliseconds in the harness's time base (its monotonic clock, 0 at the run's start); each
 // candidate's own monotonic timestamps were converted to it before (see `clockOffset`).
 
+import type { ClusterRecovery } from './galera-recovery';
+
 /** Lease timing of the run. */
 export interface ChaosTiming {
   /** L */
@@ -102,6 +104,55 @@ export interface ChaosHistory {
    * node, 1 s deadline): when the cluster could commit, on which node (0-based). For the report only.
    */
   readonly commits?: readonly { readonly node: number; readonly t: number }[];
+  /**
+   * Galera: what the harness did to bring the cluster back after a node fault's heal (tools/chaos/
+   * galera-recovery.ts): a bootstrap of a primary component when no node had one, a restart of a node that
+   * did not rejoin.
+   */
+  readonly recoveries?: readonly ClusterRecovery[];
+}
+
+/**
+ * A time the cluster could not commit at all, ended by the harness bootstrapping a primary component after
+ * fault `afterFault`: from the last probe commit before the bootstrap (or the bootstrap, without one) to the
+ * first probe commit at or after it (or the end of the run). No candidate can hold or take a lease then.
+ */
+export interface RecoveryWindow {
+  readonly afterFault: number;
+  readonly from: number;
+  readonly to: number;
+}
+
+/** Every bootstrap's window (`RecoveryWindow`), in time order. */
+export function recoveryWindows(history: ChaosHistory): RecoveryWindow[] {
+  const times = (history.commits ?? []).map((commit) => commit.t).sort((a, b) => a - b);
+  return (history.recoveries ?? [])
+    .filter((recovery) => recovery.action === 'bootstrap')
+    .map((recovery) => ({
+      afterFault: recovery.afterFault,
+      from: times.filter((t) => t < recovery.at).at(-1) ?? recovery.at,
+      to: times.find((t) => t >= recovery.at) ?? history.endedAt,
+    }))
+    .sort((a, b) => a.from - b.from);
+}
+
+/** How much of [from, to] the windows cover (they may overlap each other). */
+export function coveredMs(
+  windows: readonly { from: number; to: number }[],
+  from: number,
+  to: number,
+): number {
+  let total = 0;
+  let at = from;
+  for (const window of [...windows].sort((a, b) => a.from - b.from)) {
+    const start = Math.max(window.from, at);
+    const end = Math.min(window.to, to);
+    if (end > start) {
+      total += end - start;
+      at = end;
+    }
+  }
+  return total;
 }
 
 /**
@@ -378,6 +429,8 @@ export interface LivenessResult extends CheckResult<LivenessViolation> {
   readonly unjudged: number;
   /** Heals at which no candidate was up (every live one still booting): judged from the first one up. */
   readonly waitedForBoot: number;
+  /** Heals judged from the end of a cluster recovery (`recoveryWindows`) instead of the heal itself. */
+  readonly afterRecovery: number;
 }
 
 /**
@@ -429,19 +482,27 @@ export function checkLiveness(
     entry.maxMs = Math.max(entry.maxMs, Math.round(delay));
     perBound.set(bound, entry);
   };
+  const windows = recoveryWindows(history);
+  let afterRecovery = 0;
   for (const fault of history.faults) {
     if (fault.healedAt === null) continue;
+    // When the cluster had no primary component after this heal and the harness bootstrapped one, the
+    // bound counts from the moment the cluster could commit again (a leader that was there at the heal
+    // but not after the window does not count).
+    const window = windows.filter((w) => w.afterFault === fault.n).at(-1);
+    if (window) afterRecovery++;
     const healedAt = fault.healedAt;
+    const startAt = window ? Math.max(healedAt, window.to) : healedAt;
     const boundMs = fault.boundMs ?? runBoundMs;
     let leaderAt: number | null = null;
     for (const span of spans) {
-      if (span.to <= healedAt) continue;
-      const at = Math.max(span.from, healedAt);
+      if (span.to <= startAt) continue;
+      const at = Math.max(span.from, startAt);
       if (leaderAt === null || at < leaderAt) leaderAt = at;
     }
     // A leader already there at the heal needs no candidate to come up.
-    const from = leaderAt !== null && leaderAt <= healedAt ? healedAt : firstUpAt(history, healedAt);
-    if (from > healedAt) waitedForBoot++;
+    const from = leaderAt !== null && leaderAt <= startAt ? startAt : firstUpAt(history, startAt);
+    if (from > startAt) waitedForBoot++;
     if (leaderAt !== null && leaderAt - from <= boundMs) {
       checked++;
       delays.push(Math.max(0, leaderAt - from));
@@ -454,7 +515,12 @@ export function checkLiveness(
     }
     checked++;
     judged(boundMs, leaderAt === null ? history.endedAt - from : leaderAt - from);
-    const since = from > healedAt ? `the first candidate up at ${fmt(from)} after ` : '';
+    const since =
+      from > startAt
+        ? `the first candidate up at ${fmt(from)} after `
+        : window
+          ? `the cluster committed again at ${fmt(startAt)} (a primary component bootstrapped by the harness) after `
+          : '';
     violations.push({
       fault: fault.n,
       kind: fault.kind,
@@ -478,6 +544,7 @@ export function checkLiveness(
     delays,
     unjudged,
     waitedForBoot,
+    afterRecovery,
   };
 }
 
@@ -526,6 +593,8 @@ export function checkNodeLosses(history: ChaosHistory, spans: readonly Belief[])
   if (judged.length === 0) return null;
   const start = spans.length > 0 ? Math.min(...spans.map((span) => span.from)) : history.endedAt;
   const gaps = leaderlessGaps(spans, start, history.endedAt);
+  // Time the cluster had no primary component until the harness bootstrapped one does not count.
+  const windows = recoveryWindows(history);
   const violations: NodeLossViolation[] = [];
   const delays: number[] = [];
   let unjudged = 0;
@@ -538,7 +607,7 @@ export function checkNodeLosses(history: ChaosHistory, spans: readonly Belief[])
     for (const gap of gaps) {
       if (gap.from >= end || gap.to <= fault.at) continue;
       const since = Math.max(gap.from, fault.at);
-      const ms = gap.to - since;
+      const ms = gap.to - since - coveredMs(windows, since, gap.to);
       if (gap.to >= history.endedAt && ms <= boundMs) {
         open = true;
         continue;
@@ -552,7 +621,11 @@ export function checkNodeLosses(history: ChaosHistory, spans: readonly Belief[])
           gapFrom: gap.from,
           gapTo: gap.to,
           boundMs,
-          problem: `no leader for ${Math.round(ms)} ms from ${fmt(since)} during fault ${fault.n} (${fault.kind} on the ${fault.target}); bound ${boundMs} ms`,
+          problem:
+            `no leader for ${Math.round(ms)} ms from ${fmt(since)} during fault ${fault.n} (${fault.kind} on the ${fault.target}); bound ${boundMs} ms` +
+            (gap.to - since > ms
+              ? ` (not counting ${Math.round(gap.to - since - ms)} ms without a primary component before a recovery)`
+              : ''),
         });
       }
     }

@@ -40,6 +40,9 @@ function main(): number {
       error: run.error,
       pids: [...run.pids],
       ...(previous.rejoinRestarts !== undefined ? { rejoinRestarts: previous.rejoinRestarts } : {}),
+      ...(previous.clusterRecoveries !== undefined
+        ? { failedRestarts: previous.clusterRecoveries.failedRestarts }
+        : {}),
     },
   );
   writeFileSync(`${out}.json`, `${JSON.stringify(summary, null, 2)}\n`);

@@ -1,5 +1,12 @@
 import type { checkAll, ChaosHistory, ChaosTiming } from './checkers';
-import { beliefs, grants, leaderlessGaps, livenessToleranceMs, longestCommitStall } from './checkers';
+import {
+  beliefs,
+  grants,
+  leaderlessGaps,
+  livenessToleranceMs,
+  longestCommitStall,
+  recoveryWindows,
+} from './checkers';
 
 interface SummaryOptions {
   readonly faults: number;
@@ -64,6 +71,8 @@ export interface ChaosSummary {
     readonly unjudged: number;
     /** Heals at which every other candidate was still booting: judged from the first one up. */
     readonly waitedForBoot: number;
+    /** Heals judged from the moment the cluster committed again after a bootstrap by the harness. */
+    readonly afterRecovery?: number;
     /** Heals followed by a leader within L + P itself (no tolerance). */
     readonly withinLeasePlusPoll: number;
     readonly p50Ms: number;
@@ -93,6 +102,29 @@ export interface ChaosSummary {
   };
   /** Galera: restarts of a node that did not rejoin by itself after a fault, before the next fault. */
   readonly rejoinRestarts?: number;
+  /**
+   * Galera: what the harness did to bring the cluster back between faults (tools/chaos/galera-recovery.ts):
+   * `count` actions, of which `bootstraps` of a primary component (none had formed) and `restarts` of a node
+   * (it did not rejoin, or its start at the heal failed: `failedRestarts`), each with when and why; for a
+   * bootstrap also the time the cluster could not commit (`noCommitFrom` to `commitAgainAt`).
+   */
+  readonly clusterRecoveries?: {
+    readonly count: number;
+    readonly bootstraps: number;
+    readonly restarts: number;
+    readonly failedRestarts: number;
+    readonly events: readonly {
+      readonly afterFault: number;
+      readonly at: number;
+      readonly action: string;
+      /** 1-based. */
+      readonly node: number;
+      readonly ok: boolean;
+      readonly reason: string;
+      readonly noCommitFrom?: number;
+      readonly commitAgainAt?: number;
+    }[];
+  };
   /**
    * Galera: what the commit probe saw. Per node fault, from its injection to the next fault: the longest
    * time no node committed (`stallMs`), the longest time without a leader (`leaderlessMs`), and how long
@@ -130,9 +162,10 @@ export function summarize(
     error: string | null;
     pids: number[];
     rejoinRestarts?: number;
+    failedRestarts?: number;
   },
 ): ChaosSummary {
-  const { rejoinRestarts, ...runInfo } = run;
+  const { rejoinRestarts, failedRestarts, ...runInfo } = run;
   const byKind: ChaosSummary['faults']['byKind'] = {};
   const byNode: Record<string, Record<string, number>> = {};
   for (const fault of history.faults) {
@@ -250,6 +283,7 @@ export function summarize(
       heals: results.liveness.checked,
       unjudged: results.liveness.unjudged,
       waitedForBoot: results.liveness.waitedForBoot,
+      ...(history.recoveries ? { afterRecovery: results.liveness.afterRecovery } : {}),
       withinLeasePlusPoll: delays.filter((delay) => delay <= history.timing.leaseMs + history.timing.pollMs)
         .length,
       p50Ms: Math.round(quantile(delays, 0.5)),
@@ -274,12 +308,73 @@ export function summarize(
         }
       : {}),
     ...(rejoinRestarts !== undefined ? { rejoinRestarts } : {}),
+    ...(history.recoveries ? { clusterRecoveries: recoverySummary(history, failedRestarts ?? 0) } : {}),
     ...(commitProbe ? { commitProbe } : {}),
     runOnce: results.runOnce
       ? 'every execution of an @Interval(500) @LeaderOnly({ once: true }) job, recorded by the job in a table without a unique key'
       : 'not exercised (no runs recorded)',
     checks,
   };
+}
+
+/** Every recovery action of the harness, with the no-commit window of each bootstrap. */
+function recoverySummary(
+  history: ChaosHistory,
+  failedRestarts: number,
+): NonNullable<ChaosSummary['clusterRecoveries']> {
+  const recoveries = history.recoveries ?? [];
+  const windows = recoveryWindows(history);
+  return {
+    count: recoveries.length,
+    bootstraps: recoveries.filter((recovery) => recovery.action === 'bootstrap').length,
+    restarts: recoveries.filter((recovery) => recovery.action === 'restart').length,
+    failedRestarts,
+    events: recoveries.map((recovery) => {
+      const window =
+        recovery.action === 'bootstrap'
+          ? windows.find(
+              (w) => w.afterFault === recovery.afterFault && w.from <= recovery.at && w.to >= recovery.at,
+            )
+          : undefined;
+      return {
+        afterFault: recovery.afterFault,
+        at: Math.round(recovery.at),
+        action: recovery.action,
+        node: recovery.node + 1,
+        ok: recovery.ok,
+        reason: recovery.reason,
+        ...(window ? { noCommitFrom: Math.round(window.from), commitAgainAt: Math.round(window.to) } : {}),
+      };
+    }),
+  };
+}
+
+/** The report's section on the harness's recoveries of the cluster. */
+function recoveryLines(recoveries: NonNullable<ChaosSummary['clusterRecoveries']>): string[] {
+  const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+  return [
+    '## Cluster recoveries (Galera)',
+    '',
+    `Cluster recoveries: ${recoveries.count} (${recoveries.bootstraps} bootstraps of a primary component, ` +
+      `${recoveries.restarts} node restarts; ${recoveries.failedRestarts} node starts at a heal failed). After every ` +
+      'node fault the harness waits until all three nodes are synced in one primary component with the same ' +
+      'view and each has committed a probe UPDATE; when no node committed and none was in a primary component ' +
+      "for 20 s, it sets pc.bootstrap=YES on the live node with the highest wsrep_last_committed (the operator's " +
+      'recovery); a node that does not rejoin within 60 s, or whose start failed, is restarted. A heal followed by a ' +
+      'bootstrap is judged from the moment the cluster committed again, and time without a primary component ' +
+      'before a bootstrap does not count against a node loss.',
+    '',
+    ...recoveries.events.map(
+      (event) =>
+        `- after fault ${event.afterFault}, at ${s(event.at)}: ${event.action} node ${event.node}` +
+        `${event.ok ? '' : ' (failed)'}` +
+        (event.commitAgainAt !== undefined && event.noCommitFrom !== undefined
+          ? `; no commit from ${s(event.noCommitFrom)} to ${s(event.commitAgainAt)} (${Math.round(event.commitAgainAt - event.noCommitFrom)} ms)`
+          : '') +
+        `. Why: ${event.reason}.`,
+    ),
+    ...(recoveries.events.length > 0 ? [''] : []),
+  ];
 }
 
 /** The commit probe against each node fault's window (its injection to the next fault's). */
@@ -463,7 +558,11 @@ export function renderReport(summary: ChaosSummary): string {
       `within L + P = ${t.leaseMs + t.pollMs} ms itself: ${liveness.withinLeasePlusPoll} of ${liveness.heals}.`,
     `Measured from the heal, or, at ${liveness.waitedForBoot} heals where every other candidate had just been restarted ` +
       'by the faults before and was still booting (Node, swc, Nest: seconds on this machine), from the moment the ' +
-      'first one was up (bootstrapped): a leader needs a candidate.',
+      'first one was up (bootstrapped): a leader needs a candidate.' +
+      (liveness.afterRecovery
+        ? ` ${liveness.afterRecovery} heals were followed by a cluster recovery (below) and are judged from the ` +
+          'moment the cluster committed again.'
+        : ''),
     `Longest time without a leader anywhere in the run (faults included, not only after heals): ` +
       `${liveness.longestLeaderlessMs} ms, from ${(liveness.longestLeaderlessFrom / 1000).toFixed(1)} s.`,
     '',
@@ -481,6 +580,7 @@ export function renderReport(summary: ChaosSummary): string {
           '',
         ]
       : []),
+    ...(summary.clusterRecoveries ? recoveryLines(summary.clusterRecoveries) : []),
     ...(summary.commitProbe ? probeLines(summary.commitProbe) : []),
   ];
   const failing = summary.checks.filter((check) => !check.ok);

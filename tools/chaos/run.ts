@@ -21,7 +21,6 @@ import { createConnection } from 'mysql2/promise';
 import { startFaultProxy, type FaultProxy } from '../fault-proxy';
 import { faketimeEnv } from '../faketime';
 import {
-  isSynced,
   killGaleraClustersNow,
   startGaleraCluster,
   waitApplied,
@@ -44,6 +43,7 @@ import {
   nodeSkewOffset,
   pickNodeTarget,
 } from './galera-faults';
+import { restoreCluster, type ClusterRecovery } from './galera-recovery';
 import { renderReport, summarize } from './report';
 import { startChaosServer, type ChaosServer } from './server';
 
@@ -191,6 +191,10 @@ class Harness {
   private readonly nodeSkews: number[] = [];
   /** --galera: restarts of a node that did not rejoin by itself after a fault (before the next fault). */
   rejoinRestarts = 0;
+  /** --galera: node starts at a heal (node-kill, node-skew) that failed; the node was restored afterwards. */
+  failedRestarts = 0;
+  /** --galera: every bootstrap of a primary component and every restart of a node by the harness. */
+  readonly recoveries: ClusterRecovery[] = [];
   /** --galera: the commit probe's successful commits (node, harness time), and its loops. */
   private readonly commits: { node: number; t: number }[] = [];
   private probes: Promise<void>[] = [];
@@ -418,7 +422,7 @@ class Harness {
         params.downMs = this.between(0, 2 * timing.leaseMs);
         await galeraNode.kill();
         await sleep(params.downMs);
-        await galeraNode.restart();
+        await this.restartNode(galeraNode, n);
         break;
       }
       case 'node-pause': {
@@ -434,7 +438,7 @@ class Harness {
         const { offsetMs, faketime } = nodeSkewOffset(this.random, timing.marginMs);
         params.offsetMs = offsetMs;
         this.nodeSkews[node] = offsetMs;
-        await galeraNode.restart(faketime ? faketimeEnv(faketime) : {});
+        await this.restartNode(galeraNode, n, faketime ? faketimeEnv(faketime) : {});
         break;
       }
     }
@@ -451,9 +455,31 @@ class Harness {
       ...nodeFaultBounds(timing, target, kind),
     });
     // Never two nodes lost at once (that is a lost majority, not a fault this run injects): every node
-    // synced in the 3-node primary component before the next fault; one that did not rejoin by itself
-    // (a paused node evicted meanwhile) is restarted.
-    await this.waitClusterWhole();
+    // synced in the 3-node primary component, with the same view and committing, before the next fault.
+    await this.restoreCluster(
+      n,
+      `fault ${n} (${kind} on node ${node + 1}) healed at ${(healedAt / 1000).toFixed(1)} s`,
+    );
+  }
+
+  /**
+   * The heal of a node-kill or node-skew: the node started again. A start that fails (it did not sync within
+   * 60 s, or exited: "failed to reach primary view") does not end the run: it is reported, and
+   * `restoreCluster` starts the node again once there is a primary component to join.
+   */
+  private async restartNode(
+    galeraNode: GaleraCluster['nodes'][number],
+    n: number,
+    env?: Record<string, string>,
+  ): Promise<void> {
+    try {
+      await galeraNode.restart(env);
+    } catch (error) {
+      this.failedRestarts++;
+      process.stderr.write(
+        `chaos: node ${galeraNode.index} did not rejoin at the heal of fault ${n} (restoring the cluster next): ${String(error).split('\n')[0]}\n`,
+      );
+    }
   }
 
   /**
@@ -484,24 +510,27 @@ class Harness {
     conn?.destroy();
   }
 
-  /** Waits until every node is synced in a primary component of all of them; restarts those that are not. */
-  private async waitClusterWhole(): Promise<void> {
-    const cluster = this.cluster!;
-    const size = cluster.nodes.length;
-    for (let attempt = 0; attempt < 3 && !this.stopping; attempt++) {
-      try {
-        await cluster.waitSynced(size, 60_000);
-        return;
-      } catch {
-        for (const node of cluster.nodes) {
-          if (!node.running() || !(await isSynced(node.port, size))) {
-            process.stderr.write(`chaos: node ${node.index} did not rejoin; restarting it\n`);
-            this.rejoinRestarts++;
-            await node.restart();
-          }
-        }
-      }
-    }
+  /**
+   * Waits until the cluster is whole again after node fault `n` (tools/chaos/galera-recovery.ts): every node
+   * synced in one primary component of all of them and committing; bootstraps a primary component when none
+   * formed, restarts a node that does not rejoin, and records each such action.
+   */
+  private async restoreCluster(n: number, faultText: string): Promise<void> {
+    await restoreCluster({
+      cluster: this.cluster!,
+      commits: this.commits,
+      afterFault: n,
+      faultText,
+      now,
+      stopping: () => this.stopping,
+      record: (recovery) => {
+        this.recoveries.push(recovery);
+        if (recovery.action === 'restart') this.rejoinRestarts++;
+        process.stderr.write(
+          `chaos: cluster recovery after fault ${n}: ${recovery.action} node ${recovery.node + 1}${recovery.ok ? '' : ' (failed)'}: ${recovery.reason}\n`,
+        );
+      },
+    });
   }
 
   /** Heals whatever a stop in the middle of a fault left: every process resumed, every proxy passing. */
@@ -589,7 +618,7 @@ class Harness {
       faults: this.faults,
       ledger,
       runs,
-      ...(this.cluster ? { commits: this.commits } : {}),
+      ...(this.cluster ? { commits: this.commits, recoveries: this.recoveries } : {}),
     };
   }
 }
@@ -647,7 +676,9 @@ async function main(): Promise<number> {
     interrupted,
     error: failure === undefined ? null : String(failure),
     pids: harness.pids,
-    ...(options.galera ? { rejoinRestarts: harness.rejoinRestarts } : {}),
+    ...(options.galera
+      ? { rejoinRestarts: harness.rejoinRestarts, failedRestarts: harness.failedRestarts }
+      : {}),
   });
   mkdirSync(dirname(options.out), { recursive: true });
   writeFileSync(`${options.out}.json`, `${JSON.stringify(summary, null, 2)}\n`);
@@ -667,6 +698,12 @@ async function main(): Promise<number> {
       `fenced violations ${results.ledger.violations.length}, late leaders ${results.liveness.violations.length}` +
       `${results.nodeLosses ? `, long gaps during node losses ${results.nodeLosses.violations.length}` : ''}\n`,
   );
+  if (summary.clusterRecoveries) {
+    const r = summary.clusterRecoveries;
+    process.stdout.write(
+      `chaos: cluster recoveries: ${r.count} (${r.bootstraps} bootstraps, ${r.restarts} node restarts, ${r.failedRestarts} failed node starts)\n`,
+    );
+  }
   process.stdout.write(`chaos: ${passed} passed, ${failed} failed: ${failed === 0 ? 'PASS' : 'FAIL'}\n`);
   if (interrupted) return 130;
   return failed === 0 ? 0 : 1;
