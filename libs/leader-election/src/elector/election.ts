@@ -289,6 +289,8 @@ export class Election {
       case 'failed':
         throw outcome.error;
       case 'retry':
+        // stop() may be waiting for this round: a stopped election sends nothing more.
+        if (this.status === 'stopped') return undefined;
         return this.terms.owned !== undefined ? this.leader.run() : this.follower.run();
       case 'renewed':
         if (this.roundTerm === undefined) return undefined;
@@ -296,7 +298,7 @@ export class Election {
         return undefined;
       case 'read':
         // The row was deleted under us: the step of its own creates it again.
-        if (!outcome.row) return this.follower.run();
+        if (!outcome.row) return this.status === 'stopped' ? undefined : this.follower.run();
         this.report.contact();
         return this.follower.afterRead(outcome.row);
     }
