@@ -35,6 +35,12 @@ export class FollowerStep {
   private casOnRing = false;
   /** Consecutive reads that found a handover to this candidate asked for but not made yet. */
   private handoverReads = 0;
+  /**
+   * No step ran yet: where the store can take a free lease in one statement, the first step tries that
+   * before any read (a cold start on a free row elects in one statement; on a held row it matches
+   * nothing, and the read follows as always).
+   */
+  private firstStep = true;
 
   constructor(private readonly host: StepHost) {}
 
@@ -63,8 +69,13 @@ export class FollowerStep {
     this.casOnRing = false;
     const aligned = host.terms.aligned;
     host.terms.aligned = undefined;
+    const firstStep = this.firstStep;
+    this.firstStep = false;
     if (aligned !== undefined && host.mayCampaign()) {
       if (await this.tryAcquire(aligned)) return;
+    } else if (firstStep && host.deps.store.acquireFree && host.mayCampaign()) {
+      await this.ensureRow();
+      if (await this.takeFreeLease()) return;
     } else if (casOnRing && host.mayCampaign()) {
       // After a graceful release one statement is the whole takeover. A loss (a crash: the lease is
       // still valid) says nothing about a newer term, and the read below shows the row.
@@ -200,13 +211,17 @@ export class FollowerStep {
     return true;
   }
 
+  /** Makes sure of the table and the row once (and again after a configuration error). */
+  private async ensureRow(): Promise<void> {
+    if (this.rowEnsured) return;
+    await this.host.deps.ensureSchema();
+    await this.host.deps.store.ensureRow(this.host.deps.name);
+    this.rowEnsured = true;
+  }
+
   private async readRow(): Promise<LeaseRow> {
     const { store, name } = this.host.deps;
-    if (!this.rowEnsured) {
-      await this.host.deps.ensureSchema();
-      await store.ensureRow(name);
-      this.rowEnsured = true;
-    }
+    await this.ensureRow();
     const atOnce = this.readAtOnce;
     this.readAtOnce = false;
     const row = await (atOnce ? readAtOnce(store, name) : store.read(name));
