@@ -18,6 +18,7 @@ import {
   clusterWhole,
   mostAdvancedNode,
   needsBootstrap,
+  nodesToRestart,
   nodeStates,
   restoreCluster,
   type ClusterRecovery,
@@ -108,6 +109,31 @@ describe('chaos --galera: restoring the cluster between faults', () => {
       expect(needsBootstrap(onePrimary, 10_000, 60_000, 20_000)).toBe(false);
       // Nobody answers: nothing to bootstrap on.
       expect(needsBootstrap([down(0), down(1), down(2)], 10_000, 60_000, 20_000)).toBe(false);
+    });
+  });
+
+  describe('which nodes to restart', () => {
+    // The states of bench/results/chaos-galera-run3.md after fault 272 (a 3 s freeze of node 3): nodes 1 and
+    // 2 a primary component of 2 (conf 65), node 3 resumed with its stale 3-node view (conf 64).
+    const afterFreeze = [
+      state(0, 'Primary', '65', 18_537, { size: 2 }),
+      state(1, 'Primary', '65', 18_537, { size: 2 }),
+      state(2, 'Primary', '64', 17_643),
+    ];
+
+    it('restarts only the node outside the newest primary component, never its members (run 3 restarted all three)', () => {
+      expect(nodesToRestart(afterFreeze, 60_000, 60_000).map((s) => s.node)).toEqual([2]);
+    });
+
+    it('waits rejoinWaitMs before restarting a running node, but starts a node that is down at once', () => {
+      expect(nodesToRestart(afterFreeze, 59_999, 60_000)).toEqual([]);
+      const withDown = [afterFreeze[0], afterFreeze[1], down(2)];
+      expect(nodesToRestart(withDown, 0, 60_000).map((s) => s.node)).toEqual([2]);
+    });
+
+    it('restarts nothing when all three are members of one component', () => {
+      const whole = [0, 1, 2].map((node) => state(node, 'Primary', '66', 19_000));
+      expect(nodesToRestart(whole, 120_000, 60_000)).toEqual([]);
     });
   });
 

@@ -100,6 +100,45 @@ export function needsBootstrap(
   return mostAdvancedNode(states) !== null;
 }
 
+/**
+ * The nodes of the newest primary component: Synced and ready in a primary component, at the highest
+ * configuration id any such node reports (a node resumed after a freeze still reports its old, lower one).
+ */
+export function primaryMembers(states: readonly NodeState[]): Set<number> {
+  const primary = states.filter(
+    (state) =>
+      state.running &&
+      state.status !== null &&
+      state.status.clusterStatus === 'Primary' &&
+      state.status.localState === '4' &&
+      state.status.ready === 'ON',
+  );
+  let newest: bigint | undefined;
+  for (const state of primary) {
+    const conf = BigInt(state.status!.confId || '0');
+    if (newest === undefined || conf > newest) newest = conf;
+  }
+  return new Set(
+    primary.filter((state) => BigInt(state.status!.confId || '0') === newest).map((state) => state.node),
+  );
+}
+
+/**
+ * The nodes to restart while a primary component commits: a node that is down (its restart failed), and,
+ * once `waited` reaches `rejoinWaitMs`, a running node outside the newest primary component. Never a member
+ * of that component: restarting those can leave the cluster without one (the third Galera run restarted
+ * nodes 1 and 2 of a 2-node primary component, because neither was "synced in a component of all three",
+ * and then no node could start again).
+ */
+export function nodesToRestart(
+  states: readonly NodeState[],
+  waited: number,
+  rejoinWaitMs: number,
+): NodeState[] {
+  const members = primaryMembers(states);
+  return states.filter((state) => !state.running || (waited >= rejoinWaitMs && !members.has(state.node)));
+}
+
 /** `node 1 non-Primary/0 size 2 conf 18446744073709551615 last 1234; node 2 down; ...` */
 export function describeStates(states: readonly NodeState[]): string {
   return states
@@ -215,16 +254,7 @@ export async function restoreCluster(options: RestoreOptions): Promise<void> {
     // A node that is down (its restart failed) is started again at once, one still out after `rejoinWaitMs`.
     const primaryAlive = commits.some((commit) => commit.t >= Math.max(since, t - 2_000));
     const waited = t - Math.max(since, lastAction);
-    const size = states.length;
-    const out = primaryAlive
-      ? states.filter(
-          (state) =>
-            !state.running ||
-            (waited >= rejoinWaitMs &&
-              (!reportsSynced(state, size) ||
-                !commits.some((commit) => commit.node === state.node && commit.t >= since))),
-        )
-      : [];
+    const out = primaryAlive ? nodesToRestart(states, waited, rejoinWaitMs) : [];
     if (out.length > 0) {
       for (const state of out) {
         const reason = state.running
