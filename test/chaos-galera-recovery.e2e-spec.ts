@@ -113,7 +113,7 @@ describe('chaos --galera: restoring the cluster between faults', () => {
   });
 
   describe('which nodes to restart', () => {
-    // The states of bench/results/chaos-galera-run3.md after fault 272 (a 3 s freeze of node 3): nodes 1 and
+    // The states of bench/results/chaos-galera-run3.md after fault 272 (a freeze of node 3): nodes 1 and
     // 2 a primary component of 2 (conf 65), node 3 resumed with its stale 3-node view (conf 64).
     const afterFreeze = [
       state(0, 'Primary', '65', 18_537, { size: 2 }),
