@@ -2,13 +2,13 @@ import { LeaderElector } from '../libs/leader-election/src/elector/leader-electo
 import type { LeaseStore } from '../libs/leader-election/src/store/lease-store';
 import { MysqlLeaseStore } from '../libs/leader-election/src/store/mysql-lease-store';
 import { createLeaseTableSql } from '../libs/leader-election/src/store/lease-table';
+import { sleep, waitUntil } from './support/candidates';
 import { createTestDatabase, type TestDatabase } from './support/database';
 
 // A candidate's first step, on the real store: which statements it sends before it leads or waits.
 
 const TIMING = { leaseDurationMs: 3_000, renewIntervalMs: 600, pollIntervalMs: 600, safetyMarginMs: 300 };
 const quiet = { log: () => undefined, warn: () => undefined, error: () => undefined };
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The real MySQL store, with the name of every lease statement it was asked for, in order. */
 function recorded(store: MysqlLeaseStore): { store: LeaseStore; calls: string[] } {
@@ -24,14 +24,6 @@ function recorded(store: MysqlLeaseStore): { store: LeaseStore; calls: string[] 
     },
   });
   return { store: wrapped, calls };
-}
-
-async function waitUntil(predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > end) throw new Error(`no ${what} within ${timeoutMs} ms`);
-    await sleep(10);
-  }
 }
 
 describe('cold start (real MariaDB)', () => {
