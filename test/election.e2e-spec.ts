@@ -4,7 +4,10 @@ import { CandidatePool, FAST_TIMING, sleep, waitUntil, type Candidate } from './
 
 describe('election among three Nest apps in one process (real MariaDB)', () => {
   let db: TestDatabase;
-  const pool = new CandidatePool(() => db.url, FAST_TIMING);
+  // A lease long enough that a busy CI machine cannot end a leadership: with FAST_TIMING a leader steps
+  // down when its process or the server stalls ~0.9 s (L - M - R), as it must, and takes the lease back
+  // a moment later, which a 50 ms sample can catch (CI at 7a64bdf saw two samples without a leader).
+  const pool = new CandidatePool(() => db.url, { ...FAST_TIMING, leaseDurationMs: 6_000 });
 
   beforeAll(async () => {
     db = await createTestDatabase('election');
