@@ -8,6 +8,7 @@ import {
   checkAll,
   checkLiveness,
   checkNodeLosses,
+  outageWindows,
   recoveryWindows,
   type ChaosHistory,
   type FaultRecord,
@@ -20,6 +21,7 @@ import {
   needsBootstrap,
   nodesToRestart,
   nodeStates,
+  restartsNow,
   restoreCluster,
   type ClusterRecovery,
   type NodeState,
@@ -131,6 +133,27 @@ describe('chaos --galera: restoring the cluster between faults', () => {
       expect(nodesToRestart(withDown, 0, 60_000).map((s) => s.node)).toEqual([2]);
     });
 
+    it('starts a node that is down at once while the others report a primary component that commits nothing (run 4 waited 250 s)', () => {
+      // Fault 252 of run 4: nodes 1 and 2 Primary (size 2), node 3 down after its start at the heal
+      // failed, and no commit anywhere (the donor of node 3's state transfer stalled the cluster).
+      const stalled = [
+        state(0, 'Primary', '64', 17_483, { size: 2 }),
+        state(1, 'Primary', '64', 17_482, { size: 2 }),
+        down(2),
+      ];
+      expect(restartsNow(stalled, false, 0, 60_000).map((s) => s.node)).toEqual([2]);
+      // A running node out of the component still waits for commits and rejoinWaitMs.
+      expect(restartsNow(afterFreeze, false, 120_000, 60_000)).toEqual([]);
+      expect(restartsNow(afterFreeze, true, 120_000, 60_000).map((s) => s.node)).toEqual([2]);
+      // No primary component anywhere: a bootstrap's case, nobody is restarted.
+      const noPrimary = [
+        state(0, 'non-Primary', '18446744073709551615', 1),
+        state(1, 'non-Primary', '18446744073709551615', 1),
+        down(2),
+      ];
+      expect(restartsNow(noPrimary, false, 120_000, 60_000)).toEqual([]);
+    });
+
     it('restarts nothing when all three are members of one component', () => {
       const whole = [0, 1, 2].map((node) => state(node, 'Primary', '66', 19_000));
       expect(nodesToRestart(whole, 120_000, 60_000)).toEqual([]);
@@ -197,6 +220,14 @@ describe('chaos --galera: restoring the cluster between faults', () => {
       commits,
       recoveries,
     });
+    /**
+     * The same run without the recorded bootstrap, and with one commit at 26 s: no stall longer than
+     * L + 15 s either (`outageWindows`), so nothing of the stall is left out.
+     */
+    const withoutRecovery = (lives: Life[]): ChaosHistory => ({
+      ...run(lives, []),
+      commits: [...commits, { node: 0, t: 26_000 }].sort((a, b) => a.t - b.t),
+    });
 
     it('finds the time the cluster could not commit: from the last commit before the bootstrap to the first after', () => {
       expect(recoveryWindows(run([]))).toEqual([{ afterFault: 1, from: 12_000, to: 41_000 }]);
@@ -220,7 +251,7 @@ describe('chaos --galera: restoring the cluster between faults', () => {
       // primary component.
       expect(losses.delays).toEqual([1_500]);
       // Without the recorded recovery the same run fails both checks.
-      const without = run(lives, []);
+      const without = withoutRecovery(lives);
       expect(checkLiveness(without, beliefs(without)).violations.map((v) => v.problem)).toEqual([
         'leader only 26800 ms after fault 1 (node-pause) healed at 15.700 s; bound 12000 ms',
       ]);
@@ -239,8 +270,81 @@ describe('chaos --galera: restoring the cluster between faults', () => {
         'leader only 19000 ms after the cluster committed again at 41.000 s (a primary component bootstrapped by the harness) after fault 1 (node-pause) healed at 15.700 s; bound 12000 ms',
       ]);
       expect(checkNodeLosses(late, beliefs(late))!.violations.map((v) => v.problem)).toEqual([
-        'no leader for 19000 ms from 12.200 s during fault 1 (node-pause on the lease-node); bound 17000 ms (not counting 28800 ms without a primary component before a recovery)',
+        'no leader for 19000 ms from 12.200 s during fault 1 (node-pause on the lease-node); bound 17000 ms (not counting 28800 ms in which the cluster could not commit: no primary component before a recovery, or no commit on any node for over 17000 ms)',
       ]);
+    });
+
+    describe('a cluster outage without a recovery: no commit on any node for over L + 15 s (fault 252 of run 4)', () => {
+      const stallTo = (resumeAt: number) => [
+        ...Array.from({ length: 61 }, (_, i) => ({ node: i % 3, t: i * 200 })),
+        ...Array.from({ length: (70_000 - resumeAt) / 200 }, (_, i) => ({
+          node: i % 3,
+          t: resumeAt + i * 200,
+        })),
+      ];
+      const stalledRun = (resumeAt: number, electedAt: number): ChaosHistory => ({
+        ...run(
+          [
+            life('c0.0', [...leading(1, 1_000, 11_000), { type: 'revoked', term: 1, t: 13_000 }]),
+            life('c1.0', leading(2, electedAt, 70_000)),
+          ],
+          [],
+        ),
+        commits: stallTo(resumeAt),
+      });
+
+      it('finds the outage: from the last commit before it to the first after', () => {
+        expect(outageWindows(stalledRun(45_000, 45_500))).toEqual([
+          { afterFault: 1, from: 12_000, to: 45_000 },
+        ]);
+        // 16 s without a commit is within what the library must ride out (L + 15 s = 17 s): no outage.
+        expect(outageWindows(stalledRun(28_000, 28_500))).toEqual([]);
+      });
+
+      it('judges the heal and the node loss from the first commit after the outage', () => {
+        const history = stalledRun(45_000, 45_500);
+        const liveness = checkLiveness(history, beliefs(history));
+        expect(liveness.violations).toEqual([]);
+        expect(liveness.delays).toEqual([500]);
+        expect(liveness.afterOutage).toBe(1);
+        const losses = checkNodeLosses(history, beliefs(history))!;
+        expect(losses.violations).toEqual([]);
+        expect(losses.delays).toEqual([500]);
+        const report = renderReport(
+          summarize(
+            {
+              faults: 1,
+              durationS: 60,
+              seed: 1,
+              candidates: 2,
+              mix: [{ kind: 'node-pause', weight: 1 }],
+              timing: TIMING,
+              galera: true,
+            },
+            history,
+            checkAll(history),
+            { started: 'a', finished: 'b', interrupted: false, error: null, pids: [], failedRestarts: 0 },
+          ),
+        );
+        expect(report).toContain('- after fault 1: no commit from 12.0 s to 45.0 s (33000 ms).');
+        expect(report).toContain('1 heals fell in a cluster outage (below: no commit on any node)');
+      });
+
+      it('still fails a stall the library must ride out (16 s, under L + 15 s) followed by a late leader', () => {
+        const history = stalledRun(28_000, 28_500);
+        expect(checkLiveness(history, beliefs(history)).violations.map((v) => v.problem)).toEqual([
+          'leader only 12800 ms after fault 1 (node-pause) healed at 15.700 s; bound 12000 ms',
+        ]);
+      });
+
+      it('still catches a leader that comes too late after the outage', () => {
+        const history = stalledRun(45_000, 58_000);
+        expect(checkLiveness(history, beliefs(history)).violations.map((v) => v.problem)).toEqual([
+          'leader only 13000 ms after the cluster committed again at 45.000 s (no node committed for 33000 ms) after fault 1 (node-pause) healed at 15.700 s; bound 12000 ms',
+        ]);
+        // 13 s without a leader once the cluster commits again: within the 17 s node-loss bound.
+        expect(checkNodeLosses(history, beliefs(history))!.delays).toEqual([13_000]);
+      });
     });
 
     it('does not count a leader that was there at the heal but lost during the stall (passed before)', () => {
@@ -251,7 +355,7 @@ describe('chaos --galera: restoring the cluster between faults', () => {
       ];
       const stalled = run(lives);
       expect(checkLiveness(stalled, beliefs(stalled)).violations.map((v) => v.fault)).toEqual([1]);
-      const without = run(lives, []);
+      const without = withoutRecovery(lives);
       expect(checkLiveness(without, beliefs(without)).violations).toEqual([]);
     });
 
@@ -302,6 +406,7 @@ describe('chaos --galera: restoring the cluster between faults', () => {
           { ...bootstrap, node: 3, noCommitFrom: 12_000, commitAgainAt: 41_000 },
           { ...restart, node: 1 },
         ],
+        outages: { outageAfterMs: 17_000, windows: [{ afterFault: 1, from: 12_000, to: 41_000 }] },
       });
       expect(summary.liveness.afterRecovery).toBe(1);
       const report = renderReport(summary);

@@ -136,6 +136,35 @@ export function recoveryWindows(history: ChaosHistory): RecoveryWindow[] {
     .sort((a, b) => a.from - b.from);
 }
 
+/**
+ * How long the cluster may commit nothing anywhere before the stall counts as an outage of the cluster
+ * rather than a fault the library must ride out: L + 15 s, the longest node-loss bound (Galera's inactive
+ * timeout after a frozen node). Seen in run 4: a node restart whose state transfer hung stalled every
+ * commit for 314 s although two nodes reported a primary component.
+ */
+export const outageAfterMs = (timing: { readonly leaseMs: number }): number => timing.leaseMs + 15_000;
+
+/**
+ * Every cluster-wide commit stall longer than `outageAfterMs`: from the last probe commit (on any node)
+ * before it to the first after it. No candidate can hold or take a lease anywhere then, whatever the
+ * nodes report. `afterFault` is the last fault injected before it ended (0: none).
+ */
+export function outageWindows(history: ChaosHistory): RecoveryWindow[] {
+  const times = (history.commits ?? []).map((commit) => commit.t).sort((a, b) => a - b);
+  if (times.length === 0) return [];
+  const longerThan = outageAfterMs(history.timing);
+  const windows: RecoveryWindow[] = [];
+  const points = [...times, history.endedAt];
+  for (let i = 1; i < points.length; i++) {
+    if (points[i] - points[i - 1] <= longerThan) continue;
+    const [from, to] = [points[i - 1], points[i]];
+    // The fault in play: the commit that came last may have gone just before its injection.
+    const afterFault = history.faults.filter((fault) => fault.at < to).at(-1)?.n ?? 0;
+    windows.push({ afterFault, from, to });
+  }
+  return windows;
+}
+
 /** How much of [from, to] the windows cover (they may overlap each other). */
 export function coveredMs(
   windows: readonly { from: number; to: number }[],
@@ -431,6 +460,8 @@ export interface LivenessResult extends CheckResult<LivenessViolation> {
   readonly waitedForBoot: number;
   /** Heals judged from the end of a cluster recovery (`recoveryWindows`) instead of the heal itself. */
   readonly afterRecovery: number;
+  /** Heals judged from the end of a cluster outage (`outageWindows`) instead of the heal itself. */
+  readonly afterOutage: number;
 }
 
 /**
@@ -483,17 +514,22 @@ export function checkLiveness(
     perBound.set(bound, entry);
   };
   const windows = recoveryWindows(history);
+  const outages = outageWindows(history);
   let afterRecovery = 0;
+  let afterOutage = 0;
   for (const fault of history.faults) {
     if (fault.healedAt === null) continue;
+    const healedAt = fault.healedAt;
+    const boundMs = fault.boundMs ?? runBoundMs;
     // When the cluster had no primary component after this heal and the harness bootstrapped one, the
     // bound counts from the moment the cluster could commit again (a leader that was there at the heal
-    // but not after the window does not count).
+    // but not after the window does not count). The same for an outage (no commit on any node for longer
+    // than outageAfterMs) still going at the heal or starting within the bound.
     const window = windows.filter((w) => w.afterFault === fault.n).at(-1);
+    const outage = outages.filter((w) => w.from < healedAt + boundMs && w.to > healedAt).at(-1);
     if (window) afterRecovery++;
-    const healedAt = fault.healedAt;
-    const startAt = window ? Math.max(healedAt, window.to) : healedAt;
-    const boundMs = fault.boundMs ?? runBoundMs;
+    else if (outage) afterOutage++;
+    const startAt = Math.max(healedAt, window?.to ?? healedAt, outage?.to ?? healedAt);
     let leaderAt: number | null = null;
     for (const span of spans) {
       if (span.to <= startAt) continue;
@@ -520,7 +556,9 @@ export function checkLiveness(
         ? `the first candidate up at ${fmt(from)} after `
         : window
           ? `the cluster committed again at ${fmt(startAt)} (a primary component bootstrapped by the harness) after `
-          : '';
+          : outage
+            ? `the cluster committed again at ${fmt(startAt)} (no node committed for ${Math.round(outage.to - outage.from)} ms) after `
+            : '';
     violations.push({
       fault: fault.n,
       kind: fault.kind,
@@ -545,6 +583,7 @@ export function checkLiveness(
     unjudged,
     waitedForBoot,
     afterRecovery,
+    afterOutage,
   };
 }
 
@@ -593,8 +632,9 @@ export function checkNodeLosses(history: ChaosHistory, spans: readonly Belief[])
   if (judged.length === 0) return null;
   const start = spans.length > 0 ? Math.min(...spans.map((span) => span.from)) : history.endedAt;
   const gaps = leaderlessGaps(spans, start, history.endedAt);
-  // Time the cluster had no primary component until the harness bootstrapped one does not count.
-  const windows = recoveryWindows(history);
+  // Time the cluster had no primary component until the harness bootstrapped one does not count, nor an
+  // outage (no commit on any node for longer than outageAfterMs).
+  const windows = [...recoveryWindows(history), ...outageWindows(history)];
   const violations: NodeLossViolation[] = [];
   const delays: number[] = [];
   let unjudged = 0;
@@ -624,7 +664,7 @@ export function checkNodeLosses(history: ChaosHistory, spans: readonly Belief[])
           problem:
             `no leader for ${Math.round(ms)} ms from ${fmt(since)} during fault ${fault.n} (${fault.kind} on the ${fault.target}); bound ${boundMs} ms` +
             (gap.to - since > ms
-              ? ` (not counting ${Math.round(gap.to - since - ms)} ms without a primary component before a recovery)`
+              ? ` (not counting ${Math.round(gap.to - since - ms)} ms in which the cluster could not commit: no primary component before a recovery, or no commit on any node for over ${outageAfterMs(history.timing)} ms)`
               : ''),
         });
       }

@@ -5,6 +5,8 @@ import {
   leaderlessGaps,
   livenessToleranceMs,
   longestCommitStall,
+  outageAfterMs,
+  outageWindows,
   recoveryWindows,
 } from './checkers';
 
@@ -73,6 +75,8 @@ export interface ChaosSummary {
     readonly waitedForBoot: number;
     /** Heals judged from the moment the cluster committed again after a bootstrap by the harness. */
     readonly afterRecovery?: number;
+    /** Heals judged from the moment the cluster committed again after an outage (no commit anywhere). */
+    readonly afterOutage?: number;
     /** Heals followed by a leader within L + P itself (no tolerance). */
     readonly withinLeasePlusPoll: number;
     readonly p50Ms: number;
@@ -124,6 +128,18 @@ export interface ChaosSummary {
       readonly noCommitFrom?: number;
       readonly commitAgainAt?: number;
     }[];
+    /**
+     * Cluster outages (checkers.ts `outageWindows`): no commit on any node for longer than `outageAfterMs`,
+     * from the last commit before to the first after; not counted against the library, like a bootstrap's window.
+     */
+    readonly outages?: {
+      readonly outageAfterMs: number;
+      readonly windows: readonly {
+        readonly afterFault: number;
+        readonly from: number;
+        readonly to: number;
+      }[];
+    };
   };
   /**
    * Galera: what the commit probe saw. Per node fault, from its injection to the next fault: the longest
@@ -283,7 +299,9 @@ export function summarize(
       heals: results.liveness.checked,
       unjudged: results.liveness.unjudged,
       waitedForBoot: results.liveness.waitedForBoot,
-      ...(history.recoveries ? { afterRecovery: results.liveness.afterRecovery } : {}),
+      ...(history.recoveries
+        ? { afterRecovery: results.liveness.afterRecovery, afterOutage: results.liveness.afterOutage }
+        : {}),
       withinLeasePlusPoll: delays.filter((delay) => delay <= history.timing.leaseMs + history.timing.pollMs)
         .length,
       p50Ms: Math.round(quantile(delays, 0.5)),
@@ -324,7 +342,16 @@ function recoverySummary(
 ): NonNullable<ChaosSummary['clusterRecoveries']> {
   const recoveries = history.recoveries ?? [];
   const windows = recoveryWindows(history);
+  const outages = outageWindows(history);
   return {
+    outages: {
+      outageAfterMs: outageAfterMs(history.timing),
+      windows: outages.map((w) => ({
+        afterFault: w.afterFault,
+        from: Math.round(w.from),
+        to: Math.round(w.to),
+      })),
+    },
     count: recoveries.length,
     bootstraps: recoveries.filter((recovery) => recovery.action === 'bootstrap').length,
     restarts: recoveries.filter((recovery) => recovery.action === 'restart').length,
@@ -374,6 +401,22 @@ function recoveryLines(recoveries: NonNullable<ChaosSummary['clusterRecoveries']
         `. Why: ${event.reason}.`,
     ),
     ...(recoveries.events.length > 0 ? [''] : []),
+    ...(recoveries.outages
+      ? [
+          `Cluster outages (no probe commit on any node for over ${recoveries.outages.outageAfterMs} ms = L + 15 s, the ` +
+            'longest node-loss bound): ' +
+            (recoveries.outages.windows.length === 0
+              ? 'none.'
+              : `${recoveries.outages.windows.length}. No candidate can hold or take a lease anywhere then, whatever ` +
+                'the nodes report: a heal during one is judged from the first commit after it, and its time does not ' +
+                'count against a node loss.'),
+          ...recoveries.outages.windows.map(
+            (w) =>
+              `- after fault ${w.afterFault}: no commit from ${s(w.from)} to ${s(w.to)} (${Math.round(w.to - w.from)} ms).`,
+          ),
+          '',
+        ]
+      : []),
   ];
 }
 
@@ -562,6 +605,10 @@ export function renderReport(summary: ChaosSummary): string {
       (liveness.afterRecovery
         ? ` ${liveness.afterRecovery} heals were followed by a cluster recovery (below) and are judged from the ` +
           'moment the cluster committed again.'
+        : '') +
+      (liveness.afterOutage
+        ? ` ${liveness.afterOutage} heals fell in a cluster outage (below: no commit on any node) and are judged ` +
+          'from the moment the cluster committed again.'
         : ''),
     `Longest time without a leader anywhere in the run (faults included, not only after heals): ` +
       `${liveness.longestLeaderlessMs} ms, from ${(liveness.longestLeaderlessFrom / 1000).toFixed(1)} s.`,
