@@ -59,7 +59,8 @@ export async function runIdle(server: BenchServer, settings: Settings): Promise<
     const after = await Promise.all(trio.map((child) => child.request('cpu', 'cpu')));
     if (!leader.leads()) throw new Error('leadership changed during the idle window');
     const [b, l, s] = trio.map((_, i) => ({
-      cpuMsPerMin: ((Number(after[i].cpuMs) - Number(before[i].cpuMs)) * 60_000) / windowMs,
+      // From the CPU time after the first report's forced GCs to the time before the second's.
+      cpuMsPerMin: ((Number(after[i].cpuMs) - Number(before[i].cpuAfterGcMs)) * 60_000) / windowMs,
       rss: Number(after[i].rss),
     }));
     const mb = (bytes: number) => round(bytes / 1024 / 1024, 1);

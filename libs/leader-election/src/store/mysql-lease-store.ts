@@ -282,7 +282,6 @@ export class MysqlLeaseStore implements LeaseStore {
     }
   }
 
-  /** Replaces the server's text of the configuration errors a user meets first with one naming the fix. */
   /**
    * The deadline of a renewal. On Galera a commit stalls while the cluster notices a lost node (its suspect
    * timeout, 5 s by default) and forms a new primary component; a renewal that gave up at
@@ -296,6 +295,7 @@ export class MysqlLeaseStore implements LeaseStore {
       : this.options.operationTimeoutMs;
   }
 
+  /** Replaces the server's text of the configuration errors a user meets first with one naming the fix. */
   private explain(error: unknown): unknown {
     if (!(error instanceof LeaseStoreError)) return error;
     if (error.code === 1046) {
