@@ -203,6 +203,15 @@ describe('chaos checkers', () => {
       expect(problems).toContain('term 2 written by holder-c1.0 and by holder-c0.0');
       expect(problems).toContain('row 4: term 2 written by holder-c0.0, granted to holder-c1.0');
     });
+
+    it('fails a ledger that could not be read at the end of the run (an empty one proves nothing)', () => {
+      const unread = { ...cleanHandover(), ledger: [], ledgerUnread: 'no answer within 20000 ms' };
+      const result = checkLedger(unread);
+      expect(result.ok).toBe(false);
+      expect(result.violations).toEqual([
+        { id: 0, problem: 'the ledger could not be read: no answer within 20000 ms' },
+      ]);
+    });
   });
 
   describe('(4) run once', () => {

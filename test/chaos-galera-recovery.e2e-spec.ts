@@ -104,13 +104,16 @@ describe('chaos --galera: restoring the cluster between faults', () => {
       expect(mostAdvancedNode([down(0), { node: 1, running: true, status: null }])).toBeNull();
     });
 
-    it('only after no commit and no primary component for the wait, never while a node reports one', () => {
+    it('only after no commit and no primary component for the wait, never while its members agree on one', () => {
       expect(needsBootstrap(lost, 10_000, 29_999, 20_000)).toBe(false);
       expect(needsBootstrap(lost, 10_000, 30_000, 20_000)).toBe(true);
       const onePrimary = [down(0), lost[1], state(2, 'Primary', '6', 5, { size: 1 })];
       expect(needsBootstrap(onePrimary, 10_000, 60_000, 20_000)).toBe(false);
       // Nobody answers: nothing to bootstrap on.
       expect(needsBootstrap([down(0), down(1), down(2)], 10_000, 60_000, 20_000)).toBe(false);
+      // Run 5, fault 196: node 1 alone reports a 3-node primary component that nobody else is in.
+      const staleView = [state(0, 'Primary', '65', 11_315), down(1), state(2, 'non-Primary', 'x', 11_315)];
+      expect(needsBootstrap(staleView, 10_000, 60_000, 20_000)).toBe(true);
     });
   });
 
@@ -145,6 +148,14 @@ describe('chaos --galera: restoring the cluster between faults', () => {
       // A running node out of the component still waits for commits and rejoinWaitMs.
       expect(restartsNow(afterFreeze, false, 120_000, 60_000)).toEqual([]);
       expect(restartsNow(afterFreeze, true, 120_000, 60_000).map((s) => s.node)).toEqual([2]);
+      // Run 5, fault 196: node 1 alone with its stale 3-node view, node 3 non-primary, node 2 down and
+      // failing to start. Restarting node 2 again and again kept the recovery from bootstrapping.
+      const staleView = [
+        state(0, 'Primary', '65', 11_315),
+        down(1),
+        state(2, 'non-Primary', '18446744073709551615', 11_315, { size: 1 }),
+      ];
+      expect(restartsNow(staleView, false, 0, 60_000)).toEqual([]);
       // No primary component anywhere: a bootstrap's case, nobody is restarted.
       const noPrimary = [
         state(0, 'non-Primary', '18446744073709551615', 1),

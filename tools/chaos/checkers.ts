@@ -97,6 +97,8 @@ export interface ChaosHistory {
   readonly lives: readonly Life[];
   readonly faults: readonly FaultRecord[];
   readonly ledger: readonly LedgerRow[];
+  /** Why the ledger could not be read at the end of the run, if it could not: the ledger check fails. */
+  readonly ledgerUnread?: string;
   /** `null`: run-once not exercised. */
   readonly runs: readonly RunRow[] | null;
   /**
@@ -399,6 +401,10 @@ export function checkLedger(history: ChaosHistory): CheckResult<LedgerViolation>
       });
     }
     if (!highest || row.term > highest.term) highest = row;
+  }
+  if (history.ledgerUnread !== undefined) {
+    // Nothing read is nothing proven: an empty ledger must not pass as one without violations.
+    violations.push({ id: 0, problem: `the ledger could not be read: ${history.ledgerUnread}` });
   }
   return { name: 'fenced ledger', ok: violations.length === 0, checked: rows.length, violations };
 }

@@ -96,7 +96,8 @@ export function needsBootstrap(
   primaryWaitMs: number,
 ): boolean {
   if (t - quietSince < primaryWaitMs) return false;
-  if (states.some((state) => state.running && state.status?.clusterStatus === 'Primary')) return false;
+  // A lone node's stale view (Primary, the others not in it) is no primary component (run 5).
+  if (agreedPrimary(states)) return false;
   return mostAdvancedNode(states) !== null;
 }
 
@@ -140,8 +141,8 @@ export function nodesToRestart(
 }
 
 /**
- * The nodes to restart now. With a primary component that commits: `nodesToRestart`. With one that
- * reports itself primary but commits nothing: only the nodes that are down, at once. Run 4 waited 250 s
+ * The nodes to restart now. With a primary component that commits: `nodesToRestart`. With one that its
+ * members agree on (`agreedPrimary`) but that commits nothing: only the nodes that are down, at once. Run 4 waited 250 s
  * there after a node's start at a heal had failed: its state transfer's donor kept every commit of the
  * other two nodes stalled, and the harness restarted nobody because nothing committed. Without any
  * primary component: nobody (that is a bootstrap's case).
@@ -153,8 +154,20 @@ export function restartsNow(
   rejoinWaitMs: number,
 ): NodeState[] {
   if (primaryAlive) return nodesToRestart(states, waited, rejoinWaitMs);
-  if (primaryMembers(states).size === 0) return [];
+  if (!agreedPrimary(states)) return [];
   return states.filter((state) => !state.running);
+}
+
+/**
+ * Whether the nodes that report a primary component agree on it: as many of them, with one view, as its
+ * size says. A node left alone with its stale view (Primary, size 3, the others not) does not count:
+ * restarting nodes then would only keep the recovery from bootstrapping (run 5 looped on that).
+ */
+export function agreedPrimary(states: readonly NodeState[]): boolean {
+  const members = primaryMembers(states);
+  if (members.size === 0) return false;
+  const size = states.find((state) => members.has(state.node))!.status!.size;
+  return members.size === size;
 }
 
 /** `node 1 non-Primary/0 size 2 conf 18446744073709551615 last 1234; node 2 down; ...` */

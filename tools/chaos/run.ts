@@ -17,7 +17,7 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { createConnection } from 'mysql2/promise';
+import { createConnection, type Connection } from 'mysql2/promise';
 import { startFaultProxy, type FaultProxy } from '../fault-proxy';
 import { faketimeEnv } from '../faketime';
 import {
@@ -569,39 +569,43 @@ class Harness {
   }
 
   /** Stops every candidate (graceful, SIGKILL after 5 s), reads the ledger, stops the server and proxies. */
-  async stop(): Promise<{ ledger: LedgerRow[]; runs: RunRow[] | null }> {
+  async stop(): Promise<Records> {
     this.healAll();
     this.probing = false;
     await Promise.all(this.probes);
     await Promise.all(this.slots.map((candidate) => candidate?.end('SIGTERM', 5_000)));
     let ledger: LedgerRow[] = [];
     let runs: RunRow[] | null = null;
+    let ledgerUnread: string | undefined;
     if (this.server || this.cluster) {
-      try {
-        const conn = await createConnection({ uri: this.adminUrl });
-        // On Galera: read what the cluster committed (causal read).
-        if (this.cluster) await conn.query('SET SESSION wsrep_sync_wait = 1');
-        const [rows] = await conn.query(`SELECT id, term, holder FROM ${LEDGER_TABLE} ORDER BY id`);
-        ledger = (rows as { id: number | string; term: number | string; holder: string }[]).map((row) => ({
-          id: Number(row.id),
-          term: Number(row.term),
-          holder: row.holder,
-        }));
-        const [runRows] = await conn.query(
-          `SELECT job, occurrence, term, holder FROM ${RUNS_TABLE} ORDER BY id`,
-        );
-        runs = (runRows as { job: string; occurrence: string; term: number | string; holder: string }[]).map(
-          (row) => ({ job: row.job, occurrence: row.occurrence, term: Number(row.term), holder: row.holder }),
-        );
-        await conn.end();
-      } catch (error) {
-        process.stderr.write(`chaos: could not read the ledger: ${String(error)}\n`);
+      // Each running node in turn, 20 s each: a node without a primary component blocks a causal read
+      // for good (run 5 hung here after a Ctrl-C).
+      const urls = this.cluster
+        ? this.cluster.nodes.filter((node) => node.running()).map((node) => node.url)
+        : [this.server!.url];
+      const failures: string[] = [];
+      for (const url of urls) {
+        try {
+          ({ ledger, runs } = await withDeadline(
+            20_000,
+            (conn) => readRecords(conn, this.cluster !== undefined),
+            url,
+          ));
+          failures.length = 0;
+          break;
+        } catch (error) {
+          failures.push(String(error).split('\n')[0]);
+        }
+      }
+      if (failures.length > 0 || urls.length === 0) {
+        ledgerUnread = failures.join('; ') || 'no node was running';
+        process.stderr.write(`chaos: could not read the ledger: ${ledgerUnread}\n`);
       }
     }
     await Promise.all(this.proxies.flat().map((proxy) => proxy.close()));
     await this.server?.stop();
     await this.cluster?.stop();
-    return { ledger, runs };
+    return { ledger, runs, ledgerUnread };
   }
 
   /** Every process id this run started: candidates and servers. */
@@ -610,17 +614,59 @@ class Harness {
     return [...candidates, ...(this.server?.pids ?? []), ...(this.cluster?.pids ?? [])];
   }
 
-  history({ ledger, runs }: { ledger: LedgerRow[]; runs: RunRow[] | null }, endedAt: number): ChaosHistory {
+  history({ ledger, runs, ledgerUnread }: Records, endedAt: number): ChaosHistory {
     return {
       timing: this.options.timing,
       endedAt,
       lives: this.lives.map((candidate) => candidate.toLife()),
       faults: this.faults,
       ledger,
+      ...(ledgerUnread !== undefined ? { ledgerUnread } : {}),
       runs,
       ...(this.cluster ? { commits: this.commits, recoveries: this.recoveries } : {}),
     };
   }
+}
+
+/** What the harness reads back at the end: the fenced ledger and the runs table. */
+interface Records {
+  ledger: LedgerRow[];
+  runs: RunRow[] | null;
+  /** Why the ledger could not be read (the fenced-ledger check then fails). */
+  ledgerUnread?: string;
+}
+
+/** Runs `work` on a fresh connection to `url`, destroyed after `ms` whatever `work` is waiting for. */
+async function withDeadline<T>(ms: number, work: (conn: Connection) => Promise<T>, url: string): Promise<T> {
+  const conn = await createConnection({ uri: url, connectTimeout: Math.min(ms, 10_000) });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      work(conn),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    conn.destroy();
+  }
+}
+
+/** The fenced ledger and the runs table, in id order; on Galera a causal read of what the cluster committed. */
+async function readRecords(conn: Connection, galera: boolean): Promise<Omit<Records, 'ledgerUnread'>> {
+  if (galera) await conn.query('SET SESSION wsrep_sync_wait = 1');
+  const [rows] = await conn.query(`SELECT id, term, holder FROM ${LEDGER_TABLE} ORDER BY id`);
+  const ledger = (rows as { id: number | string; term: number | string; holder: string }[]).map((row) => ({
+    id: Number(row.id),
+    term: Number(row.term),
+    holder: row.holder,
+  }));
+  const [runRows] = await conn.query(`SELECT job, occurrence, term, holder FROM ${RUNS_TABLE} ORDER BY id`);
+  const runs = (runRows as { job: string; occurrence: string; term: number | string; holder: string }[]).map(
+    (row) => ({ job: row.job, occurrence: row.occurrence, term: Number(row.term), holder: row.holder }),
+  );
+  return { ledger, runs };
 }
 
 async function main(): Promise<number> {
