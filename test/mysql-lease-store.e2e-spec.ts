@@ -234,6 +234,35 @@ describe('MysqlLeaseStore on a real MariaDB', () => {
       expect(Number(check.lease_us)).toBe(5_000_000);
     });
 
+    it('renewMany and readMany cover exactly the listed leases, whatever list length came before', async () => {
+      const store = await storeWithRow('lease_many', 'm1');
+      for (const name of ['m2', 'm3']) await store.ensureRow(name);
+      for (const name of ['m1', 'm2', 'm3']) expect(await store.acquire(name, 'a', 0, 5_000)).toBe(true);
+      const expiry = async () => {
+        const rows = [];
+        for (const name of ['m1', 'm2', 'm3']) rows.push(...(await rawRow('lease_many', name)));
+        return Object.fromEntries(
+          rows.map((row) => [String(row.name), new Date(row.expires_at as string | Date).getTime()]),
+        );
+      };
+      const before = await expiry();
+      await sleep(20);
+      // Three listed, one at a term it does not hold: two renewed.
+      const lease = (name: string, term: number) => ({ name, term });
+      expect(await store.renewMany('a', [lease('m1', 1), lease('m2', 1), lease('m3', 7)], 9_000)).toBe(2);
+      const after = await expiry();
+      expect(after.m1 > before.m1 && after.m2 > before.m2).toBe(true);
+      expect(after.m3).toBe(before.m3);
+      // A shorter list, then a longer one again: each covers its own leases only.
+      expect(await store.renewMany('a', [lease('m3', 1)], 9_000)).toBe(1);
+      expect(await store.renewMany('b', [lease('m1', 1), lease('m2', 1)], 9_000)).toBe(0);
+      expect([...(await store.readMany(['m1', 'm3'])).keys()].sort()).toEqual(['m1', 'm3']);
+      const all = await store.readMany(['m1', 'm2', 'm3', 'absent']);
+      expect([...all.keys()].sort()).toEqual(['m1', 'm2', 'm3']);
+      expect(all.get('m2')).toMatchObject({ holder: 'a', term: 1, valid: true });
+      expect([...(await store.readMany(['m2'])).keys()]).toEqual(['m2']);
+    });
+
     it('renew extends the lease only for the matching holder and term while it is unexpired', async () => {
       const store = await storeWithRow('lease_renew');
       expect(await store.acquire('e1', 'a', 0, 2_000)).toBe(true);

@@ -44,6 +44,8 @@ export interface MysqlLeaseStoreOptions {
 export class MysqlLeaseStore implements LeaseStore {
   private readonly pool: LeasePool;
   private readonly table: RawBuilder<unknown>;
+  /** `manyText`'s texts, per kind, for the last list length. */
+  private readonly texts = new Map<'read' | 'renew', { count: number; text: string }>();
   /** Settled once the table was found fit (by `ensureSchema`, or checked before the first row). */
   private schemaChecked: Promise<void> | undefined;
 
@@ -119,11 +121,21 @@ export class MysqlLeaseStore implements LeaseStore {
   }
 
   async readMany(names: readonly string[]): Promise<Map<string, LeaseRow>> {
-    const { rows } = await this.execute(sql`
+    // One statement for all elections of a process, every P: its text is built once per list length,
+    // and each round only binds the names (no query builder per round).
+    const text = this.manyText(
+      'read',
+      names.length,
+      (list) =>
+        sql`
       SELECT name, holder, term, expires_at > UTC_TIMESTAMP(6) AS valid,
              TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), expires_at) AS remaining_us, handover_to
-      FROM ${this.table} WHERE name IN (${sql.join(names)})`);
-    return new Map(rows.map((row) => [String(row.name), toLeaseRow(row)]));
+      FROM ${this.table} WHERE name IN (${list})`,
+    );
+    const { rows } = await this.run(text, names);
+    const result = new Map<string, LeaseRow>();
+    for (const row of rows) result.set(String(row.name), toLeaseRow(row));
+    return result;
   }
 
   async readPrefix(prefix: string): Promise<Map<string, LeaseRow>> {
@@ -147,16 +159,22 @@ export class MysqlLeaseStore implements LeaseStore {
     leases: readonly { name: string; term: number }[],
     leaseMs: number,
   ): Promise<number> {
-    const pairs = sql.join(leases.map(({ name, term }) => sql`(${name}, ${term})`));
-    const { affectedRows } = await this.execute(
-      sql`
+    // The round's renewal every R: text built once per list length, as readMany's.
+    const text = this.manyText(
+      'renew',
+      leases.length,
+      (pairs) =>
+        sql`
       UPDATE ${this.table}
       SET renewed_at = UTC_TIMESTAMP(6),
-          expires_at = UTC_TIMESTAMP(6) + INTERVAL ${toMicros(leaseMs)} MICROSECOND
-      WHERE holder = ${holder} AND (name, term) IN (${pairs})
+          expires_at = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND
+      WHERE holder = ? AND (name, term) IN (${pairs})
         AND expires_at > UTC_TIMESTAMP(6) AND handover_to = ''`,
-      this.renewalDeadline(leaseMs),
+      '(?, ?)',
     );
+    const params: unknown[] = [toMicros(leaseMs), holder];
+    for (const { name, term } of leases) params.push(name, term);
+    const { affectedRows } = await this.run(text, params, this.renewalDeadline(leaseMs));
     return affectedRows;
   }
 
@@ -270,16 +288,45 @@ export class MysqlLeaseStore implements LeaseStore {
     return undefined;
   }
 
-  private async execute(
+  private execute(
     statement: RawBuilder<unknown>,
     deadlineMs: number = this.options.operationTimeoutMs,
   ): Promise<StatementResult> {
     const { sql: text, parameters } = statement.compile(compilerOnly);
+    return this.run(text, parameters, deadlineMs);
+  }
+
+  private async run(
+    text: string,
+    parameters: readonly unknown[],
+    deadlineMs: number = this.options.operationTimeoutMs,
+  ): Promise<StatementResult> {
     try {
       return await this.pool.run(deadlineMs, (query) => query(text, parameters));
     } catch (error) {
       throw this.explain(error);
     }
+  }
+
+  /**
+   * The text of a statement over a list of `count` items (`item`: the placeholders of one, joined with
+   * commas into the `list` that `build` places), kept per `kind` for the last count: the batched reads
+   * and renewals of a process repeat with the same count every round. Its placeholders are bound in the
+   * order they appear; `build` must use no other parameters than literal `?`.
+   */
+  private manyText(
+    kind: 'read' | 'renew',
+    count: number,
+    build: (list: RawBuilder<unknown>) => RawBuilder<unknown>,
+    item = '?',
+  ): string {
+    const cached = this.texts.get(kind);
+    if (cached?.count === count) return cached.text;
+    const list = sql.raw(Array.from({ length: count }, () => item).join(', '));
+    const { sql: text, parameters } = build(list).compile(compilerOnly);
+    if (parameters.length > 0) throw new Error(`manyText(${kind}): the statement has bound parameters`);
+    this.texts.set(kind, { count, text });
+    return text;
   }
 
   /**
