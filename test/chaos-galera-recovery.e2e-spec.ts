@@ -231,6 +231,25 @@ describe('chaos --galera: restoring the cluster between faults', () => {
       commits,
       recoveries,
     });
+    /** The JSON summary of a one-fault node-pause run on Galera (`extra`: the harness's restart counts). */
+    const summaryOf = (
+      history: ChaosHistory,
+      extra: { rejoinRestarts?: number; failedRestarts: number },
+    ): ReturnType<typeof summarize> =>
+      summarize(
+        {
+          faults: 1,
+          durationS: 60,
+          seed: 1,
+          candidates: 2,
+          mix: [{ kind: 'node-pause', weight: 1 }],
+          timing: TIMING,
+          galera: true,
+        },
+        history,
+        checkAll(history),
+        { started: 'a', finished: 'b', interrupted: false, error: null, pids: [], ...extra },
+      );
     /**
      * The same run without the recorded bootstrap, and with one commit at 26 s: no stall longer than
      * L + 15 s either (`outageWindows`), so nothing of the stall is left out.
@@ -321,22 +340,7 @@ describe('chaos --galera: restoring the cluster between faults', () => {
         const losses = checkNodeLosses(history, beliefs(history))!;
         expect(losses.violations).toEqual([]);
         expect(losses.delays).toEqual([500]);
-        const report = renderReport(
-          summarize(
-            {
-              faults: 1,
-              durationS: 60,
-              seed: 1,
-              candidates: 2,
-              mix: [{ kind: 'node-pause', weight: 1 }],
-              timing: TIMING,
-              galera: true,
-            },
-            history,
-            checkAll(history),
-            { started: 'a', finished: 'b', interrupted: false, error: null, pids: [], failedRestarts: 0 },
-          ),
-        );
+        const report = renderReport(summaryOf(history, { failedRestarts: 0 }));
         expect(report).toContain('- after fault 1: no commit from 12.0 s to 45.0 s (33000 ms).');
         expect(report).toContain('1 heals fell in a cluster outage (below: no commit on any node)');
       });
@@ -386,28 +390,7 @@ describe('chaos --galera: restoring the cluster between faults', () => {
         ],
         [bootstrap, restart],
       );
-      const summary = summarize(
-        {
-          faults: 1,
-          durationS: 60,
-          seed: 1,
-          candidates: 2,
-          mix: [{ kind: 'node-pause', weight: 1 }],
-          timing: TIMING,
-          galera: true,
-        },
-        history,
-        checkAll(history),
-        {
-          started: 'a',
-          finished: 'b',
-          interrupted: false,
-          error: null,
-          pids: [],
-          rejoinRestarts: 1,
-          failedRestarts: 1,
-        },
-      );
+      const summary = summaryOf(history, { rejoinRestarts: 1, failedRestarts: 1 });
       expect(summary.clusterRecoveries).toEqual({
         count: 2,
         bootstraps: 1,
