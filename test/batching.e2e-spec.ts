@@ -1,27 +1,16 @@
 import { performance } from 'node:perf_hooks';
 import { createTestDatabase, type TestDatabase } from './support/database';
 import type { LeaseStore } from '../libs/leader-election/src/store/lease-store';
+import { QUIET_LOGGER, recordedStore } from './support/recorded-store';
 import { MysqlLeaseStore } from '../libs/leader-election/src/store/mysql-lease-store';
 import { LeaderElector } from '../libs/leader-election/src/elector/leader-elector';
 
 const TIMING = { leaseDurationMs: 2_000, renewIntervalMs: 400, pollIntervalMs: 400, safetyMarginMs: 400 };
-const quiet = { log: () => undefined, warn: () => undefined, error: () => undefined };
-
 /** Counts the statements a store sends, by method. */
-function counting(store: MysqlLeaseStore): { store: LeaseStore; calls: Record<string, number> } {
-  const calls: Record<string, number> = {};
-  const proxy = new Proxy(store, {
-    get(target, key, receiver) {
-      const value = Reflect.get(target, key, receiver);
-      if (typeof value !== 'function') return value;
-      return (...args: unknown[]) => {
-        calls[String(key)] = (calls[String(key)] ?? 0) + 1;
-        return (value as (...a: unknown[]) => unknown).apply(target, args);
-      };
-    },
-  });
-  return { store: proxy, calls };
-}
+const counting = (store: MysqlLeaseStore) => {
+  const { store: recorded, counts } = recordedStore(store);
+  return { store: recorded, calls: counts };
+};
 
 describe('batching: one process in many elections (real MariaDB)', () => {
   let db: TestDatabase;
@@ -39,7 +28,7 @@ describe('batching: one process in many elections (real MariaDB)', () => {
       candidateId,
       timing: TIMING,
       createTable: true,
-      logger: quiet,
+      logger: QUIET_LOGGER,
       standbyMode: 'poll',
     });
   const store = () =>

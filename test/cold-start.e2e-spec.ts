@@ -1,30 +1,13 @@
 import { LeaderElector } from '../libs/leader-election/src/elector/leader-elector';
-import type { LeaseStore } from '../libs/leader-election/src/store/lease-store';
 import { MysqlLeaseStore } from '../libs/leader-election/src/store/mysql-lease-store';
 import { createLeaseTableSql } from '../libs/leader-election/src/store/lease-table';
 import { sleep, waitUntil } from './support/candidates';
 import { createTestDatabase, type TestDatabase } from './support/database';
+import { QUIET_LOGGER, recordedStore } from './support/recorded-store';
 
 // A candidate's first step, on the real store: which statements it sends before it leads or waits.
 
 const TIMING = { leaseDurationMs: 3_000, renewIntervalMs: 600, pollIntervalMs: 600, safetyMarginMs: 300 };
-const quiet = { log: () => undefined, warn: () => undefined, error: () => undefined };
-
-/** The real MySQL store, with the name of every lease statement it was asked for, in order. */
-function recorded(store: MysqlLeaseStore): { store: LeaseStore; calls: string[] } {
-  const calls: string[] = [];
-  const wrapped = new Proxy(store, {
-    get(target, key, receiver) {
-      const value = Reflect.get(target, key, receiver) as unknown;
-      if (typeof value !== 'function' || typeof key !== 'string') return value;
-      return (...args: unknown[]) => {
-        calls.push(key);
-        return (value as (...a: unknown[]) => unknown).apply(target, args);
-      };
-    },
-  });
-  return { store: wrapped, calls };
-}
 
 describe('cold start (real MariaDB)', () => {
   let db: TestDatabase;
@@ -41,7 +24,8 @@ describe('cold start (real MariaDB)', () => {
   });
 
   const start = (table: string, candidateId: string) => {
-    const { store, calls } = recorded(
+    // The real MySQL store, with the name of every lease statement it was asked for, in order.
+    const { store, calls } = recordedStore(
       new MysqlLeaseStore({ connection: db.url, tableName: table, operationTimeoutMs: 2_000 }),
     );
     const elector = new LeaderElector({
@@ -51,7 +35,7 @@ describe('cold start (real MariaDB)', () => {
       timing: TIMING,
       createTable: false,
       standbyMode: 'poll',
-      logger: quiet,
+      logger: QUIET_LOGGER,
     });
     electors.push(elector);
     elector.start();

@@ -3,10 +3,10 @@ import type { ElectionEvent } from '../libs/leader-election/src/elector/election
 import { MysqlLeaseStore } from '../libs/leader-election/src/store/mysql-lease-store';
 import { createLeaseTableSql } from '../libs/leader-election/src/store/lease-table';
 import { createTestDatabase, type TestDatabase } from './support/database';
+import { QUIET_LOGGER } from './support/recorded-store';
 
 const TIMING = { leaseDurationMs: 1_500, renewIntervalMs: 300, pollIntervalMs: 300, safetyMarginMs: 300 };
 const TABLE = 'lease_terms';
-const quiet = { log: () => undefined, warn: () => undefined, error: () => undefined };
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -46,7 +46,7 @@ describe('terms never repeat when the lease row or table is re-created (real Mar
         timing: TIMING,
         createTable: false,
         standbyMode: 'poll',
-        logger: quiet,
+        logger: QUIET_LOGGER,
       });
       elector.onEvent((event: ElectionEvent) => {
         if (event.type === 'elected') elected.push({ at: Date.now(), candidate: id, term: event.term });

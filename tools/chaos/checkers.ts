@@ -125,9 +125,13 @@ export interface RecoveryWindow {
   readonly to: number;
 }
 
+/** The commit probe's commit times (any node), in order. */
+const commitTimes = (history: ChaosHistory): number[] =>
+  (history.commits ?? []).map((commit) => commit.t).sort((a, b) => a - b);
+
 /** Every bootstrap's window (`RecoveryWindow`), in time order. */
 export function recoveryWindows(history: ChaosHistory): RecoveryWindow[] {
-  const times = (history.commits ?? []).map((commit) => commit.t).sort((a, b) => a - b);
+  const times = commitTimes(history);
   return (history.recoveries ?? [])
     .filter((recovery) => recovery.action === 'bootstrap')
     .map((recovery) => ({
@@ -152,7 +156,7 @@ export const outageAfterMs = (timing: { readonly leaseMs: number }): number => t
  * nodes report. `afterFault` is the last fault injected before it ended (0: none).
  */
 export function outageWindows(history: ChaosHistory): RecoveryWindow[] {
-  const times = (history.commits ?? []).map((commit) => commit.t).sort((a, b) => a - b);
+  const times = commitTimes(history);
   if (times.length === 0) return [];
   const longerThan = outageAfterMs(history.timing);
   const windows: RecoveryWindow[] = [];
