@@ -91,6 +91,22 @@ describe('lease session setup', () => {
       expect(await second.acquire('jobs', 'holder-b', 0, 30_000)).toBe(false);
       expect(await second.read('jobs')).toMatchObject({ holder: 'holder-a', term: 1, valid: true });
     });
+
+    it("a release through the doorbell's session (row and lock in one statement) is committed: it outlives that session", async () => {
+      const store = newStore();
+      await store.ensureSchema();
+      await store.ensureRow('bell');
+      expect(await store.acquire('bell', 'holder-a', 0, 30_000)).toBe(true);
+      const bell = store.openDoorbell('bell');
+      expect(await bell.hold()).toBe(true);
+      expect(await store.release('bell', 'holder-a', 1, undefined, bell)).toBe(true);
+      expect(bell.held).toBe(false);
+      // Closing the session rolls back whatever it left in an open transaction.
+      await bell.close();
+      const second = newStore();
+      expect(await second.read('bell')).toMatchObject({ holder: 'holder-a', term: 1, valid: false });
+      expect(await second.acquireFree('bell', 'holder-b', 1, 30_000)).toBe(2);
+    });
   });
 
   describe('when the setup statement fails', () => {

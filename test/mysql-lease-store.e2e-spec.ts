@@ -301,6 +301,44 @@ describe('MysqlLeaseStore on a real MariaDB', () => {
       expect(await store.read('e1')).toMatchObject({ holder: 'b', term: 2, valid: true });
     });
 
+    it("release with the doorbell's lock in hand frees the row and the lock in one statement: the standby it wakes wins its compare-and-swap at once", async () => {
+      const leader = await storeWithRow('lease_release_ringing');
+      const standby = newStore('lease_release_ringing');
+      expect(await leader.acquire('e1', 'a', 0, 10_000)).toBe(true);
+      const bell = leader.openDoorbell('e1');
+      const standbyBell = standby.openDoorbell('e1');
+      try {
+        expect(await bell.hold()).toBe(true);
+        const woken = standbyBell.wait(10_000);
+        await waitFor(
+          async () => {
+            const rows = await db.query<unknown[]>(
+              "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND STATE = 'User lock'",
+              [db.name],
+            );
+            return rows.length === 1 ? rows : undefined;
+          },
+          5_000,
+          'the standby to wait on the lock',
+        );
+
+        // Not the holder's term: nothing released, and the lock stays where it was.
+        expect(await leader.release('e1', 'a', 2, undefined, bell)).toBe(false);
+        expect(bell.held).toBe(true);
+        expect((await leader.read('e1'))!.valid).toBe(true);
+
+        const startedAt = Date.now();
+        expect(await leader.release('e1', 'a', 1, undefined, bell)).toBe(true);
+        expect(bell.held).toBe(false);
+        expect(await woken).toBe('rung');
+        expect(Date.now() - startedAt).toBeLessThan(2_000); // not the wait's own 10 s
+        expect(await standby.acquireFree('e1', 'b', 1, 10_000)).toBe(2);
+        expect(await standby.read('e1')).toMatchObject({ holder: 'b', term: 2, valid: true });
+      } finally {
+        await Promise.all([bell.close(), standbyBell.close()]);
+      }
+    });
+
     it('acquireFree takes a released or expired lease at the next term the server picks, in one statement, and never a valid one', async () => {
       const store = await storeWithRow('lease_acquire_free');
       // A valid lease of somebody else: nothing changes.

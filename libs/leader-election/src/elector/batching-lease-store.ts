@@ -84,8 +84,14 @@ export class BatchingLeaseStore implements LeaseStore {
   ): Promise<boolean> {
     return this.inner.acquire(name, holder, observedTerm, leaseMs, newTerm);
   }
-  release(name: string, holder: string, term: number, end?: TermEnd): Promise<boolean> {
-    return this.inner.release(name, holder, term, end);
+  release(
+    name: string,
+    holder: string,
+    term: number,
+    end?: TermEnd,
+    doorbell?: LeaseDoorbell,
+  ): Promise<boolean> {
+    return this.inner.release(name, holder, term, end, doorbell);
   }
   close(): Promise<void> {
     return this.inner.close();

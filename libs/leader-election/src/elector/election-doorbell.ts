@@ -102,6 +102,15 @@ export class ElectionDoorbell {
     await this.holding;
   }
 
+  /**
+   * The lock, for a release of the lease row that frees it in the same statement (`LeaseStore.release`),
+   * when this session holds it; `undefined` otherwise. A GET_LOCK in flight lands first, as in `release`.
+   */
+  async heldLock(): Promise<LeaseDoorbell | undefined> {
+    if (this.holding) await this.holding;
+    return this.active && this.bell.held ? this.bell : undefined;
+  }
+
   /** Frees the lock (after a release of the lease row, or on a step-down). */
   async release(): Promise<void> {
     this.rungTerm = undefined;

@@ -205,7 +205,8 @@ export class Election {
     if (this.held) this.held.expiryTimer = undefined;
     await this.loop.inFlight;
     this.endLeadership('the election was stopped', false);
-    // The lease row first, then the doorbell: a standby that wakes must find the lease free.
+    // The lease row first, then the doorbell, in one statement where the store can (a standby that
+    // wakes must find the lease free); close() frees a lock still held.
     await this.releaseOwned();
     traceStep(this.deps.name, 'row released');
     await this.bell?.close();
@@ -370,7 +371,8 @@ export class Election {
     this.terms.owned = undefined;
     const { store, name, candidateId } = this.deps;
     try {
-      await store.release(name, candidateId, term, end);
+      // With the doorbell's lock in hand, the store may free the row and the lock in one statement.
+      await store.release(name, candidateId, term, end, await this.bell?.heldLock());
       this.report.contact();
       this.report.record.leaseEndsAtWall = null;
       if (this.report.record.leaderId === candidateId) this.report.setLeader(null);

@@ -19,7 +19,7 @@ const DEFAULT_IDLE_TIMEOUT_MS = 10_000;
 // lease statement in an open transaction that a dropped connection rolls back: two leaders of one term.
 // Short lock waits: a lease statement that waits on a lock is better failed and retried inside its
 // deadline. UTC session time zone so that nothing on these connections depends on the server's zone.
-const SESSION_SETUP =
+export const LEASE_SESSION_SETUP =
   "SET SESSION autocommit = 1, innodb_lock_wait_timeout = 1, lock_wait_timeout = 5, time_zone = '+00:00'";
 
 /** Asks whether the connection is a Galera node (MySQL without wsrep answers 1193, unknown variable). */
@@ -102,7 +102,7 @@ export class LeasePool {
     private readonly connectTimeoutMs: number,
     private readonly poolSize: number = DEFAULT_LEASE_POOL_SIZE,
     /** The statement that prepares each new connection (replaceable so that tests can make it fail). */
-    private readonly sessionSetup: string = SESSION_SETUP,
+    private readonly sessionSetup: string = LEASE_SESSION_SETUP,
     /** Connections kept open while idle (0: every connection closes after `idleTimeoutMs` without a statement). */
     private readonly maxIdle = 1,
     /** How long a connection beyond `maxIdle` stays open without a statement. */

@@ -96,9 +96,17 @@ export interface LeaseStore {
   renew(name: string, holder: string, term: number, leaseMs: number): Promise<boolean>;
   /**
    * Expires the lease at once, keeping holder and term for history. Resolves `true` when it was ours.
-   * `end` says why, for the leadership history (default: a plain release).
+   * `end` says why, for the leadership history (default: a plain release). `doorbell`: the election's
+   * doorbell while it holds its lock; a store that opened it may free the row and the lock in one
+   * statement (the lock only once the row is released, so that a standby it wakes finds the lease free).
    */
-  release(name: string, holder: string, term: number, end?: TermEnd): Promise<boolean>;
+  release(
+    name: string,
+    holder: string,
+    term: number,
+    end?: TermEnd,
+    doorbell?: LeaseDoorbell,
+  ): Promise<boolean>;
   /**
    * Hands a lease `holder` no longer acts on to `to`: the row names `to` as holder and handover target
    * and stays valid for `windowMs` from now (only `to` may acquire meanwhile; anybody after). Resolves

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createConnection, type Connection, type PoolOptions } from 'mysql2';
 import { LeaseStoreError, type LeaseDoorbell } from './lease-store';
+import { LEASE_SESSION_SETUP } from './lease-pool';
 import { toLeaseStoreError } from './mysql-errors';
 
 /** MySQL and MariaDB limit lock names to 64 characters. */
@@ -96,6 +97,23 @@ export class MysqlDoorbell implements LeaseDoorbell {
     await this.query('SELECT RELEASE_LOCK(?) AS released', (name) => [name], this.deps.operationTimeoutMs);
   }
 
+  /**
+   * Runs the store's `text` on this session: an UPDATE of the lease row whose SET clause frees this lock
+   * (its first placeholder is the lock name, then `params`). The server frees the lock while the statement
+   * holds the row's lock, so a standby it wakes finds the row released: its compare-and-swap waits for the
+   * commit. One round trip instead of the release and then `RELEASE_LOCK`. Resolves `true` when the row
+   * was released, and the lock with it; with `false` nothing matched and the lock is still held.
+   */
+  async releaseWithRow(text: string, params: readonly unknown[]): Promise<boolean> {
+    if (!this.held) return false;
+    const result = (await this.query(text, (name) => [name, ...params], this.deps.operationTimeoutMs)) as {
+      affectedRows?: number;
+    };
+    if (result.affectedRows !== 1) return false;
+    this.held = false;
+    return true;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     // Released explicitly, the lock goes to a waiter at once; a dropped session frees it only once the
@@ -152,6 +170,8 @@ export class MysqlDoorbell implements LeaseDoorbell {
       await new Promise<void>((resolve, reject) => conn.connect((err) => (err ? reject(err) : resolve())));
       // A server-wide max_statement_time / max_execution_time below the wait would kill every GET_LOCK
       // wait and turn the doorbell off: this session waits as long as it asks to.
+      // The lease sessions' own settings (autocommit above all): this session also releases the row.
+      await rawQuery(conn, LEASE_SESSION_SETUP, []);
       for (const statement of UNLIMITED_STATEMENT_TIME) {
         await rawQuery(conn, statement, []).catch((error: { errno?: number }) => {
           if (error.errno !== UNKNOWN_VARIABLE) throw error;

@@ -26,6 +26,7 @@ import {
   upgradeTableDeniedMessage,
 } from './lease-store.messages';
 import { compilerOnly } from './mysql-compiler';
+import type { TermEnd } from './terms-store';
 
 /** Settings of the MySQL lease store. */
 export interface MysqlLeaseStoreOptions {
@@ -49,9 +50,34 @@ export class MysqlLeaseStore implements LeaseStore {
   /** Settled once the table was found fit (by `ensureSchema`, or checked before the first row). */
   private schemaChecked: Promise<void> | undefined;
 
+  /** Texts of the statements on a handover's path, built once: a handover binds values only. */
+  private readonly fixed: {
+    readonly acquireFree: string;
+    readonly release: string;
+    readonly releaseRinging: string;
+  };
+
   constructor(private readonly options: MysqlLeaseStoreOptions) {
     this.pool = new LeasePool(options.connection, options.operationTimeoutMs, options.poolSize);
     this.table = sql.table(options.tableName);
+    const expired = sql.lit(EXPIRED_AT);
+    this.fixed = {
+      // A ring's takeover (docs/design.md, "Doorbell").
+      acquireFree: textOf(sql`
+        UPDATE ${this.table}
+        SET term = LAST_INSERT_ID(GREATEST(term, ?) + 1), holder = ?,
+            acquired_at = UTC_TIMESTAMP(6), renewed_at = UTC_TIMESTAMP(6),
+            expires_at = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND, handover_to = ''
+        WHERE name = ? AND (expires_at <= UTC_TIMESTAMP(6) OR holder = ?)`),
+      release: textOf(sql`
+        UPDATE ${this.table} SET expires_at = ${expired}
+        WHERE name = ? AND holder = ? AND term = ?`),
+      // The lock is freed in the SET clause, so only once the statement holds the row (SET is evaluated
+      // per matched row, after its row lock was taken); an unmatched row leaves the lock held.
+      releaseRinging: textOf(sql`
+        UPDATE ${this.table} SET expires_at = ${expired} + INTERVAL COALESCE(RELEASE_LOCK(?), 0) * 0 MICROSECOND
+        WHERE name = ? AND holder = ? AND term = ?`),
+    };
   }
 
   async ensureSchema(): Promise<void> {
@@ -219,12 +245,13 @@ export class MysqlLeaseStore implements LeaseStore {
   ): Promise<number | undefined> {
     // `term` is assigned first (SET runs left to right), from the row's own term; LAST_INSERT_ID(expr)
     // hands the new term back in the OK packet, so no read is needed to learn it.
-    const { affectedRows, insertId } = await this.execute(sql`
-      UPDATE ${this.table}
-      SET term = LAST_INSERT_ID(GREATEST(term, ${aboveTerm}) + 1), holder = ${holder},
-          acquired_at = UTC_TIMESTAMP(6), renewed_at = UTC_TIMESTAMP(6),
-          expires_at = UTC_TIMESTAMP(6) + INTERVAL ${toMicros(leaseMs)} MICROSECOND, handover_to = ''
-      WHERE name = ${name} AND (expires_at <= UTC_TIMESTAMP(6) OR holder = ${holder})`);
+    const { affectedRows, insertId } = await this.run(this.fixed.acquireFree, [
+      aboveTerm,
+      holder,
+      toMicros(leaseMs),
+      name,
+      holder,
+    ]);
     if (affectedRows !== 1) return undefined;
     const term = Number(insertId);
     if (!Number.isSafeInteger(term) || term <= aboveTerm) {
@@ -255,10 +282,23 @@ export class MysqlLeaseStore implements LeaseStore {
     return affectedRows === 1;
   }
 
-  async release(name: string, holder: string, term: number): Promise<boolean> {
-    const { affectedRows } = await this.execute(sql`
-      UPDATE ${this.table} SET expires_at = ${EXPIRED_AT}
-      WHERE name = ${name} AND holder = ${holder} AND term = ${term}`);
+  async release(
+    name: string,
+    holder: string,
+    term: number,
+    _end?: TermEnd,
+    doorbell?: LeaseDoorbell,
+  ): Promise<boolean> {
+    if (doorbell instanceof MysqlDoorbell && doorbell.held) {
+      // The row and the named lock in one statement on the doorbell's session (docs/design.md, "Doorbell").
+      try {
+        return await doorbell.releaseWithRow(this.fixed.releaseRinging, [name, holder, term]);
+      } catch {
+        // That session (and its lock) is gone, the statement's outcome unknown: release on a lease
+        // connection instead (the same UPDATE; a second match changes nothing).
+      }
+    }
+    const { affectedRows } = await this.run(this.fixed.release, [name, holder, term]);
     return affectedRows === 1;
   }
 
@@ -323,8 +363,7 @@ export class MysqlLeaseStore implements LeaseStore {
     const cached = this.texts.get(kind);
     if (cached?.count === count) return cached.text;
     const list = sql.raw(Array.from({ length: count }, () => item).join(', '));
-    const { sql: text, parameters } = build(list).compile(compilerOnly);
-    if (parameters.length > 0) throw new Error(`manyText(${kind}): the statement has bound parameters`);
+    const text = textOf(build(list));
     this.texts.set(kind, { count, text });
     return text;
   }
@@ -467,4 +506,11 @@ function toMicros(ms: number): number {
 /** A LIKE pattern matching names that start with `prefix` (escape character `!`, whatever the SQL mode). */
 function likePrefix(prefix: string): string {
   return `${prefix.replace(/[!%_]/g, (c) => `!${c}`)}%`;
+}
+
+/** The text of a statement whose placeholders are all literal `?` (bound at each run, in order). */
+function textOf(statement: RawBuilder<unknown>): string {
+  const { sql: text, parameters } = statement.compile(compilerOnly);
+  if (parameters.length > 0) throw new Error('textOf: the statement has bound parameters');
+  return text;
 }

@@ -98,8 +98,14 @@ export class TermRecordingLeaseStore implements LeaseStore {
     return won;
   }
 
-  async release(name: string, holder: string, term: number, end?: TermEnd): Promise<boolean> {
-    const released = await this.inner.release(name, holder, term, end);
+  async release(
+    name: string,
+    holder: string,
+    term: number,
+    end?: TermEnd,
+    doorbell?: LeaseDoorbell,
+  ): Promise<boolean> {
+    const released = await this.inner.release(name, holder, term, end, doorbell);
     if (released) this.recordEnded(name, holder, term, end ?? { by: 'holder', resign: false });
     return released;
   }
