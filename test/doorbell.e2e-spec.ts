@@ -90,6 +90,38 @@ describe('doorbell: standbys wake on a named lock (real MariaDB)', () => {
     }
   }, 60_000);
 
+  it("on SIGTERM the leader gives its lease up at the signal, before Nest runs the app's own onModuleDestroy hooks (a 3 s one does not hold the handover up)", async () => {
+    const tableName = `lease_bell_${++table}`;
+    const env = {
+      MYSQL_URL: db.url,
+      TABLE: tableName,
+      LEASE_MS: String(SLOW_POLL.leaseDurationMs),
+      RENEW_MS: String(SLOW_POLL.renewIntervalMs),
+      POLL_MS: String(SLOW_POLL.pollIntervalMs),
+      MARGIN_MS: String(SLOW_POLL.safetyMarginMs),
+    };
+    const children: ChildCandidate[] = [];
+    try {
+      children.push(await spawnChildCandidate({ ...env, CANDIDATE_ID: 'slow', SLOW_DESTROY_MS: '3000' }));
+      await waitUntil(() => children[0].leads(), 10_000, 'the first child to lead');
+      children.push(await spawnChildCandidate({ ...env, CANDIDATE_ID: 'next' }));
+      await sleep(2 * SLOW_POLL.renewIntervalMs);
+      const exited = new Promise<number>((resolve) =>
+        children[0].process.once('exit', () => resolve(Date.now())),
+      );
+      const signalledAt = Date.now();
+      children[0].process.kill('SIGTERM');
+      await waitUntil(() => children[1].leads(), 5_000, 'the second child to take over');
+      const electedAt = children[1].lines.find((l) => l.type === 'elected')!.receivedAt;
+      expect(electedAt - signalledAt).toBeLessThan(1_000);
+      // The app's own hook did run, and held the process that long.
+      expect(children[0].lines.some((l) => l.type === 'app-destroy-start')).toBe(true);
+      expect((await exited) - signalledAt).toBeGreaterThanOrEqual(2_900);
+    } finally {
+      await Promise.all(children.map((c) => c.kill('SIGKILL')));
+    }
+  }, 60_000);
+
   it("standbyMode: 'poll' uses no named lock and still hands over within P + 1 s", async () => {
     const tableName = `lease_bell_${++table}`;
     const poll = { standbyMode: 'poll' as const, pollIntervalMs: 500 };

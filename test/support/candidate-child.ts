@@ -1,10 +1,11 @@
 // A candidate in its own OS process, for tests that need real processes (faketime, signals).
 // Configured by env: MYSQL_URL, TABLE, CANDIDATE_ID, LEASE_MS, RENEW_MS, POLL_MS, MARGIN_MS, and
 // SHUTDOWN_HOOKS=0 to leave app.enableShutdownHooks() out (as a user who forgot it), and
-// BALANCED=prefix:count for a balanced group instead of the default election.
+// BALANCED=prefix:count for a balanced group instead of the default election, and SLOW_DESTROY_MS=n for
+// an app provider whose onModuleDestroy takes n ms (another module's slow shutdown work).
 // Prints one JSON line per election event, then {"type":"ready"} after bootstrap.
 import 'reflect-metadata';
-import { Module } from '@nestjs/common';
+import { Injectable, Module, type OnModuleDestroy } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { LeaderElectionModule, LeaderElectionService } from 'nestjs-leader-election';
 
@@ -21,7 +22,18 @@ function balanced(): { elections?: { prefix: string; count: number } } {
   return { elections: { prefix: spec.slice(0, at), count: Number(spec.slice(at + 1)) } };
 }
 
+/** The app's own shutdown work: Nest runs the root module's hooks before those of the modules it imports. */
+@Injectable()
+class SlowDestroy implements OnModuleDestroy {
+  async onModuleDestroy(): Promise<void> {
+    const ms = Number(process.env.SLOW_DESTROY_MS ?? '0');
+    process.stdout.write(`${JSON.stringify({ type: 'app-destroy-start', wall: Date.now() })}\n`);
+    await new Promise((resolve) => setTimeout(resolve, ms));
+  }
+}
+
 @Module({
+  providers: process.env.SLOW_DESTROY_MS ? [SlowDestroy] : [],
   imports: [
     LeaderElectionModule.forRoot({
       connection: env('MYSQL_URL'),

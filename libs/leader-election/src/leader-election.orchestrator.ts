@@ -35,6 +35,7 @@ import {
 } from './leader-election.messages';
 import type { LeaderElectionMetrics } from './leader-election.metrics';
 import { moduleLogger } from './leader-election.logger';
+import { HandoverSignals } from './leader-election.signals';
 import type { ResolvedLeaderElectionOptions } from './leader-election.options';
 import { bindLeaderOnlyInstance, refuseLeaderOnly, type LeaderOnlyInvoker } from './leader-only.registry';
 import type { OnceJob } from './once/once-job';
@@ -91,6 +92,8 @@ export class LeaderElectionOrchestrator
   private running = 0;
   private idle: (() => void)[] = [];
   private stopped: Promise<void> | undefined;
+  /** SIGTERM and SIGINT start the handover before Nest's shutdown sequence does. */
+  private readonly signals = new HandoverSignals(() => this.onModuleDestroy());
 
   /** Every transition of every election, in order. Completes at shutdown. */
   readonly changes$: Observable<ElectionEvent> = this.events.asObservable();
@@ -236,6 +239,7 @@ export class LeaderElectionOrchestrator
   /** @internal Starts campaigning in every election. */
   onApplicationBootstrap(): void {
     this.elector.start();
+    this.signals.start();
     this.warnWithoutShutdownHooks();
   }
 
@@ -243,6 +247,7 @@ export class LeaderElectionOrchestrator
    * @internal The earliest shutdown hook Nest calls (`app.close()` runs every module's `onModuleDestroy`
    * before any `beforeApplicationShutdown`): the handover starts here, and is not awaited, so that it
    * neither waits for other modules' shutdown work nor holds it up. `beforeApplicationShutdown` awaits it.
+   * On SIGTERM and SIGINT it starts sooner, at the signal (`HandoverSignals`).
    */
   onModuleDestroy(): void {
     this.stopped ??= this.shutdown();
@@ -265,6 +270,7 @@ export class LeaderElectionOrchestrator
   }
 
   private async shutdown(): Promise<void> {
+    this.signals.stop();
     this.once.stop();
     this.elector.beginShutdown();
     await this.drain(this.options.drainTimeoutMs);
