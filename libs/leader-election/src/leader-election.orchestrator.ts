@@ -88,6 +88,8 @@ export class LeaderElectionOrchestrator
   /** `election:term` of grants whose hooks all came too late (that leadership had ended already). */
   private readonly skippedGrants = new Set<string>();
   private hookChain: Promise<void> = Promise.resolve();
+  /** Hook batches queued on `hookChain` and not finished yet. */
+  private pendingHooks = 0;
   private draining = false;
   private running = 0;
   private idle: (() => void)[] = [];
@@ -273,7 +275,12 @@ export class LeaderElectionOrchestrator
     this.signals.stop();
     this.once.stop();
     this.elector.beginShutdown();
-    await this.drain(this.options.drainTimeoutMs);
+    this.draining = true;
+    // With nothing to wait for, the release goes out in this same turn (on a signal: before Nest's own
+    // listener runs), not after the other shutdown work that awaits would let in.
+    if (this.running > 0 || this.pendingHooks > 0 || !this.once.idle) {
+      await this.drain(this.options.drainTimeoutMs);
+    }
     await this.elector.stop();
     await this.runsStore.close().catch(() => undefined);
     this.events.complete();
@@ -326,6 +333,7 @@ export class LeaderElectionOrchestrator
     const hooks = this.hooks.filter((hook) => hook.kind === kind && hook.election === event.election);
     if (hooks.length === 0) return;
     const key = `${event.election}:${event.term}`;
+    this.pendingHooks++;
     this.hookChain = this.hookChain.then(async () => {
       if (kind === 'granted' && change.signal.aborted) {
         // That leadership ended while earlier hooks ran: starting work for it now would outlive it.
@@ -336,6 +344,10 @@ export class LeaderElectionOrchestrator
       if (kind === 'revoked' && this.skippedGrants.delete(key)) return; // nothing was started for it
       for (const hook of hooks) await this.callHook(hook, change);
     });
+    const done = () => {
+      this.pendingHooks--;
+    };
+    void this.hookChain.then(done, done);
   }
 
   private changeFor(event: ElectionEvent): LeadershipChange {

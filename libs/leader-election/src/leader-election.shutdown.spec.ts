@@ -46,4 +46,34 @@ describe('Shutdown order (Nest layer on the in-memory store)', () => {
     // Released within a few round trips of close(), long before the application's own work ended.
     expect(release.executedAt! - closedAt).toBeLessThan(50);
   });
+
+  it('on a SIGTERM the process handles, with nothing to drain, the release is sent before the next SIGTERM listener runs', async () => {
+    const clock = new FakeClock();
+    const store = new MemoryLeaseStore(clock, { latencyMs: 2 });
+    const app = await startMemoryNestApp({ store, clock, label: 'a' });
+    await runTimersUntil(
+      clock,
+      () => app.service.isLeader(),
+      L,
+      'a to lead',
+      () => undefined,
+    );
+    // Stands for Nest's own listener (app.enableShutdownHooks()), which would start app.close().
+    let releasesSent = -1;
+    const nextListener = () => {
+      releasesSent = store.find({ kind: 'release' }).length;
+    };
+    process.on('SIGTERM', nextListener);
+    try {
+      process.emit('SIGTERM', 'SIGTERM');
+      expect(releasesSent).toBe(1);
+      expect(app.service.isLeader()).toBe(false);
+    } finally {
+      process.removeListener('SIGTERM', nextListener);
+    }
+    const closing = app.close();
+    await runTimers(clock, 100, () => undefined);
+    await closing;
+    expect(store.find({ kind: 'release' })).toHaveLength(1);
+  });
 });

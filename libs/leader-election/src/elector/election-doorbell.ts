@@ -108,7 +108,17 @@ export class ElectionDoorbell {
    */
   async heldLock(): Promise<LeaseDoorbell | undefined> {
     if (this.holding) await this.holding;
-    return this.active && this.bell.held ? this.bell : undefined;
+    return this.lockInHand;
+  }
+
+  /** True while a GET_LOCK (the leader's `hold`) is in flight: `heldLock()` waits for it. */
+  get holdInFlight(): boolean {
+    return this.holding !== undefined;
+  }
+
+  /** The lock when this session holds it and no GET_LOCK is in flight (see `heldLock`). */
+  get lockInHand(): LeaseDoorbell | undefined {
+    return this.active && !this.holding && this.bell.held ? this.bell : undefined;
   }
 
   /** Frees the lock (after a release of the lease row, or on a step-down). */

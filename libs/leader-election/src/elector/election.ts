@@ -203,7 +203,7 @@ export class Election {
     this.loop.cancel();
     if (this.held?.expiryTimer !== undefined) this.deps.clock.clearTimeout(this.held.expiryTimer);
     if (this.held) this.held.expiryTimer = undefined;
-    await this.loop.inFlight;
+    if (this.loop.inFlight) await this.loop.inFlight;
     this.endLeadership('the election was stopped', false);
     // The lease row first, then the doorbell, in one statement where the store can (a standby that
     // wakes must find the lease free); close() frees a lock still held.
@@ -372,7 +372,9 @@ export class Election {
     const { store, name, candidateId } = this.deps;
     try {
       // With the doorbell's lock in hand, the store may free the row and the lock in one statement.
-      await store.release(name, candidateId, term, end, await this.bell?.heldLock());
+      // Awaited only while a GET_LOCK is in flight: the release is sent in the caller's turn otherwise.
+      const lock = this.bell?.holdInFlight ? await this.bell.heldLock() : this.bell?.lockInHand;
+      await store.release(name, candidateId, term, end, lock);
       this.report.contact();
       this.report.record.leaseEndsAtWall = null;
       if (this.report.record.leaderId === candidateId) this.report.setLeader(null);

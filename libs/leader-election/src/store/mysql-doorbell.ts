@@ -46,6 +46,8 @@ export interface DoorbellDeps {
 export class MysqlDoorbell implements LeaseDoorbell {
   private conn: Connection | undefined;
   private ready: Promise<Connection> | undefined;
+  /** `conn` once connected and set up (until it is dropped or closed). */
+  private live: Connection | undefined;
   /** Known once connected: it carries the connection's database (`SELECT DATABASE()`). */
   private lockName: string | undefined;
   private threadId: number | undefined;
@@ -123,6 +125,7 @@ export class MysqlDoorbell implements LeaseDoorbell {
     const conn = this.conn;
     this.conn = undefined;
     this.ready = undefined;
+    this.live = undefined;
     this.held = false;
     if (!conn) return;
     if (this.waiting && this.threadId !== undefined) {
@@ -180,6 +183,7 @@ export class MysqlDoorbell implements LeaseDoorbell {
       const rows = (await rawQuery(conn, 'SELECT DATABASE() AS db', [])) as { db: string | null }[];
       this.lockName ??= doorbellLockName(rows[0]?.db ?? '', this.tableName, this.election);
       this.threadId = conn.threadId ?? undefined;
+      if (this.conn === conn) this.live = conn;
       return conn;
     })();
     this.ready = ready;
@@ -191,6 +195,7 @@ export class MysqlDoorbell implements LeaseDoorbell {
     const conn = this.conn;
     this.conn = undefined;
     this.ready = undefined;
+    this.live = undefined;
     this.held = false;
     conn?.destroy();
   }
@@ -213,7 +218,8 @@ export class MysqlDoorbell implements LeaseDoorbell {
     try {
       const connecting = this.connect();
       conn = this.conn;
-      const c = await Promise.race([connecting, deadline]);
+      // Connected: the statement is written in the caller's turn.
+      const c = this.live ?? (await Promise.race([connecting, deadline]));
       const values = params(this.lockName!);
       return await Promise.race([
         new Promise<unknown>((resolve, reject) => {
