@@ -101,15 +101,15 @@ export class OnceScheduler {
     this.timers.clear();
   }
 
-  /**
-   * Resolves once no occurrence is being claimed or run: the drain waits for it, so that a run claimed
-   * just before shutdown still runs, and ends, before the lease is released.
-   */
   /** True when no occurrence is being claimed or run. */
   get idle(): boolean {
     return this.inFlight === 0;
   }
 
+  /**
+   * Resolves once no occurrence is being claimed or run: the drain waits for it, so that a run claimed
+   * just before shutdown still runs, and ends, before the lease is released.
+   */
   whenIdle(): Promise<void> {
     if (this.inFlight === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));

@@ -171,10 +171,10 @@ export class MysqlDoorbell implements LeaseDoorbell {
     this.conn = conn;
     const ready = (async () => {
       await new Promise<void>((resolve, reject) => conn.connect((err) => (err ? reject(err) : resolve())));
-      // A server-wide max_statement_time / max_execution_time below the wait would kill every GET_LOCK
-      // wait and turn the doorbell off: this session waits as long as it asks to.
       // The lease sessions' own settings (autocommit above all): this session also releases the row.
       await rawQuery(conn, LEASE_SESSION_SETUP, []);
+      // A server-wide max_statement_time / max_execution_time below the wait would kill every GET_LOCK
+      // wait and turn the doorbell off: this session waits as long as it asks to.
       for (const statement of UNLIMITED_STATEMENT_TIME) {
         await rawQuery(conn, statement, []).catch((error: { errno?: number }) => {
           if (error.errno !== UNKNOWN_VARIABLE) throw error;
