@@ -62,6 +62,23 @@ describe('HandoverSignals', () => {
     expect(calls).toBe(1);
   });
 
+  it('adds one listener per signal however many applications watch, and a signal reaches them all', () => {
+    let fired = 0;
+    otherListener('SIGTERM', () => undefined);
+    const sigterm = process.listenerCount('SIGTERM');
+    const newListener = process.listenerCount('newListener');
+    for (let i = 0; i < 15; i++) watch(() => fired++).start();
+    expect(process.listenerCount('SIGTERM')).toBe(sigterm + 1);
+    expect(process.listenerCount('newListener')).toBe(newListener + 1);
+    otherListener('SIGINT', () => undefined);
+    expect(process.listenerCount('SIGINT')).toBe(2);
+
+    process.emit('SIGTERM', 'SIGTERM');
+    expect(fired).toBe(15);
+    expect(process.listenerCount('SIGTERM')).toBe(sigterm);
+    expect(process.listenerCount('newListener')).toBe(newListener);
+  });
+
   it('left alone with the signal (the other listener went away), it lets the signal end the process as without it', () => {
     const script = [
       `const { HandoverSignals } = require(${JSON.stringify(join(__dirname, 'leader-election.signals.ts'))});`,

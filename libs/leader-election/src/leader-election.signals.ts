@@ -2,6 +2,46 @@
 export const HANDOVER_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT'];
 
 /**
+ * Every started `HandoverSignals` of the process (one per application): one listener per signal, and one
+ * `newListener` hook, serve them all, so that many applications in one process add no more listeners.
+ */
+const watchers = new Set<HandoverSignals>();
+const listening = new Map<NodeJS.Signals, (signal: NodeJS.Signals) => void>();
+
+function isHandoverSignal(event: string | symbol): event is NodeJS.Signals {
+  return typeof event === 'string' && (HANDOVER_SIGNALS as readonly string[]).includes(event);
+}
+
+/** Puts the shared listener of `signal` ahead of every other one. */
+function listen(signal: NodeJS.Signals): void {
+  if (listening.has(signal)) return;
+  const listener = (received: NodeJS.Signals): void => {
+    const fired = [...watchers];
+    watchers.clear();
+    stopListening();
+    if (process.listenerCount(received) === 0) {
+      // Nobody else handles it any more: the signal does what it would have done without this listener.
+      process.kill(process.pid, received);
+      return;
+    }
+    for (const watcher of fired) watcher.fire();
+  };
+  listening.set(signal, listener);
+  process.prependListener(signal, listener);
+}
+
+/** Called before another listener is added: the shared one goes first. */
+function onNewListener(event: string | symbol): void {
+  if (isHandoverSignal(event)) listen(event);
+}
+
+function stopListening(): void {
+  process.removeListener('newListener', onNewListener);
+  for (const [signal, listener] of listening) process.removeListener(signal, listener);
+  listening.clear();
+}
+
+/**
  * Starts the handover on SIGTERM or SIGINT itself, ahead of every other listener of that signal: Nest's
  * shutdown sequence (`app.enableShutdownHooks()`) runs the `onModuleDestroy` hooks of other modules
  * first, one module after the other, and a slow one would hold the release up.
@@ -12,49 +52,27 @@ export const HANDOVER_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT']
  * never listened.
  */
 export class HandoverSignals {
-  private readonly listening = new Map<NodeJS.Signals, (signal: NodeJS.Signals) => void>();
-  private watching = false;
-
   constructor(private readonly onSignal: () => void) {}
 
   /** Listens from now on, until `stop()` or the first signal. */
   start(): void {
-    if (this.watching) return;
-    this.watching = true;
+    if (watchers.has(this)) return;
+    watchers.add(this);
+    if (watchers.size > 1) return;
     for (const signal of HANDOVER_SIGNALS) {
-      if (process.listenerCount(signal) > 0) this.listen(signal);
+      if (process.listenerCount(signal) > 0) listen(signal);
     }
-    process.on('newListener', this.onNewListener);
+    process.on('newListener', onNewListener);
   }
 
   /** Stops listening (the app shuts down by another path, or the signal came). */
   stop(): void {
-    if (!this.watching) return;
-    this.watching = false;
-    process.removeListener('newListener', this.onNewListener);
-    for (const [signal, listener] of this.listening) process.removeListener(signal, listener);
-    this.listening.clear();
+    if (!watchers.delete(this)) return;
+    if (watchers.size === 0) stopListening();
   }
 
-  /** Called before another listener is added: this one goes first. */
-  private readonly onNewListener = (event: string | symbol): void => {
-    if (typeof event === 'string' && (HANDOVER_SIGNALS as readonly string[]).includes(event)) {
-      this.listen(event as NodeJS.Signals);
-    }
-  };
-
-  private listen(signal: NodeJS.Signals): void {
-    if (this.listening.has(signal)) return;
-    const listener = (received: NodeJS.Signals): void => {
-      this.stop();
-      if (process.listenerCount(received) === 0) {
-        // Nobody else handles it any more: the signal does what it would have done without this listener.
-        process.kill(process.pid, received);
-        return;
-      }
-      this.onSignal();
-    };
-    this.listening.set(signal, listener);
-    process.prependListener(signal, listener);
+  /** @internal The signal came: start the handover. */
+  fire(): void {
+    this.onSignal();
   }
 }
