@@ -293,11 +293,10 @@ export class LeaderElectionOrchestrator
   }
 
   /**
-   * Stops starting leader-only calls, then waits for running calls and queued hooks up to `timeoutMs`.
+   * Waits for running calls and queued hooks up to `timeoutMs` (`draining` already refuses new calls).
    * Resolves `false` when some were still running at the deadline.
    */
   private async drain(timeoutMs: number): Promise<boolean> {
-    this.draining = true;
     const settled = Promise.all([this.once.whenIdle(), this.hookChain])
       .then(() => this.whenIdle())
       .then(() => true);

@@ -102,21 +102,15 @@ export class ElectionDoorbell {
     await this.holding;
   }
 
+  /** The leader's GET_LOCK while it is in flight: wait for it before using `lockInHand`. */
+  get pendingHold(): Promise<void> | undefined {
+    return this.holding;
+  }
+
   /**
    * The lock, for a release of the lease row that frees it in the same statement (`LeaseStore.release`),
-   * when this session holds it; `undefined` otherwise. A GET_LOCK in flight lands first, as in `release`.
+   * when this session holds it and no GET_LOCK is in flight; `undefined` otherwise.
    */
-  async heldLock(): Promise<LeaseDoorbell | undefined> {
-    if (this.holding) await this.holding;
-    return this.lockInHand;
-  }
-
-  /** True while a GET_LOCK (the leader's `hold`) is in flight: `heldLock()` waits for it. */
-  get holdInFlight(): boolean {
-    return this.holding !== undefined;
-  }
-
-  /** The lock when this session holds it and no GET_LOCK is in flight (see `heldLock`). */
   get lockInHand(): LeaseDoorbell | undefined {
     return this.active && !this.holding && this.bell.held ? this.bell : undefined;
   }

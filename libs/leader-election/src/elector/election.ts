@@ -373,8 +373,9 @@ export class Election {
     try {
       // With the doorbell's lock in hand, the store may free the row and the lock in one statement.
       // Awaited only while a GET_LOCK is in flight: the release is sent in the caller's turn otherwise.
-      const lock = this.bell?.holdInFlight ? await this.bell.heldLock() : this.bell?.lockInHand;
-      await store.release(name, candidateId, term, end, lock);
+      const pending = this.bell?.pendingHold;
+      if (pending) await pending;
+      await store.release(name, candidateId, term, end, this.bell?.lockInHand);
       this.report.contact();
       this.report.record.leaseEndsAtWall = null;
       if (this.report.record.leaderId === candidateId) this.report.setLeader(null);
