@@ -904,7 +904,7 @@ export function buildScaleRows(scale: ScaleResult): TargetRow[] {
   rows.push({
     area: 'connections',
     measure: `${n} candidates: connections per process (PROCESSLIST every second): standby max; leader`,
-    target: 'standby <= 1 + its GET_LOCK waits',
+    target: 'standby <= 1 + its doorbell session (waiting in GET_LOCK or between waits)',
     cells: [
       h
         ? {
