@@ -5,8 +5,8 @@ import { ROOT } from './child';
 
 const LIBRARY = join(ROOT, 'libs', 'leader-election', 'src');
 /** The child entry points, compiled with the library. */
-const ENTRIES = ['candidate.ts', 'light-candidate.ts', 'micro.ts', 'idle-app.ts'].map((name) =>
-  join(ROOT, 'bench', name),
+const ENTRIES = ['candidate.ts', 'light-candidate.ts', 'micro.ts', 'idle-app.ts', 'floor-candidate.ts'].map(
+  (name) => join(ROOT, 'bench', name),
 );
 
 function sources(dir: string): string[] {

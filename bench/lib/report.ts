@@ -419,9 +419,22 @@ export function buildTargetRows(results: BenchResults): { perMode: TargetRow[]; 
             }
           : NOT_RUN,
       ],
-      why: "Floor: the release UPDATE (a log flush), RELEASE_LOCK, the woken standby's read and its acquiring UPDATE (a log flush), each on a loaded 2-core machine; see the round trips under Machine.",
+      why: "Floor: the signal, the release UPDATE (a log flush) freeing the lock, the woken standby's acquiring UPDATE (a log flush) and two process wake-ups after idle; the next row measures them without the library.",
     });
   }
+  single.push({
+    area: 'handover',
+    measure: `floor of the graceful handover on this machine, p50 / p90: the same statements in two bare Node processes (bench/floor-candidate.ts: mysql2 only, no library, no Nest), SIGTERM of the one holding the row and the lock to the other's won compare-and-swap, the same idle time before each signal (${results.settings.rounds} rounds)`,
+    target: 'reported',
+    cells: [
+      limit?.floorMs && limit.floorMs.n > 0
+        ? {
+            value: `${ms(limit.floorMs.p50)} / ${ms(limit.floorMs.p90)} (max ${ms(limit.floorMs.max)})`,
+            pass: null,
+          }
+        : NOT_RUN,
+    ],
+  });
   const to = limit?.handoverTo;
   single.push({
     area: 'handover',

@@ -1,3 +1,4 @@
+import { BenchChild } from '../lib/child';
 import { Cluster } from '../lib/cluster';
 import type { BenchServer } from '../lib/db';
 import type { Settings, Timing } from '../lib/settings';
@@ -13,6 +14,11 @@ export interface HandoverLimitResult {
    * `resigning` line) to the named candidate's granted hook; `won` counts tries the named one won.
    */
   readonly handoverTo?: { readonly grantedMs: Summary; readonly won: number; readonly tries: number };
+  /**
+   * The floor: the same handover between two bare processes (bench/floor-candidate.ts: mysql2 only), from
+   * SIGTERM of the one holding the row and the lock to the other's won compare-and-swap.
+   */
+  readonly floorMs?: Summary;
 }
 
 /** The library's default timings: the rows are stated at L = 10 s whatever the bench's own timing. */
@@ -118,5 +124,63 @@ export async function runHandoverLimit(
       );
     }
   }
-  return { timing: DEFAULT_TIMING, byCandidates, handoverTo };
+  const floorMs = await runHandoverFloor(server, settings);
+  return { timing: DEFAULT_TIMING, byCandidates, handoverTo, floorMs };
+}
+
+/**
+ * `rounds` times: a fresh bare standby waits in GET_LOCK while the bare leader holds the row and the
+ * lock; after the same idle time as the library's rounds, SIGTERM the leader and time the standby's won
+ * compare-and-swap. The winner leads the next round.
+ */
+async function runHandoverFloor(server: BenchServer, settings: Settings): Promise<Summary> {
+  const table = `handover_floor_${Date.now()}`;
+  const admin = await server.connect();
+  const spawned: BenchChild[] = [];
+  const spawn = async (): Promise<BenchChild> => {
+    const child = new BenchChild(`floor-${spawned.length}`, 'root', 'floor-candidate', {
+      MYSQL_URL: server.url.replace(/\/[^/]*$/, '/test'),
+      TABLE: table,
+      LOCK: `bench.${table}`,
+    });
+    spawned.push(child);
+    await child.waitReady();
+    return child;
+  };
+  const samples: number[] = [];
+  try {
+    await admin.query(
+      `CREATE TABLE test.\`${table}\` (name VARCHAR(191) PRIMARY KEY, term BIGINT NOT NULL, ` +
+        'holder VARCHAR(191) NOT NULL, expires_at DATETIME(6) NOT NULL) ENGINE=InnoDB',
+    );
+    await admin.query(`INSERT INTO test.\`${table}\` VALUES ('floor', 0, '', '1970-01-01 00:00:01')`);
+    let leader = await spawn();
+    await leader.request('lead', 'leading');
+    for (let r = 0; r < settings.rounds; r++) {
+      const standby = await spawn();
+      await standby.request('wait', 'waiting');
+      await sleep(1000 + randomBetween(0, DEFAULT_TIMING.renewMs));
+      const sent = leader.signal('SIGTERM');
+      const granted = await waitUntil(
+        () => standby.lines.find((l) => l.type === 'granted' || l.type === 'lost'),
+        DEFAULT_TIMING.leaseMs,
+        'the bare standby to take over',
+        1,
+      );
+      if (granted.type !== 'granted') throw new Error('the bare standby lost its compare-and-swap');
+      samples.push(granted.t - sent);
+      await leader.waitExit(5000);
+      leader = standby;
+    }
+  } finally {
+    for (const child of spawned) child.forceKill();
+    await Promise.all(spawned.map((child) => child.waitExit(5000)));
+    await admin.query(`DROP TABLE IF EXISTS test.\`${table}\``).catch(() => undefined);
+    await admin.end();
+  }
+  const floorMs = summarize(samples);
+  log(
+    `  floor (two bare mysql2 processes): SIGTERM to the won compare-and-swap p50 ${round(floorMs.p50, 1)} ms, p90 ${round(floorMs.p90, 1)} ms`,
+  );
+  return floorMs;
 }
