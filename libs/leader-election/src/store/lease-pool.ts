@@ -388,7 +388,8 @@ export class LeasePool {
       }
     }
     if (nextDue !== Infinity) {
-      this.trimTimer = setTimeout(() => this.trimIdle(), nextDue - now);
+      // Whole milliseconds (see timerDelay in elector/clock.ts): a fraction would wake the loop twice.
+      this.trimTimer = setTimeout(() => this.trimIdle(), Math.ceil(nextDue - now));
       this.trimTimer.unref();
     }
   }
