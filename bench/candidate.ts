@@ -29,6 +29,7 @@ import {
   type LeaderElectionModuleOptions,
   type LeadershipChange,
 } from 'nestjs-leader-election';
+import { readCommands } from './lib/commands';
 
 const env = (name: string, fallback?: string): string => {
   const value = process.env[name] ?? fallback;
@@ -188,22 +189,12 @@ function resignTo(to: string): void {
 }
 
 function listen(): void {
-  let buffer = '';
-  process.stdin.setEncoding('utf8');
-  process.stdin.on('data', (chunk: string) => {
-    buffer += chunk;
-    let newline: number;
-    while ((newline = buffer.indexOf('\n')) >= 0) {
-      const command = buffer.slice(0, newline).trim();
-      buffer = buffer.slice(newline + 1);
-      if (command === 'heap') void reportHeap();
-      if (command === 'cpu') reportCpu();
-      if (command.startsWith('profile')) profile(command);
-      if (command.startsWith('resign-to ')) resignTo(command.slice('resign-to '.length));
-    }
+  readCommands((command) => {
+    if (command === 'heap') void reportHeap();
+    if (command === 'cpu') reportCpu();
+    if (command.startsWith('profile')) profile(command);
+    if (command.startsWith('resign-to ')) resignTo(command.slice('resign-to '.length));
   });
-  // The bench went away: leave with it.
-  process.stdin.on('end', () => process.exit(0));
 }
 
 async function main(): Promise<void> {

@@ -12,6 +12,7 @@
 // SIGTERM: frees the row and the lock in one statement on the lock's session (the library's release at a
 // signal) and exits once it is answered. Exits at once when stdin ends.
 import { createConnection, type Connection } from 'mysql2';
+import { readCommands } from './lib/commands';
 
 const env = (name: string): string => {
   const value = process.env[name];
@@ -72,21 +73,12 @@ async function main(): Promise<void> {
       else print({ type: 'lost' });
     },
   };
-  let buffer = '';
-  process.stdin.setEncoding('utf8');
-  process.stdin.on('data', (chunk: string) => {
-    buffer += chunk;
-    let newline: number;
-    while ((newline = buffer.indexOf('\n')) >= 0) {
-      const command = commands[buffer.slice(0, newline).trim()];
-      buffer = buffer.slice(newline + 1);
-      command?.().catch((error: unknown) => {
-        process.stderr.write(`${String(error)}\n`);
-        process.exit(1);
-      });
-    }
-  });
-  process.stdin.on('end', () => process.exit(0));
+  readCommands((name) =>
+    commands[name]?.().catch((error: unknown) => {
+      process.stderr.write(`${String(error)}\n`);
+      process.exit(1);
+    }),
+  );
   print({ type: 'ready', candidateId: me });
 }
 

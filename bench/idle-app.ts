@@ -8,6 +8,7 @@ import { Controller, Get, Injectable, Module, type DynamicModule, type OnModuleI
 import { NestFactory } from '@nestjs/core';
 import { Interval, ScheduleModule } from '@nestjs/schedule';
 import { LeaderElectionModule, LeaderElectionService } from 'nestjs-leader-election';
+import { readCommands } from './lib/commands';
 
 const now = (): number => performance.timeOrigin + performance.now();
 const print = (line: object): void => {
@@ -89,18 +90,9 @@ async function reportCpu(): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  process.stdin.setEncoding('utf8');
-  let buffer = '';
-  process.stdin.on('data', (chunk: string) => {
-    buffer += chunk;
-    let newline: number;
-    while ((newline = buffer.indexOf('\n')) >= 0) {
-      const command = buffer.slice(0, newline).trim();
-      buffer = buffer.slice(newline + 1);
-      if (command === 'cpu') void reportCpu();
-    }
+  readCommands((command) => {
+    if (command === 'cpu') void reportCpu();
   });
-  process.stdin.on('end', () => process.exit(0));
   const app = await NestFactory.create(IdleAppModule, { logger: ['error', 'warn'] });
   app.enableShutdownHooks();
   await app.listen(0, '127.0.0.1');

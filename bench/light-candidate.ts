@@ -21,6 +21,7 @@ import {
   type LeaderElectionModuleOptions,
 } from '../libs/leader-election/src/leader-election.options';
 import { MysqlLeaseStore } from '../libs/leader-election/src/store/mysql-lease-store';
+import { readCommands } from './lib/commands';
 
 const env = (name: string, fallback?: string): string => {
   const value = process.env[name] ?? fallback;
@@ -94,20 +95,11 @@ function reportCpu(): void {
 }
 
 function listen(): void {
-  let buffer = '';
-  process.stdin.setEncoding('utf8');
-  process.stdin.on('data', (chunk: string) => {
-    buffer += chunk;
-    let newline: number;
-    while ((newline = buffer.indexOf('\n')) >= 0) {
-      const command = buffer.slice(0, newline).trim();
-      buffer = buffer.slice(newline + 1);
-      if (command === 'heap') void reportHeap();
-      if (command === 'cpu') reportCpu();
-      if (command === 'start') start();
-    }
+  readCommands((command) => {
+    if (command === 'heap') void reportHeap();
+    if (command === 'cpu') reportCpu();
+    if (command === 'start') start();
   });
-  process.stdin.on('end', () => process.exit(0));
 }
 
 let stopping = false;

@@ -5,9 +5,14 @@ import { ROOT } from './child';
 
 const LIBRARY = join(ROOT, 'libs', 'leader-election', 'src');
 /** The child entry points, compiled with the library. */
-const ENTRIES = ['candidate.ts', 'light-candidate.ts', 'micro.ts', 'idle-app.ts', 'floor-candidate.ts'].map(
-  (name) => join(ROOT, 'bench', name),
-);
+const ENTRIES = [
+  'candidate.ts',
+  'light-candidate.ts',
+  'micro.ts',
+  'idle-app.ts',
+  'floor-candidate.ts',
+  'lib/commands.ts',
+].map((name) => join(ROOT, 'bench', name));
 
 function sources(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -23,7 +28,8 @@ function sources(dir: string): string[] {
  * resolve; ignored by git, ESLint and Prettier), with the swc settings of
  * tools/register-ts.js. The candidates then start without a compiler in their process: their
  * start-up time and RSS are those of a deployed application, not of a TypeScript loader.
- * Returns the directory; `removeBuild` deletes it.
+ * The children's own helper (bench/lib/commands.ts) is compiled with them. Returns the directory;
+ * `removeBuild` deletes it.
  */
 export function buildChildren(): string {
   const base = join(ROOT, 'node_modules', '.cache', 'nestjs-leader-election-bench');
