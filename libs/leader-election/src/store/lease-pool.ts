@@ -388,8 +388,7 @@ export class LeasePool {
       }
     }
     if (nextDue !== Infinity) {
-      // Whole milliseconds (see timerDelay in elector/clock.ts): a fraction would wake the loop twice.
-      this.trimTimer = setTimeout(() => this.trimIdle(), Math.ceil(nextDue - now));
+      this.trimTimer = setTimeout(() => this.trimIdle(), nextDue - now);
       this.trimTimer.unref();
     }
   }
