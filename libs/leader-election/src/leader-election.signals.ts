@@ -5,7 +5,7 @@ export const HANDOVER_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT']
  * Every started `HandoverSignals` of the process (one per application): one listener per signal, and one
  * `newListener` hook, serve them all, so that many applications in one process add no more listeners.
  */
-const watchers = new Set<HandoverSignals>();
+const watchers = new Map<HandoverSignals, () => void>();
 const listening = new Map<NodeJS.Signals, (signal: NodeJS.Signals) => void>();
 
 function isHandoverSignal(event: string | symbol): event is NodeJS.Signals {
@@ -16,7 +16,7 @@ function isHandoverSignal(event: string | symbol): event is NodeJS.Signals {
 function listen(signal: NodeJS.Signals): void {
   if (listening.has(signal)) return;
   const listener = (received: NodeJS.Signals): void => {
-    const fired = [...watchers];
+    const fired = [...watchers.values()];
     watchers.clear();
     stopListening();
     if (process.listenerCount(received) === 0) {
@@ -24,7 +24,7 @@ function listen(signal: NodeJS.Signals): void {
       process.kill(process.pid, received);
       return;
     }
-    for (const watcher of fired) watcher.fire();
+    for (const onSignal of fired) onSignal();
   };
   listening.set(signal, listener);
   process.prependListener(signal, listener);
@@ -57,7 +57,7 @@ export class HandoverSignals {
   /** Listens from now on, until `stop()` or the first signal. */
   start(): void {
     if (watchers.has(this)) return;
-    watchers.add(this);
+    watchers.set(this, this.onSignal);
     if (watchers.size > 1) return;
     for (const signal of HANDOVER_SIGNALS) {
       if (process.listenerCount(signal) > 0) listen(signal);
@@ -69,10 +69,5 @@ export class HandoverSignals {
   stop(): void {
     if (!watchers.delete(this)) return;
     if (watchers.size === 0) stopListening();
-  }
-
-  /** @internal The signal came: start the handover. */
-  fire(): void {
-    this.onSignal();
   }
 }
