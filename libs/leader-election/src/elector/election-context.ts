@@ -1,6 +1,7 @@
 import type { LeaseDoorbell, LeaseStore } from '../store/lease-store';
-import type { Clock, TimerHandle } from './clock';
+import type { Clock } from './clock';
 import type { ElectionMetrics } from './election-metrics';
+import type { Deadline, SharedDeadlines } from './shared-deadlines';
 import type { StepRound } from './step-round';
 import type { ElectionEvent, ElectionTiming, ElectorLogger } from './election-state';
 
@@ -34,6 +35,11 @@ export interface ElectionDeps {
    */
   readonly round?: StepRound;
   /**
+   * Where given, the leaders' local deadlines share timers with the other elections of the process (see
+   * `SharedDeadlines`); otherwise each election keeps its own.
+   */
+  readonly deadlines?: SharedDeadlines;
+  /**
    * Where given, a follower campaigns only while it returns true (a balanced group's share of this
    * candidate); reads go on regardless. Only liveness depends on it, never safety.
    */
@@ -64,8 +70,8 @@ export interface HeldTerm {
   readonly controller: AbortController;
   /** Monotonic time until which this leadership may act: `t_send + L - M` of the last confirmation. */
   validUntil: number;
-  /** Fires at `validUntil` to step down when no renewal confirmed the lease in time. */
-  expiryTimer: TimerHandle | undefined;
+  /** Due at `validUntil` to step down when no renewal confirmed the lease in time. */
+  expiry: Deadline | undefined;
 }
 
 /**

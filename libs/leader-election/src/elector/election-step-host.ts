@@ -4,6 +4,7 @@ import type { ElectionDoorbell } from './election-doorbell';
 import type { RetryBackoff } from './election-errors';
 import type { StepLoop } from './election-loop';
 import type { ElectionReport } from './election-report';
+import type { SharedDeadlines } from './shared-deadlines';
 
 /** What the follower and leader steps need from their election. */
 export interface StepHost {
@@ -13,6 +14,8 @@ export interface StepHost {
   readonly loop: StepLoop;
   readonly bell: ElectionDoorbell | undefined;
   readonly backoff: RetryBackoff;
+  /** Where the leader's local deadline is planned. */
+  readonly deadlines: SharedDeadlines;
   /** The term acted on as leader, if any. */
   held(): HeldTerm | undefined;
   /** Started and neither draining nor stopped. */

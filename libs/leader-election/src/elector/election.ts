@@ -22,11 +22,15 @@ import { FollowerStep } from './election-follower-step';
 import { LeaderStep } from './election-leader-step';
 import { StepLoop } from './election-loop';
 import { ElectionReport } from './election-report';
-import type { RoundOutcome } from './step-round';
+import { SharedDeadlines } from './shared-deadlines';
+import type { RoundJob, RoundOutcome } from './step-round';
 import type { ElectionState } from './election-state';
 import type { StepHost } from './election-step-host';
 
 export type { ElectionDeps } from './election-context';
+
+/** A follower's job in the rounds (the same for every election). */
+const READ_JOB: RoundJob = { kind: 'read' };
 
 /** How long a candidate that resigned leaves the lease to others before it campaigns again. */
 const resignPauseMs = (deps: ElectionDeps) => deps.timing.leaseDurationMs;
@@ -54,7 +58,10 @@ export class Election {
   private resignedUntil = -Infinity;
   /** The term this election renews in the round in flight (`undefined`: it reads). */
   private roundTerm: number | undefined;
+  /** Its job in the rounds while it holds `renewJob.term`. */
+  private renewJob: Extract<RoundJob, { kind: 'renew' }> | undefined;
   private readonly backoff = new RetryBackoff(() => this.random());
+  private readonly deadlines: SharedDeadlines;
   private readonly report: ElectionReport;
   private readonly loop: StepLoop;
   private readonly bell: ElectionDoorbell | undefined;
@@ -62,6 +69,7 @@ export class Election {
   private readonly leader: LeaderStep;
 
   constructor(private readonly deps: ElectionDeps) {
+    this.deadlines = deps.deadlines ?? new SharedDeadlines(deps.clock);
     this.report = new ElectionReport(deps, {
       terms: this.terms,
       isLeader: () => this.isLeader(),
@@ -82,8 +90,10 @@ export class Election {
         job: () => {
           const term = this.terms.owned;
           this.roundTerm = term;
-          if (term !== undefined) return { kind: 'renew', term };
-          return this.follower.plainRead ? { kind: 'read' } : undefined;
+          if (term === undefined) return this.follower.plainRead ? READ_JOB : undefined;
+          // The same job every round while the term is held: nothing allocated per election per round.
+          if (this.renewJob?.term !== term) this.renewJob = { kind: 'renew', term };
+          return this.renewJob;
         },
         after: (outcome) => this.afterRound(outcome),
       },
@@ -118,6 +128,7 @@ export class Election {
       loop: this.loop,
       bell: this.bell,
       backoff: this.backoff,
+      deadlines: this.deadlines,
       held: () => this.held,
       isRunning: () => this.status === 'running',
       mayCampaign: () =>
@@ -201,8 +212,8 @@ export class Election {
     this.beginShutdown();
     this.status = 'stopped';
     this.loop.cancel();
-    if (this.held?.expiryTimer !== undefined) this.deps.clock.clearTimeout(this.held.expiryTimer);
-    if (this.held) this.held.expiryTimer = undefined;
+    if (this.held?.expiry) this.deadlines.remove(this.held.expiry);
+    if (this.held) this.held.expiry = undefined;
     if (this.loop.inFlight) await this.loop.inFlight;
     this.endLeadership('the election was stopped', false);
     // The lease row first, then the doorbell, in one statement where the store can (a standby that
@@ -334,7 +345,7 @@ export class Election {
     const { candidateId, name, timing } = this.deps;
     this.terms.owned = term;
     this.terms.seen = term;
-    this.held = { term, controller: new AbortController(), validUntil: -Infinity, expiryTimer: undefined };
+    this.held = { term, controller: new AbortController(), validUntil: -Infinity, expiry: undefined };
     this.leader.confirmLease(term, tSend);
     this.recovered();
     this.backoff.reset();
@@ -351,7 +362,7 @@ export class Election {
     const held = this.held;
     if (!held) return;
     this.held = undefined;
-    if (held.expiryTimer !== undefined) this.deps.clock.clearTimeout(held.expiryTimer);
+    if (held.expiry) this.deadlines.remove(held.expiry);
     held.controller.abort(new Error(`Leadership of "${this.deps.name}" ended: ${sentence(reason)}`));
     const message = `Stepped down as leader of "${this.deps.name}" (term ${held.term}): ${sentence(reason)}`;
     if (unexpected) {

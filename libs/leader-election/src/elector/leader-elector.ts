@@ -4,6 +4,7 @@ import { DEFAULT_MAX_DOORBELLS, DEFAULT_STANDBY_MODE } from '../leader-election.
 import type { LeaseStore } from '../store/lease-store';
 import { BalancedGroup, type BalancedGroupSpec } from './balanced-group';
 import { BatchingLeaseStore } from './batching-lease-store';
+import { SharedDeadlines } from './shared-deadlines';
 import { StepRound } from './step-round';
 import { systemClock, type Clock } from './clock';
 import { Election } from './election';
@@ -116,6 +117,8 @@ export class LeaderElector {
       doorbellWaitMs: config.doorbellWaitMs,
       alignStepsToMs,
       round,
+      // The leases one round renewed share the timer of their local deadline.
+      deadlines: new SharedDeadlines(clock),
     };
     const groupOf = new Map<string, BalancedGroup>();
     for (const spec of balanced) {
