@@ -103,6 +103,40 @@ describe('handover to a chosen candidate', () => {
     expect((await handedOver()).length).toBe(20);
   }, 120_000);
 
+  it('a handover back to the candidate that resigned a moment ago is taken within milliseconds, not at its next planned step (R = 2 s)', async () => {
+    const election = `${ELECTION}-back`;
+    // The default timings: a candidate's next planned step after its resign can be up to R = 2 s away.
+    const defaults = {
+      leaseDurationMs: 10_000,
+      renewIntervalMs: 2_000,
+      pollIntervalMs: 2_000,
+      safetyMarginMs: 1_000,
+    };
+    const a = await candidate(election, defaults);
+    await a.service.waitForLeadership(election);
+    const b = await candidate(election, defaults);
+    await sleep(500); // b has read the lease and waits on the doorbell
+    const pair = [a, b];
+    const watch = watchOverlaps(election, pair);
+    const times: number[] = [];
+    for (let round = 0; round < 5; round++) {
+      const [from, to] = round % 2 === 0 ? [a, b] : [b, a];
+      const t0 = performance.now();
+      expect(await from.service.resign(election, { to: to.service.candidateId })).toBe(true);
+      await waitUntil(
+        () => to.service.isLeader(election),
+        3 * defaults.leaseDurationMs,
+        `round ${round + 1}`,
+      );
+      // From the second round on, the target is the candidate that resigned 100 ms before.
+      if (round > 0) times.push(performance.now() - t0);
+      await sleep(100);
+    }
+    expect(await watch.stop()).toBe(0);
+    // Before: up to R (the target's next step); now a few round trips after it looked for b's lock.
+    expect(Math.max(...times)).toBeLessThan(defaults.renewIntervalMs / 4);
+  }, 120_000);
+
   it('when the named candidate is gone, the others hold off for the window, then one of them takes over', async () => {
     const election = `${ELECTION}-gone`;
     const leader = await candidate(election);

@@ -134,6 +134,32 @@ describe('Election with a doorbell (fake clock, in-memory named locks)', () => {
       });
     });
 
+    it('a candidate that resigned reads at once and waits on the doorbell as soon as its successor holds the lock, not at its next planned step', async () => {
+      const w = world();
+      const [a, b] = ['a', 'b'].map((id) => w.candidate(id));
+      await w.electAndSettle(a, b);
+      // Half a renewal interval from a's next planned step, either way.
+      await w.run(R / 2);
+
+      const resigned = a.election.resign();
+      await w.runUntil(() => b.election.isLeader(), P, 'leader b');
+      await resigned;
+      const tB = w.clock.now();
+      await w.runUntil(
+        () => w.store.lockState(NAME).waiters.includes('a'),
+        R,
+        'a waiting on the doorbell again',
+      );
+      // A few looks for the successor's lock (10 ms, doubling), far below R.
+      expect(w.clock.now() - tB).toBeLessThanOrEqual(5 * HANDOVER_MS);
+      expect(w.store.lockState(NAME)).toEqual({ held: true, holder: 'b', waiters: ['a'] });
+      // No read storm: the looks stop once it waits.
+      const reads = () => w.store.find({ kind: 'read', client: 'a' }).length;
+      const before = reads();
+      await w.run(R);
+      expect(reads() - before).toBeLessThanOrEqual(1);
+    });
+
     it('still hands over within a few ms when a slow GET_LOCK made the leader ask for the lock twice (GET_LOCK is recursive)', async () => {
       // The leader's first GET_LOCK takes longer than R: a second one must not be sent meanwhile, or
       // the session would hold the lock twice and one RELEASE_LOCK would not free it.

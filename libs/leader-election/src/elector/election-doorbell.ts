@@ -7,6 +7,8 @@ import { traceStep } from './election-trace';
 const MAX_SUSPEND_POLLS = 4;
 /** A later expiry than this after a ring means the leader renewed: it is alive, only its lock was lost. */
 const RENEWED_SLACK_MS = 50;
+/** After this candidate freed the lock itself, the first look for the successor's lock; doubles. */
+const SUCCESSOR_LOOK_MS = 10;
 
 /** What the doorbell needs from its election. */
 export interface ElectionDoorbellDeps {
@@ -59,6 +61,8 @@ export class ElectionDoorbell {
   private armTimer = false;
   /** Consecutive waits that found nobody holding the lock. */
   private unheldStreak = 0;
+  /** This candidate freed the lock itself a moment ago: its successor takes it within a few round trips. */
+  private successorSoon = false;
   /** The handover (`term:to`) for which this standby passed the ring on once already. */
   private passedOn: string | undefined;
   /**
@@ -164,6 +168,15 @@ export class ElectionDoorbell {
     return undefined;
   }
 
+  /**
+   * This candidate gave the lease up (resign): it listens again as soon as the successor holds the lock,
+   * looking 10 ms after its next read and doubling, instead of after the successor's next renewal.
+   */
+  expectSuccessor(): void {
+    this.successorSoon = true;
+    this.unheldStreak = 0;
+  }
+
   /** Stops listening, frees the lock and closes the connection. */
   async close(): Promise<void> {
     this.rungTerm = undefined;
@@ -232,20 +245,15 @@ export class ElectionDoorbell {
         if (outcome === 'rung') {
           traceStep(this.deps.election, 'rung');
           this.unheldStreak = 0;
+          this.successorSoon = false;
           this.rungTerm = undefined;
           this.deps.onRing();
         } else if (outcome === 'timeout') {
           this.unheldStreak = 0;
+          this.successorSoon = false;
           this.arm();
         } else {
-          // Nobody holds the lock: just released (read soon), not taken yet by a new leader, or a leader
-          // that does not use one. Read after its next renewal, backing off to P; the read re-arms.
-          const ms = Math.min(
-            (this.deps.renewIntervalMs + RENEWED_SLACK_MS) * 2 ** this.unheldStreak,
-            this.deps.pollIntervalMs,
-          );
-          this.unheldStreak++;
-          this.deps.onUnheld(ms);
+          this.deps.onUnheld(this.nextUnheldMs());
         }
       },
       (error: unknown) => {
@@ -253,6 +261,28 @@ export class ElectionDoorbell {
         this.onError(error);
       },
     );
+  }
+
+  /**
+   * A wait found nobody holding the lock: just released (read soon), not taken yet by a new leader, or a
+   * leader that does not use one. Read after its next renewal, backing off to P; the read re-arms. Right
+   * after this candidate's own release the successor takes the lock within a few round trips: look
+   * after 10 ms, doubling, until that is as long as the usual wait.
+   */
+  private nextUnheldMs(): number {
+    const usual = this.deps.renewIntervalMs + RENEWED_SLACK_MS;
+    if (this.successorSoon) {
+      const ms = SUCCESSOR_LOOK_MS * 2 ** this.unheldStreak;
+      if (ms < usual) {
+        this.unheldStreak++;
+        return ms;
+      }
+      this.successorSoon = false;
+      this.unheldStreak = 0;
+    }
+    const ms = Math.min(usual * 2 ** this.unheldStreak, this.deps.pollIntervalMs);
+    this.unheldStreak++;
+    return ms;
   }
 
   private onError(error: unknown): void {

@@ -264,7 +264,19 @@ export class Election {
       if (this.report.record.leaderId === candidateId) this.report.setLeader(to);
     }
     await this.bell?.release();
+    this.listenAfterResign();
     return true;
+  }
+
+  /**
+   * After a resign, a standby with a doorbell reads at once and listens as soon as the successor holds
+   * the lock: its next planned step may be up to R away, and a handover back to it (or a ring) must not
+   * wait for that.
+   */
+  private listenAfterResign(): void {
+    if (!this.bell?.active || this.status !== 'running' || this.terms.owned !== undefined) return;
+    this.bell.expectSuccessor();
+    if (!this.loop.inFlight) this.loop.schedule(0);
   }
 
   /**
