@@ -138,8 +138,9 @@ async function runHandoverFloor(server: BenchServer, settings: Settings): Promis
   const admin = await server.connect();
   const spawned: BenchChild[] = [];
   const spawn = async (): Promise<BenchChild> => {
-    const child = new BenchChild(`floor-${spawned.length}`, 'root', 'floor-candidate', {
-      MYSQL_URL: server.url.replace(/\/[^/]*$/, '/test'),
+    const { user, url } = await server.createUser('f');
+    const child = new BenchChild(`floor-${spawned.length}`, user, 'floor-candidate', {
+      MYSQL_URL: url,
       TABLE: table,
       LOCK: `bench.${table}`,
     });
