@@ -263,6 +263,40 @@ describe('MysqlLeaseStore on a real MariaDB', () => {
       expect([...(await store.readMany(['m2'])).keys()]).toEqual(['m2']);
     });
 
+    it('renewMany and readMany bind the values of a round once: later rounds with the same names and terms reuse the text, a new term is bound anew', async () => {
+      // mysql2's own escaping, as the store calls it (the module object, not a copy: the spy is seen).
+      const mysql2 = jest.requireActual<typeof import('mysql2')>('mysql2');
+      const quoted = "b'2?";
+      const store = await storeWithRow('lease_bound', 'b1');
+      await store.ensureRow(quoted);
+      for (const name of ['b1', quoted]) expect(await store.acquire(name, 'a', 0, 5_000)).toBe(true);
+      const leases = (quotedTerm: number) => [
+        { name: 'b1', term: 1 },
+        { name: quoted, term: quotedTerm },
+      ];
+      const formatted = jest.spyOn(mysql2, 'format');
+      // What a query with values costs each time: the connection escapes and splices every value.
+      const perQuery = jest.spyOn(mysql2.Connection.prototype, 'format');
+      const withValues = () => perQuery.mock.calls.filter(([, values]) => [values].flat().length > 0);
+      try {
+        for (let round = 0; round < 3; round++) {
+          expect(await store.renewMany('a', leases(1), 9_000)).toBe(2);
+          expect([...(await store.readMany(['b1', quoted])).keys()].sort()).toEqual([quoted, 'b1']);
+        }
+        // One renewal text and one read text for the three rounds, and no values spliced per query.
+        expect(withValues()).toEqual([]);
+        expect(formatted).toHaveBeenCalledTimes(2);
+        // The quoted lease taken again, at term 2: the text bound for term 1 would not renew it.
+        expect(await store.acquire(quoted, 'a', 1, 5_000)).toBe(true);
+        expect(await store.renewMany('a', leases(2), 9_000)).toBe(2);
+        expect(await store.renewMany('a', leases(1), 9_000)).toBe(1);
+        expect(formatted).toHaveBeenCalledTimes(4);
+      } finally {
+        formatted.mockRestore();
+        perQuery.mockRestore();
+      }
+    });
+
     it('renew extends the lease only for the matching holder and term while it is unexpired', async () => {
       const store = await storeWithRow('lease_renew');
       expect(await store.acquire('e1', 'a', 0, 2_000)).toBe(true);

@@ -92,7 +92,7 @@ export class Election {
           this.roundTerm = term;
           if (term === undefined) return this.follower.plainRead ? READ_JOB : undefined;
           // The same job every round while the term is held: nothing allocated per election per round.
-          if (this.renewJob?.term !== term) this.renewJob = { kind: 'renew', term };
+          if (this.renewJob?.term !== term) this.renewJob = { kind: 'renew', name: deps.name, term };
           return this.renewJob;
         },
         after: (outcome) => this.afterRound(outcome),

@@ -34,8 +34,8 @@ describe('StepRound (fake clock, in-memory lease store)', () => {
     const { clock, memory, round, member } = setup();
     for (const name of ['a', 'b', 'c']) memory.seed(name, { holder: 'x', term: 1, expiresInMs: L });
     const members = [
-      member('a', { kind: 'renew', term: 1 }),
-      member('b', { kind: 'renew', term: 1 }),
+      member('a', { kind: 'renew', name: 'a', term: 1 }),
+      member('b', { kind: 'renew', name: 'b', term: 1 }),
       member('c', { kind: 'read' }),
       member('d', undefined), // runs a step of its own: not in the statements
     ];
@@ -64,7 +64,10 @@ describe('StepRound (fake clock, in-memory lease store)', () => {
     const { clock, memory, round, member } = setup();
     memory.seed('a', { holder: 'x', term: 1, expiresInMs: L });
     memory.seed('b', { holder: 'z', term: 2, expiresInMs: L }); // taken over
-    const members = [member('a', { kind: 'renew', term: 1 }), member('b', { kind: 'renew', term: 1 })];
+    const members = [
+      member('a', { kind: 'renew', name: 'a', term: 1 }),
+      member('b', { kind: 'renew', name: 'b', term: 1 }),
+    ];
     members.forEach((m) => round.add(m, 500));
     await clock.advance(500 + LATENCY);
     expect(members.map((m) => m.settled)).toEqual([[{ kind: 'retry' }], [{ kind: 'retry' }]]);
@@ -74,7 +77,10 @@ describe('StepRound (fake clock, in-memory lease store)', () => {
     const { clock, memory, round, member } = setup();
     memory.seed('a', { holder: 'x', term: 1, expiresInMs: L });
     memory.failNext(1, 'outcome-unknown', { match: { kind: 'renewMany' } });
-    const members = [member('a', { kind: 'renew', term: 1 }), member('b', { kind: 'renew', term: 1 })];
+    const members = [
+      member('a', { kind: 'renew', name: 'a', term: 1 }),
+      member('b', { kind: 'renew', name: 'b', term: 1 }),
+    ];
     members.forEach((m) => round.add(m, 500));
     await clock.advance(500 + LATENCY);
     for (const m of members) {

@@ -1,8 +1,12 @@
 import type { LeaseRow } from '../store/lease-store';
 import type { Clock, TimerHandle } from './clock';
 
-/** What one election does in a round: renew the term it holds, or read its row. */
-export type RoundJob = { readonly kind: 'renew'; readonly term: number } | { readonly kind: 'read' };
+/**
+ * What one election does in a round: renew the term it holds (the job, with the election's name, is
+ * itself the lease the round's statement renews), or read its row.
+ */
+export type RoundJob =
+  { readonly kind: 'renew'; readonly name: string; readonly term: number } | { readonly kind: 'read' };
 
 /** One election's part in the rounds (implemented by its `StepLoop`). */
 export interface RoundMember {
@@ -85,34 +89,41 @@ export class StepRound {
     if (!round) return;
     let release!: () => void;
     const done = new Promise<void>((resolve) => (release = resolve));
-    const renewals: { member: RoundMember; name: string; term: number }[] = [];
+    // The renewing members, and beside them their jobs: the leases the statement renews, as they are.
+    const renewals: RoundMember[] = [];
+    const leases: { readonly name: string; readonly term: number }[] = [];
     const reads: RoundMember[] = [];
     for (const member of round.members) {
       const job = member.roundDue(done);
-      if (job?.kind === 'renew') renewals.push({ member, name: member.name, term: job.term });
-      else if (job?.kind === 'read') reads.push(member);
+      if (job?.kind === 'renew') {
+        renewals.push(member);
+        leases.push(job);
+      } else if (job?.kind === 'read') reads.push(member);
     }
     let statements = (renewals.length > 0 ? 1 : 0) + (reads.length > 0 ? 1 : 0);
     const answered = () => {
       if (--statements === 0) release();
     };
     if (statements === 0) release();
-    if (renewals.length > 0) void this.renew(renewals).finally(answered);
+    if (renewals.length > 0) void this.renew(renewals, leases).finally(answered);
     if (reads.length > 0) void this.read(reads).finally(answered);
   }
 
-  private renew(renewals: { member: RoundMember; name: string; term: number }[]): Promise<void> {
+  private renew(
+    renewals: RoundMember[],
+    leases: readonly { readonly name: string; readonly term: number }[],
+  ): Promise<void> {
     const tSend = this.clock.now();
-    return this.store.renewMany(this.holder, renewals, this.leaseMs).then(
+    return this.store.renewMany(this.holder, leases, this.leaseMs).then(
       (count) => {
         // Some lease was lost: each election finds out which with its own renewal (harmless again).
         const outcome: RoundOutcome =
           count === renewals.length ? { kind: 'renewed', renewed: true, tSend } : { kind: 'retry' };
-        for (const { member } of renewals) member.settle(outcome);
+        for (const member of renewals) member.settle(outcome);
       },
       (error: unknown) => {
         const outcome: RoundOutcome = { kind: 'failed', error };
-        for (const { member } of renewals) member.settle(outcome);
+        for (const member of renewals) member.settle(outcome);
       },
     );
   }
