@@ -291,6 +291,11 @@ describe('MysqlLeaseStore on a real MariaDB', () => {
         expect(await store.renewMany('a', leases(2), 9_000)).toBe(2);
         expect(await store.renewMany('a', leases(1), 9_000)).toBe(1);
         expect(formatted).toHaveBeenCalledTimes(4);
+        // A list changed in place and passed again is bound anew, not taken for the list bound before.
+        const names = ['b1'];
+        expect([...(await store.readMany(names)).keys()]).toEqual(['b1']);
+        names.push(quoted);
+        expect([...(await store.readMany(names)).keys()].sort()).toEqual([quoted, 'b1']);
       } finally {
         formatted.mockRestore();
         perQuery.mockRestore();

@@ -384,7 +384,8 @@ export class MysqlLeaseStore implements LeaseStore {
     const cached = this.bound.get(kind);
     if (cached && sameValues(cached.values, values)) return cached.text;
     const bound = format(text, values as Parameters<typeof format>[1]);
-    this.bound.set(kind, { values, text: bound });
+    // A copy: a caller may reuse and change its array after the statement went out.
+    this.bound.set(kind, { values: values.slice(), text: bound });
     return bound;
   }
 
