@@ -1023,7 +1023,7 @@ export function renderScaleSection(scale: ScaleResult): string {
       `bench's own, on a private MariaDB with only that run on it; CPU from each child's process.cpuUsage() ` +
       `after one forced GC and a settling time; heap after two full GCs. The 1,000-election run has a server ` +
       (scale.serial
-        ? 'of its own; the 100-candidate window came after it (--scale-serial); the others ran before, alone.'
+        ? 'of its own and ran while the 100 candidates idled; their window came after it; the others ran before, alone.'
         : 'of its own; the 10 x 100 and cold-start runs ran before, alone; its processes started once the 100 ' +
           'candidates idled, and its window and theirs went on together (steady processes only).'),
   );

@@ -572,7 +572,7 @@ export interface ScaleResult extends ScaleParts {
   readonly timing: Timing;
   readonly heapWindowMs: number;
   readonly windowMs: number;
-  /** True when the other runs waited for the end of the 1,000-election run (--scale-serial). */
+  /** True when the 100 candidates' window waited for the end of the 1,000-election run (the default). */
   readonly serial: boolean;
   readonly machine: string;
   readonly overlaps: { readonly found: number; readonly intervals: number; readonly details: string[] };
@@ -615,10 +615,10 @@ export async function runScale(
   );
 
   // First the parts whose start-ups load the machine (10-process starts), alone. Then the 100 candidates
-  // start; once they idle, the two processes of the 1,000-election run start on a server of their own and
-  // settle meanwhile, and its 5-minute window and the 100 candidates' window go on together: only steady
-  // processes share the machine during either window (counts are per MySQL user and per server anyway).
-  // --scale-serial: the 100 candidates' window only after the 1,000-election run.
+  // start; once they idle, the two processes of the 1,000-election run start on a server of their own, and
+  // its 5-minute window runs while the 100 idle; the 100 candidates' window comes after it, so that their
+  // CPU is their own (during the 1,000-election window it measured three times as much here).
+  // --scale-together: both windows at once, as before (two minutes shorter).
   log('scale: 10 light candidates each in 100 elections');
   const ten = await part('10 x 100 elections', () => runTen(server, settings));
   if (ten) {
