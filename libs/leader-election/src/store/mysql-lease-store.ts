@@ -529,7 +529,6 @@ function likePrefix(prefix: string): string {
   return `${prefix.replace(/[!%_]/g, (c) => `!${c}`)}%`;
 }
 
-/** The text of a statement whose placeholders are all literal `?` (bound at each run, in order). */
 /** Whether two lists of statement values are the same, value for value. */
 function sameValues(a: readonly unknown[], b: readonly unknown[]): boolean {
   if (a.length !== b.length) return false;
@@ -537,6 +536,7 @@ function sameValues(a: readonly unknown[], b: readonly unknown[]): boolean {
   return true;
 }
 
+/** The text of a statement whose placeholders are all literal `?` (bound at each run, in order). */
 function textOf(statement: RawBuilder<unknown>): string {
   const { sql: text, parameters } = statement.compile(compilerOnly);
   if (parameters.length > 0) throw new Error('textOf: the statement has bound parameters');
